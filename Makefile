@@ -1,0 +1,57 @@
+# Vigil: the two commands a newcomer needs are `make demo` and `make test`.
+# Every target bootstraps .venv and node_modules first (idempotent, see scripts/bootstrap.sh).
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap demo demo-fraud demo-air demo-toxicity test test-fast synth lint format bench lock clean
+
+help:
+	@echo "make demo   - run all three systems end to end on local stand-ins"
+	@echo "make test   - run the whole test suite (lint, cdk-nag, cfn-lint, unit, integration)"
+	@echo "make synth  - synthesize every stack to cdk.out/"
+	@echo "make lint   - ruff check + format check"
+	@echo "make bench  - run every benchmark under benchmarks/ (JSON last line each)"
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+demo: bootstrap
+	$(PY) -m local.demo all
+
+demo-fraud: bootstrap
+	$(PY) -m local.demo fraud
+
+demo-air: bootstrap
+	$(PY) -m local.demo air-quality
+
+demo-toxicity: bootstrap
+	$(PY) -m local.demo toxicity
+
+test: bootstrap
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: bootstrap
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+synth: bootstrap
+	rm -rf cdk.out
+	npx cdk synth --quiet --output cdk.out
+	@ls cdk.out/*.template.json
+
+lint: bootstrap
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: bootstrap
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+bench: bootstrap
+	@set -e; for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done
+
+# Re-resolve requirements/*.txt into requirements/lock.txt (the file bootstrap installs).
+lock: bootstrap
+	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements/lock.txt
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache build

@@ -1,0 +1,1 @@
+"""CDK constructs of the Air-quality anomaly detection system."""

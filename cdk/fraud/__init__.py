@@ -1,0 +1,1 @@
+"""CDK constructs of the Fraud detection (RGCN on Neptune) system."""
