@@ -46,3 +46,12 @@ ACCESS_LOG_BUCKET = Ack(
     "This is the access-log bucket itself: logging its own access into itself would loop; "
     "every data bucket logs here.",
 )
+
+
+# --- Fraud (issues 3-5): add fraud acknowledgements below this line ---------------------------
+
+
+# --- Air quality: add air-quality acknowledgements below this line ------------------------------
+
+
+# --- Toxicity: add toxicity acknowledgements below this line ------------------------------------

@@ -27,3 +27,6 @@ class FraudStack(Stack):
             removal=shared.removal_policy,
             description="Vigil Fraud detection (RGCN on Neptune): encrypts this system's data, logs and messages",
         )
+        # --- network, graph database, data, Glue ETL, training pipeline (issue 5) ---
+
+        # --- real-time scoring API (issue 4) ---
