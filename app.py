@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Vigil CDK app: read context → build one stack per system → attach cdk-nag → synth."""
 
-from aws_cdk import App
+import os
 
-import cdk  # noqa: F401  (first: quiets jsii's Node-version banner before aws_cdk loads)
-from cdk.app_builder import build_app
+# This machine runs Node 20, which jsii marks end-of-life; its banner on every synth is noise.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from aws_cdk import App  # noqa: E402
+
+from cdk.app_builder import build_app  # noqa: E402
 
 app = App()
 build_app(app)

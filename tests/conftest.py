@@ -23,6 +23,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "VigilTests")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("POWERTOOLS_DEV", "0")
 os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_DEPRECATED", "quiet")
 os.environ.setdefault("DGLBACKEND", "pytorch")
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from aws_cdk import App
 
-import cdk  # noqa: F401  (quiets jsii before aws_cdk loads)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
