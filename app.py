@@ -6,9 +6,9 @@ import os
 # This machine runs Node 20, which jsii marks end-of-life; its banner on every synth is noise.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from aws_cdk import App  # noqa: E402
+from aws_cdk import App
 
-from cdk.app_builder import build_app  # noqa: E402
+from cdk.app_builder import build_app
 
 app = App()
 build_app(app)

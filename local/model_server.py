@@ -310,6 +310,8 @@ def server_environment(
             "JAVA_TOOL_OPTIONS": DEFAULT_JVM_OPTIONS,
             "VIGIL_TS_CONFIG_FILE": str(workdir / "sagemaker-ts.properties"),
             "PYTHONPATH": os.pathsep.join(pythonpath),
+            # the toolkit runs the `torchserve` console script of this environment
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             # one CPU thread per worker unless the caller says otherwise (a shared machine)

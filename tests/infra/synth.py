@@ -9,7 +9,6 @@ from typing import Any
 
 from aws_cdk import App
 
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -24,5 +24,5 @@ def test_moto_server_is_reset_between_tests(moto_server):
 
 
 def test_connections_off_the_loopback_are_refused():
-    with socket.socket() as sock, pytest.raises(ConnectionRefusedError, match="127.0.0.1"):
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError, match=r"127\.0\.0\.1"):
         sock.connect(("192.0.2.1", 443))  # TEST-NET-1: never routed, refused before sending

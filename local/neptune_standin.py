@@ -1,0 +1,498 @@
+"""Local Amazon Neptune stand-in: Neptune's openCypher HTTP API backed by the ladybug graph engine.
+
+What it is: an HTTP server on 127.0.0.1 that answers ``POST /openCypher`` (and ``/opencypher``)
+exactly as boto3's ``neptunedata`` client expects (``execute_open_cypher_query`` sends a JSON
+body ``{"query": ..., "parameters": "<json>"}``; ``curl`` users send a form body, also accepted)
+and returns Neptune's JSON result format ``{"results": [{column: value, ...}, ...]}``. Failures
+come back the way Neptune sends them, ``{"code": "MalformedQueryException", "requestId": ...,
+"detailedMessage": ...}`` with the HTTP status botocore's service model expects, so boto3 raises
+``client.exceptions.MalformedQueryException`` and friends unchanged.
+
+The engine is real: ``ladybug`` (the maintained Kùzu fork) runs every openCypher query. Ladybug
+needs a schema, so node and relationship tables are derived from the one graph schema
+(``vigil.fraud.graph.graph_layout()``, built on ``vigil/fraud/schema.py``), then filled from the SAME
+Neptune bulk-load CSV files the ETL writes (``~id,~label,prop:Type`` node files and
+``~id,~from,~to,~label`` edge files), so the local graph is what a Neptune bulk load would hold.
+
+Process model: :func:`start_neptune_standin` runs the server as a separate process
+(``python -m local.neptune_standin``), started and stopped by PID like ``local/moto_server.py``.
+A separate process is what Neptune is to the Lambda: the handler's latency measured against it
+includes a real HTTP round trip and serialisation, and the engine does not compete with the
+caller for the GIL. :class:`NeptuneStandin` also runs in-process on a thread (``serve_in_thread``)
+for unit tests that need many short-lived graphs.
+
+Fault injection (``POST /_standin/faults``, JSON ``{"status": 429|500|..., "code": ..., "count": n,
+"delay_s": s}``) makes the next ``count`` queries fail the way Neptune fails (throttling, 5xx,
+slow answers), so the scoring Lambda's retries and fallbacks are tested against the real client
+stack. ``POST /_standin/reset-faults`` clears them; ``GET /status`` answers like Neptune's status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import ladybug
+
+from local.moto_server import free_port
+from vigil.fraud.graph import GraphLayout, graph_layout
+
+# Neptune bulk-load (openCypher format) column types → ladybug column types.
+_TYPES = {
+    "string": "STRING",
+    "bool": "BOOLEAN",
+    "boolean": "BOOLEAN",
+    "byte": "INT64",
+    "short": "INT64",
+    "int": "INT64",
+    "long": "INT64",
+    "float": "DOUBLE",
+    "double": "DOUBLE",
+    "datetime": "STRING",
+}
+
+
+class QueryError(Exception):
+    """A Neptune-style error: HTTP status, error code and message."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _neptune_error(exc: Exception) -> QueryError:
+    text = str(exc)
+    if text.startswith(("Parser exception", "Binder exception")):
+        return QueryError(400, "MalformedQueryException", text)
+    if "violates the uniqueness constraint" in text or "primary key" in text.lower():
+        return QueryError(400, "ConstraintViolationException", text)
+    if "Interrupted" in text or "timeout" in text.lower():
+        return QueryError(500, "TimeLimitExceededException", text)
+    return QueryError(500, "FailureByQueryException", text)
+
+
+def _to_json_value(value: Any) -> Any:
+    """Ladybug values → Neptune's JSON result format (nodes as ~id/~labels/~properties)."""
+    if isinstance(value, dict) and "_LABEL" in value and "_ID" in value:
+        props = {k: _to_json_value(v) for k, v in value.items() if not k.startswith("_")}
+        entity = "relationship" if "_SRC" in value else "node"
+        ident = value["_ID"]
+        out = {
+            "~id": f"{ident.get('table')}:{ident.get('offset')}",
+            "~entityType": entity,
+            "~properties": {k: v for k, v in props.items() if v is not None},
+        }
+        if entity == "node":
+            out["~labels"] = [value["_LABEL"]]
+        else:
+            out["~type"] = value["_LABEL"]
+        return out
+    if isinstance(value, dict):
+        return {k: _to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json_value(v) for v in value]
+    return value
+
+
+@dataclass
+class Faults:
+    """Injected failures for the next ``count`` queries (tests of retries and fallbacks)."""
+
+    status: int = 0
+    code: str = ""
+    count: int = 0
+    delay_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self) -> tuple[int, str, float] | None:
+        with self.lock:
+            if self.count <= 0:
+                return None
+            self.count -= 1
+            return self.status, self.code, self.delay_s
+
+
+class GraphEngine:
+    """One ladybug database with the graph layout's tables; queries are serialised by a lock."""
+
+    def __init__(self, layout: GraphLayout, database: str = ":memory:"):
+        self.layout = layout
+        self.db = ladybug.Database(database)
+        self.conn = ladybug.Connection(self.db)
+        self.lock = threading.Lock()
+        for statement in ddl(layout):
+            self.conn.execute(statement)
+
+    def execute(self, query: str, parameters: dict[str, Any] | None = None) -> list[dict]:
+        with self.lock:
+            try:
+                result = self.conn.execute(query, parameters or {})
+            except RuntimeError as exc:
+                raise _neptune_error(exc) from exc
+            columns = result.get_column_names()
+            rows = []
+            while result.has_next():
+                rows.append(
+                    {c: _to_json_value(v) for c, v in zip(columns, result.get_next(), strict=True)}
+                )
+            return rows
+
+    def load_bulk_files(self, directory: Path) -> dict[str, int]:
+        """Load Neptune openCypher bulk-load CSVs (nodes first, then edges); returns row counts."""
+        return load_bulk_files(self, Path(directory))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        with contextlib.suppress(Exception):
+            self.db.close()
+
+
+def ddl(layout: GraphLayout) -> list[str]:
+    """CREATE NODE/REL TABLE statements for ladybug from the graph layout."""
+    statements = []
+    for label, (primary_key, properties) in layout.node_tables().items():
+        columns = ", ".join(f"{name} {_TYPES[kind]}" for name, kind in properties.items())
+        statements.append(f"CREATE NODE TABLE {label}({columns}, PRIMARY KEY({primary_key}))")
+    for rel_type, (source, target) in layout.rel_tables().items():
+        statements.append(f"CREATE REL TABLE {rel_type}(FROM {source} TO {target})")
+    return statements
+
+
+def _parse_header(header: list[str]) -> list[tuple[str, str]]:
+    """Bulk-load header → (name, kind); system columns keep their ``~name``."""
+    parsed = []
+    for column in header:
+        column = column.strip()
+        if column.startswith("~"):
+            parsed.append((column.lower(), "system"))
+            continue
+        name, _, kind = column.partition(":")
+        kind = (kind or "string").lower().removesuffix("[]")
+        parsed.append((name, kind))
+    return parsed
+
+
+def _convert(value: str, kind: str) -> Any:
+    if value == "":
+        return None
+    if kind in ("int", "long", "short", "byte"):
+        return int(value)
+    if kind in ("float", "double"):
+        return float(value)
+    if kind in ("bool", "boolean"):
+        return value.strip().lower() == "true"
+    return value
+
+
+def load_bulk_files(engine: GraphEngine, directory: Path) -> dict[str, int]:
+    import pandas as pd
+
+    files = sorted(p for p in directory.rglob("*.csv") if p.is_file())
+    node_files, edge_files = [], []
+    for path in files:
+        with path.open(newline="") as handle:
+            header = next(csv.reader(handle), [])
+        names = {c.strip().lower() for c in header}
+        if "~from" in names and "~to" in names:
+            edge_files.append(path)
+        elif "~id" in names:
+            node_files.append(path)
+    node_tables = engine.layout.node_tables()
+    ids: dict[str, tuple[str, str]] = {}  # bulk-load ~id → (label, primary key value)
+    counts: dict[str, int] = {}
+    rows_by_label: dict[str, list[dict[str, Any]]] = {}
+    for path in node_files:
+        with path.open(newline="") as handle:
+            reader = csv.reader(handle)
+            header = _parse_header(next(reader))
+            for raw in reader:
+                record = {}
+                label = ident = None
+                for (name, kind), value in zip(header, raw, strict=False):
+                    if name == "~id":
+                        ident = value
+                    elif name == "~label":
+                        label = value.split(";")[0]
+                    elif kind != "system":
+                        record[name] = _convert(value, kind)
+                if label not in node_tables:
+                    raise ValueError(f"{path.name}: label {label!r} is not in the graph schema")
+                primary_key = node_tables[label][0]
+                ids[ident] = (label, str(record[primary_key]))
+                rows_by_label.setdefault(label, []).append(record)
+    for label, rows in rows_by_label.items():
+        _, properties = node_tables[label]
+        frame = pd.DataFrame(rows, columns=list(properties))
+        for name, kind in properties.items():
+            if _TYPES[kind] == "INT64":
+                frame[name] = frame[name].astype("Int64")
+            elif _TYPES[kind] == "DOUBLE":
+                frame[name] = frame[name].astype("Float64")
+            elif _TYPES[kind] == "STRING":
+                frame[name] = frame[name].astype(object)
+        with engine.lock:
+            engine.conn.execute(f"COPY {label} FROM frame")
+        counts[label] = len(frame)
+    rel_tables = engine.layout.rel_tables()
+    edges: dict[str, list[tuple[str, str]]] = {}
+    for path in edge_files:
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            for row in reader:
+                row = {k.strip().lower(): v for k, v in row.items()}
+                rel_type = row["~label"]
+                if rel_type not in rel_tables:
+                    raise ValueError(f"{path.name}: edge label {rel_type!r} is not in the schema")
+                source, target = ids[row["~from"]], ids[row["~to"]]
+                edges.setdefault(rel_type, []).append((source[1], target[1]))
+    for rel_type, pairs in edges.items():
+        frame = pd.DataFrame(pairs, columns=["from", "to"])
+        with engine.lock:
+            engine.conn.execute(f"COPY {rel_type} FROM frame")
+        counts[rel_type] = len(frame)
+    return counts
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its connection across invocations
+    server: _StandinHTTPServer
+
+    def log_message(self, format, *args):  # noqa: A002 - silence per-request logging
+        pass
+
+    def _send(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(body)))
+        if status >= 400:
+            self.send_header("x-amzn-ErrorType", payload.get("code", ""))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, status: int, code: str, message: str) -> None:
+        self._send(
+            status, {"requestId": str(uuid.uuid4()), "code": code, "detailedMessage": message}
+        )
+
+    def do_GET(self):  # noqa: N802
+        path = urllib.parse.urlsplit(self.path).path.rstrip("/").lower()
+        if path in ("/status", "/opencypher/status"):
+            self._send(200, {"status": "healthy", "role": "writer", "dbEngineVersion": "local"})
+        else:
+            self._error(400, "BadRequestException", f"unsupported GET {self.path}")
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = urllib.parse.urlsplit(self.path).path.rstrip("/").lower()
+        if path == "/_standin/faults":
+            spec = json.loads(raw or b"{}")
+            faults = self.server.faults
+            with faults.lock:
+                faults.status = int(spec.get("status", 500))
+                faults.code = spec.get("code", "")
+                faults.count = int(spec.get("count", 1))
+                faults.delay_s = float(spec.get("delay_s", 0.0))
+            self._send(200, {"ok": True})
+            return
+        if path == "/_standin/reset-faults":
+            with self.server.faults.lock:
+                self.server.faults.count = 0
+            self._send(200, {"ok": True})
+            return
+        if path != "/opencypher":
+            self._error(400, "BadRequestException", f"unsupported path {self.path}")
+            return
+        fault = self.server.faults.take()
+        if fault is not None:
+            status, code, delay = fault
+            if delay:
+                time.sleep(delay)
+            if status >= 400:
+                default = {429: "TooManyRequestsException", 408: "ClientTimeoutException"}
+                self._error(status, code or default.get(status, "FailureByQueryException"), "injected")
+                return
+        try:
+            query, parameters = self._parse_body(raw)
+        except QueryError as exc:
+            self._error(exc.status, exc.code, exc.message)
+            return
+        try:
+            rows = self.server.engine.execute(query, parameters)
+        except QueryError as exc:
+            self._error(exc.status, exc.code, exc.message)
+            return
+        except Exception as exc:  # the server must answer, whatever the engine raised
+            self._error(500, "InternalFailureException", f"{type(exc).__name__}: {exc}")
+            return
+        self._send(200, {"results": rows})
+
+    def _parse_body(self, raw: bytes) -> tuple[str, dict]:
+        content_type = (self.headers.get("Content-Type") or "").lower()
+        if "json" in content_type:
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError as exc:
+                raise QueryError(400, "BadRequestException", f"invalid JSON body: {exc}") from exc
+        else:
+            body = {k: v[-1] for k, v in urllib.parse.parse_qs(raw.decode()).items()}
+        query = body.get("query")
+        if not query:
+            raise QueryError(400, "MissingParameterException", "missing parameter 'query'")
+        parameters = body.get("parameters") or {}
+        if isinstance(parameters, str):
+            try:
+                parameters = json.loads(parameters)
+            except ValueError as exc:
+                raise QueryError(
+                    400, "InvalidParameterException", f"parameters is not JSON: {exc}"
+                ) from exc
+        if not isinstance(parameters, dict):
+            raise QueryError(400, "InvalidParameterException", "parameters must be a JSON object")
+        return query, parameters
+
+
+class _StandinHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    engine: GraphEngine
+    faults: Faults
+
+
+class NeptuneStandin:
+    """The stand-in in this process: ``engine`` + an HTTP server on 127.0.0.1."""
+
+    def __init__(self, engine: GraphEngine, port: int = 0):
+        self.engine = engine
+        self.httpd = _StandinHTTPServer(("127.0.0.1", port), _Handler)
+        self.httpd.engine = engine
+        self.httpd.faults = Faults()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def serve_in_thread(self) -> NeptuneStandin:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.engine.close()
+
+
+@dataclass
+class StandinProcess:
+    """The stand-in running as its own process (stopped by PID)."""
+
+    process: subprocess.Popen
+    port: int
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def inject_faults(self, **spec: Any) -> None:
+        inject_faults(self.endpoint_url, **spec)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def inject_faults(endpoint_url: str, **spec: Any) -> None:
+    """Make the next ``count`` queries fail with ``status``/``code`` or be slowed by ``delay_s``."""
+    path = "/_standin/reset-faults" if not spec else "/_standin/faults"
+    request = urllib.request.Request(
+        endpoint_url + path,
+        data=json.dumps(spec).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request, timeout=5).read()
+
+
+def start_neptune_standin(
+    bulk_dir: Path | str | None = None, *, port: int | None = None, timeout: float = 120.0
+) -> StandinProcess:
+    """Start the stand-in process on 127.0.0.1, load ``bulk_dir``, wait until it answers."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "local.neptune_standin", "--port", str(port)]
+    if bulk_dir is not None:
+        command += ["--load", str(bulk_dir)]
+    repo_root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo_root)}
+    process = subprocess.Popen(command, cwd=repo_root, env=env, stdout=subprocess.DEVNULL)
+    standin = StandinProcess(process=process, port=port)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Neptune stand-in exited with code {process.returncode}")
+        try:
+            urllib.request.urlopen(f"{standin.endpoint_url}/status", timeout=1).read()
+            return standin
+        except OSError:
+            time.sleep(0.1)
+    standin.stop()
+    raise TimeoutError(f"Neptune stand-in did not answer on port {port} within {timeout}s")
+
+
+@contextlib.contextmanager
+def running_neptune_standin(bulk_dir: Path | str | None = None) -> Iterator[StandinProcess]:
+    standin = start_neptune_standin(bulk_dir)
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8182)
+    parser.add_argument("--load", type=Path, help="folder of Neptune bulk-load CSV files")
+    parser.add_argument("--database", default=":memory:", help="ladybug database path")
+    args = parser.parse_args(argv)
+    engine = GraphEngine(graph_layout(), args.database)
+    if args.load:
+        counts = engine.load_bulk_files(args.load)
+        print(json.dumps({"loaded": counts}), file=sys.stderr, flush=True)
+    standin = NeptuneStandin(engine, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=standin.httpd.shutdown).start())
+    try:
+        standin.httpd.serve_forever()
+    finally:
+        standin.httpd.server_close()
+        engine.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Fraud detection: IEEE-CIS schema, featurizer, data generator, graph dataset and the RGCN."""
