@@ -49,9 +49,155 @@ ACCESS_LOG_BUCKET = Ack(
 
 
 # --- Fraud (issues 3-5): add fraud acknowledgements below this line ---------------------------
+# Pipeline, network and graph (issue 5, cdk/fraud/*.py except scoring_api.py).
+NEPTUNE_SINGLE_AZ = Ack(
+    "AwsSolutions-N1",
+    "One Neptune instance by default (cost of a dev/test deployment); set "
+    "vigil:fraud:neptuneInstances=2 or more for a Multi-AZ cluster, which removes this "
+    "acknowledgement (cdk/fraud/network_graph.py acknowledges it only below 2 instances).",
+)
+GLUE_LOG_GROUPS = Ack(
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws-glue/*]",
+    "Glue names its log groups itself (/aws-glue/jobs/..., /aws-glue/crawlers-role/<role>-"
+    "<security configuration>): the documented log-group prefix is the narrowest resource.",
+)
+FRAUD_GLUE_TABLES = Ack(
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/vigil_fraud_raw/*]",
+    "The crawler creates the raw tables at run time (raw_transaction, raw_identity); the "
+    "permission is limited to tables of the fraud raw database.",
+)
+FRAUD_METRICS_ANY_RESOURCE = Ack(
+    "AwsSolutions-IAM5[Resource::*]",
+    "cloudwatch:PutMetricData has no resource-level permissions (AWS service authorization "
+    "reference); it is limited by a cloudwatch:namespace condition instead.",
+)
+FRAUD_SAGEMAKER_ROLE: tuple[Ack, ...] = (
+    Ack(
+        "AwsSolutions-IAM5[Resource::*]",
+        "Two actions without resource-level permissions: ecr:GetAuthorizationToken (the registry "
+        "login before pulling the DLC image, whose pull actions are scoped to its repository) "
+        "and cloudwatch:PutMetricData (limited to /aws/sagemaker/* namespaces by condition).",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs*]",
+        "SageMaker writes training logs to the service-named /aws/sagemaker/TrainingJobs group "
+        "with one stream per job created at run time.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/Endpoints*]",
+        "SageMaker writes endpoint logs to /aws/sagemaker/Endpoints/<endpoint name>, created by "
+        "the service at run time.",
+    ),
+)
+FRAUD_PIPELINE_ROLE: tuple[Ack, ...] = (
+    Ack(
+        "AwsSolutions-IAM5[Resource::*]",
+        "Added by CDK for the state machine's own logging and tracing: CloudWatch Logs vended "
+        "log delivery (logs:*LogDelivery, DescribeLogGroups, DescribeResourcePolicies, "
+        "PutResourcePolicy) and X-Ray do not support resource-level permissions; "
+        "sagemaker:ListTags is the .sync training integration's tag read, also resource-less.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*]",
+        "Each run creates a training job named after its run id at run time (.sync also needs "
+        "Describe/Stop on it); names are not known at deploy time.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model/*]",
+        "Each run creates a SageMaker model named after its run id at run time.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint-config/*]",
+        "Each run creates an endpoint config named after its run id, which Create/UpdateEndpoint "
+        "then reference; the endpoint itself is named exactly.",
+    ),
+)
+GRAPH_LOAD_DATA_PLANE = Ack(
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:neptune-db:<AWS::Region>:<AWS::AccountId>:<NetworkGraphCluster5CEC8689.ClusterResourceId>/*]",
+    "neptune-db data-plane permissions name a cluster by its resource id followed by '/*' (the "
+    "only form IAM accepts); the actions are limited to StartLoaderJob and GetLoaderJobStatus.",
+)
+
+
+# Real-time scoring API (issue 4, cdk/fraud/scoring_api.py).
+SCORING_API_COGNITO = Ack(
+    "AwsSolutions-COG4",
+    "The scoring API is called service-to-service by the payment backend with SigV4 (IAM "
+    "authorisation on every method); there are no end users, so no Cognito user pool.",
+)
+SCORING_API_PUSH_LOGS_ROLE = Ack(
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+    "API Gateway's account-level CloudWatch Logs role (needed for execution logging) uses the "
+    "AWS-managed push-to-logs policy, which AWS documents for exactly this role.",
+)
+
+
+def scoring_neptune_data_ack(resource: str) -> Ack:
+    """The scoring Lambda's openCypher access to ONE cluster: ``<cluster resource id>/*``."""
+    return Ack(
+        f"AwsSolutions-IAM5[Resource::{resource}]",
+        "neptune-db data-plane actions (connect, ReadDataViaQuery, WriteDataViaQuery) name a "
+        "cluster by its resource id followed by '/*' (the graph data); this is one cluster.",
+    )
 
 
 # --- Air quality: add air-quality acknowledgements below this line ------------------------------
+def _air(findings: tuple[str, ...], reason: str) -> tuple[Ack, ...]:
+    return tuple(Ack(f"AwsSolutions-IAM5[{finding}]", reason) for finding in findings)
+
+
+_AIR_BUCKET = "<Readings9F99D490.Arn>"
+_AIR_KMS = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
+AIR_FIREHOSE_ROLES = _air(
+    (
+        *_AIR_KMS,
+        "Action::s3:Abort*",
+        "Action::s3:DeleteObject*",
+        "Action::s3:GetBucket*",
+        "Action::s3:GetObject*",
+        "Action::s3:List*",
+        f"Resource::{_AIR_BUCKET}/*",
+    ),
+    "Firehose (L2 DeliveryStream grants) writes objects under prefixes it computes at delivery "
+    "time (readings/year=.../, errors/firehose/...) into this one bucket, with multipart upload "
+    "actions, and encrypts them and its stream with this system's one key: wildcards are the S3/KMS "
+    "action groups CDK grants and the objects of this one bucket.",
+)
+AIR_IOT_RULE_ROLE = _air(
+    (*_AIR_KMS, f"Resource::{_AIR_BUCKET}/errors/iot-rule/*"),
+    "The topic rule's error action writes one object per failed message under errors/iot-rule/ with "
+    "a key IoT computes (topic, timestamp, uuid), encrypted with this system's key: the wildcards "
+    "are that prefix and the KMS data-key actions on that one key.",
+)
+AIR_DETECTOR_ROLE = _air(
+    (
+        *_AIR_KMS,
+        "Action::s3:Abort*",
+        "Action::s3:GetBucket*",
+        "Action::s3:GetObject*",
+        "Action::s3:List*",
+        f"Resource::{_AIR_BUCKET}/readings/*",
+        f"Resource::{_AIR_BUCKET}/history/*",
+        f"Resource::{_AIR_BUCKET}/errors/detector/*",
+        "Resource::<DetectorAnomalies36F7FACF.Arn>/index/*",
+    ),
+    "The detector reads Firehose objects under readings/ and history/ (keys computed at delivery "
+    "time) and writes rejected records under errors/detector/ of this one bucket, writes anomalies "
+    "to its table and the table's byDimension index, and uses this system's one key for the "
+    "encrypted tables, bucket and topic: wildcards are those prefixes and CDK's grant action groups.",
+)
+AIR_DETECTOR_DLQ = Ack(
+    "AwsSolutions-SQS3",
+    "This queue is itself the dead-letter destination of the detector Lambda's failed async "
+    "invocations; a dead-letter queue of a dead-letter queue would only move the problem.",
+)
+AIR_BUCKET_NOTIFICATIONS = Ack(
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+    "AWSLambdaBasicExecutionRole]",
+    "CDK's own BucketNotificationsHandler (a deploy-time custom resource that sets the bucket's "
+    "S3 -> detector notification) uses the AWS managed basic execution role; CDK does not expose "
+    "its role for replacement.",
+)
 
 
 # --- Toxicity: add toxicity acknowledgements below this line ------------------------------------

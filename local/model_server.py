@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -50,12 +51,17 @@ from typing import NamedTuple
 
 import psutil
 
+from vigil.packaging import unpack_model
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 DEFAULT_STARTUP_TIMEOUT = 120.0
 # A small heap, the client compiler only and the serial collector: the frontend only routes
 # requests, and this starts faster and takes less memory on a shared machine.
 DEFAULT_JVM_OPTIONS = "-Xmx192m -Xss1m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto"
+# TorchServe forwards each worker's stdout/stderr into its log with this marker.
+_WORKER_OUTPUT = "MODEL_LOG - "
+_WORKER_DIED = "Backend worker process died."
 _LIVE: weakref.WeakSet[ModelServer] = weakref.WeakSet()
 
 
@@ -117,7 +123,8 @@ class ModelServer:
     model_dir: Path
     workdir: Path
     keep_workdir: bool = False
-    startup_seconds: float | None = None
+    startup_seconds: float | None = None  # start until /ping is 200 and every worker is READY
+    first_ping_seconds: float | None = None  # start until the first 200 from /ping
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -171,7 +178,7 @@ class ModelServer:
         """True when ``GET /ping`` answers 200 (SageMaker's health check)."""
         try:
             return self._request("GET", "/ping", timeout=timeout).status == 200
-        except OSError:
+        except (OSError, http.client.HTTPException):
             return False
 
     def invoke(
@@ -214,8 +221,7 @@ class ModelServer:
         return described[0] if isinstance(described, list) else described
 
     # --- lifecycle --------------------------------------------------------------------------
-    def _wait_healthy(self, timeout: float) -> None:
-        started = time.monotonic()
+    def _wait_healthy(self, timeout: float, started: float) -> None:
         deadline = started + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -223,18 +229,44 @@ class ModelServer:
                     f"the serving entry process exited with code {self.process.returncode} "
                     f"before the server was healthy; log {self.log_file}:\n{self.log_tail()}"
                 )
-            if self.ping(timeout=2.0) and self._workers_ready():
-                return
+            if self.ping(timeout=2.0):
+                if self.first_ping_seconds is None:
+                    self.first_ping_seconds = time.monotonic() - started
+                if self._workers_ready():
+                    return
+            failure = self._worker_failure()
+            if failure:
+                raise ModelServerStartupError(
+                    f"the model's worker died while loading it (model_fn or an import failed); "
+                    f"log {self.log_file}:\n{failure}"
+                )
             time.sleep(0.1)
         raise ModelServerStartupError(
             f"the model server on port {self.port} was not healthy within {timeout:.0f}s; "
             f"log {self.log_file}:\n{self.log_tail()}"
         )
 
+    def _worker_failure(self) -> str | None:
+        """The worker's own output up to its first death, if a worker died during start-up."""
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        if _WORKER_DIED not in text:
+            return None
+        lines = []
+        for line in text.splitlines():
+            if _WORKER_OUTPUT in line:
+                lines.append(line.split(_WORKER_OUTPUT, 1)[1])
+                if _WORKER_DIED in line:
+                    break
+        start = next((i for i, line in enumerate(lines) if "Failed to load model" in line), 0)
+        return "\n".join(lines[start:][-60:])
+
     def _workers_ready(self) -> bool:
         try:
             workers = self.model_status().get("workers", [])
-        except (OSError, ModelServerError, ValueError):
+        except (OSError, http.client.HTTPException, ModelServerError, ValueError):
             return False
         return bool(workers) and all(w.get("status") == "READY" for w in workers)
 
@@ -251,7 +283,10 @@ class ModelServer:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGTERM)
         _, alive = psutil.wait_procs(procs, timeout=timeout)
-        leftovers = alive + [psutil.Process(pid) for pid in self.pids() if psutil.pid_exists(pid)]
+        leftovers = list(alive)
+        for pid in self.pids():  # anything started while stopping
+            with contextlib.suppress(psutil.Error):
+                leftovers.append(psutil.Process(pid))
         if leftovers:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
@@ -286,7 +321,6 @@ def server_environment(
             # sagemaker-inference / sagemaker-pytorch-inference
             "SAGEMAKER_BASE_DIR": str(workdir / "ml"),
             "SAGEMAKER_BIND_TO_PORT": str(port),
-            "SAGEMAKER_SAFE_PORT_RANGE": f"{port + 1}-{port + 1}",
             "SAGEMAKER_PROGRAM": "inference.py",
             "SAGEMAKER_MODEL_SERVER_WORKERS": "1",
             "SAGEMAKER_MODEL_SERVER_TIMEOUT": "60",
@@ -333,23 +367,30 @@ def start_model_server(
 ) -> ModelServer:
     """Start the SageMaker PyTorch serving stack for ``model_dir`` and wait until it is healthy.
 
-    ``model_dir`` holds the model files and ``code/inference.py``. ``env`` adds or overrides
+    ``model_dir`` holds the model files and ``code/inference.py``, or is a ``model.tar.gz`` with
+    that layout (unpacked into the server's temporary directory). ``env`` adds or overrides
     environment variables of the serving processes (e.g. ``SAGEMAKER_MODEL_SERVER_TIMEOUT``, or
     settings the model's ``model_fn`` reads). Healthy means ``GET /ping`` answers 200 and every
     worker of the model is READY (its ``model_fn`` has run). The caller must ``stop()`` the server
     (or use :func:`serve_model`); servers still running at interpreter exit are stopped then.
     """
     model_dir = Path(model_dir).resolve()
-    if not (model_dir / "code" / "inference.py").is_file():
-        raise FileNotFoundError(
-            f"{model_dir} is not a SageMaker model directory: code/inference.py is missing"
-        )
     port = port or free_port()
     if not port_is_free(port):
         raise OSError(f"port {port} on {LOOPBACK} is already in use")
     workdir = Path(tempfile.mkdtemp(prefix="vigil-model-server-"))
     (workdir / "ml").mkdir()
-    (workdir / "ml" / "model").symlink_to(model_dir, target_is_directory=True)
+    served = workdir / "ml" / "model"
+    if model_dir.is_file():  # a model.tar.gz: served exactly as SageMaker would unpack it
+        unpack_model(model_dir, served)
+    else:
+        served.symlink_to(model_dir, target_is_directory=True)
+    if not (served / "code" / "inference.py").is_file():
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise FileNotFoundError(
+            f"{model_dir} is not a SageMaker model (directory or model.tar.gz): "
+            "code/inference.py is missing"
+        )
     for sub in ("tmp", "logs"):
         (workdir / sub).mkdir()
     log = (workdir / "logs" / "server.log").open("wb")
@@ -370,7 +411,7 @@ def start_model_server(
     server.keep_workdir = keep_workdir
     _LIVE.add(server)
     try:
-        server._wait_healthy(startup_timeout)
+        server._wait_healthy(startup_timeout, started)
     except BaseException:
         server.keep_workdir = True  # keep the log for the error message's reader
         server.stop()

@@ -43,14 +43,15 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http import HTTPStatus
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import ladybug
+import pyarrow as pa
 
+from local.fault_injection import FAULTS_PATH, RESET_PATH, Faults, inject_faults
 from local.moto_server import free_port
 from vigil.fraud.graph import GraphLayout, graph_layout
 
@@ -66,6 +67,14 @@ _TYPES = {
     "float": "DOUBLE",
     "double": "DOUBLE",
     "datetime": "STRING",
+}
+
+
+_ARROW_TYPES = {
+    "STRING": pa.string(),
+    "BOOLEAN": pa.bool_(),
+    "INT64": pa.int64(),
+    "DOUBLE": pa.float64(),
 }
 
 
@@ -113,31 +122,13 @@ def _to_json_value(value: Any) -> Any:
     return value
 
 
-@dataclass
-class Faults:
-    """Injected failures for the next ``count`` queries (tests of retries and fallbacks)."""
-
-    status: int = 0
-    code: str = ""
-    count: int = 0
-    delay_s: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def take(self) -> tuple[int, str, float] | None:
-        with self.lock:
-            if self.count <= 0:
-                return None
-            self.count -= 1
-            return self.status, self.code, self.delay_s
-
-
 class GraphEngine:
     """One ladybug database with the graph layout's tables; queries are serialised by a lock."""
 
     def __init__(self, layout: GraphLayout, database: str = ":memory:"):
         self.layout = layout
         self.db = ladybug.Database(database)
-        self.conn = ladybug.Connection(self.db)
+        self.conn = ladybug.Connection(self.db, num_threads=1)  # small point queries
         self.lock = threading.Lock()
         for statement in ddl(layout):
             self.conn.execute(statement)
@@ -178,13 +169,35 @@ def ddl(layout: GraphLayout) -> list[str]:
     return statements
 
 
+# openCypher-format bulk-load system columns → the Gremlin-format names used below.
+_SYSTEM_COLUMNS = {
+    ":id": "~id",
+    ":label": "~label",
+    ":start_id": "~from",
+    ":end_id": "~to",
+    ":type": "~label",
+    "~id": "~id",
+    "~label": "~label",
+    "~from": "~from",
+    "~to": "~to",
+}
+
+
+def _system_name(column: str) -> str | None:
+    name = column.strip().lower()
+    if name.startswith(":id(") or name.startswith(":start_id(") or name.startswith(":end_id("):
+        name = name.split("(")[0]
+    return _SYSTEM_COLUMNS.get(name)
+
+
 def _parse_header(header: list[str]) -> list[tuple[str, str]]:
-    """Bulk-load header → (name, kind); system columns keep their ``~name``."""
+    """Bulk-load header (Gremlin ``~id`` or openCypher ``:ID`` format) → (name, kind)."""
     parsed = []
     for column in header:
         column = column.strip()
-        if column.startswith("~"):
-            parsed.append((column.lower(), "system"))
+        system = _system_name(column)
+        if system is not None:
+            parsed.append((system, "system"))
             continue
         name, _, kind = column.partition(":")
         kind = (kind or "string").lower().removesuffix("[]")
@@ -205,14 +218,12 @@ def _convert(value: str, kind: str) -> Any:
 
 
 def load_bulk_files(engine: GraphEngine, directory: Path) -> dict[str, int]:
-    import pandas as pd
-
     files = sorted(p for p in directory.rglob("*.csv") if p.is_file())
     node_files, edge_files = [], []
     for path in files:
         with path.open(newline="") as handle:
             header = next(csv.reader(handle), [])
-        names = {c.strip().lower() for c in header}
+        names = {_system_name(c) for c in header}
         if "~from" in names and "~to" in names:
             edge_files.append(path)
         elif "~id" in names:
@@ -242,42 +253,47 @@ def load_bulk_files(engine: GraphEngine, directory: Path) -> dict[str, int]:
                 rows_by_label.setdefault(label, []).append(record)
     for label, rows in rows_by_label.items():
         _, properties = node_tables[label]
-        frame = pd.DataFrame(rows, columns=list(properties))
-        for name, kind in properties.items():
-            if _TYPES[kind] == "INT64":
-                frame[name] = frame[name].astype("Int64")
-            elif _TYPES[kind] == "DOUBLE":
-                frame[name] = frame[name].astype("Float64")
-            elif _TYPES[kind] == "STRING":
-                frame[name] = frame[name].astype(object)
+        arrow_rows = pa.table(
+            {
+                name: pa.array([row.get(name) for row in rows], _ARROW_TYPES[_TYPES[kind]])
+                for name, kind in properties.items()
+            }
+        )
         with engine.lock:
-            engine.conn.execute(f"COPY {label} FROM frame")
-        counts[label] = len(frame)
+            engine.conn.execute(f"COPY {label} FROM arrow_rows")
+        counts[label] = arrow_rows.num_rows
     rel_tables = engine.layout.rel_tables()
     edges: dict[str, list[tuple[str, str]]] = {}
     for path in edge_files:
         with path.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                row = {k.strip().lower(): v for k, v in row.items()}
+            reader = csv.reader(handle)
+            header = [_system_name(c) or c for c in next(reader)]
+            for raw in reader:
+                row = dict(zip(header, raw, strict=False))
                 rel_type = row["~label"]
                 if rel_type not in rel_tables:
                     raise ValueError(f"{path.name}: edge label {rel_type!r} is not in the schema")
                 source, target = ids[row["~from"]], ids[row["~to"]]
                 edges.setdefault(rel_type, []).append((source[1], target[1]))
     for rel_type, pairs in edges.items():
-        frame = pd.DataFrame(pairs, columns=["from", "to"])
+        arrow_rows = pa.table(
+            {
+                "from": pa.array([p[0] for p in pairs], pa.string()),
+                "to": pa.array([p[1] for p in pairs], pa.string()),
+            }
+        )
         with engine.lock:
-            engine.conn.execute(f"COPY {rel_type} FROM frame")
-        counts[rel_type] = len(frame)
+            engine.conn.execute(f"COPY {rel_type} FROM arrow_rows")
+        counts[rel_type] = arrow_rows.num_rows
     return counts
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: boto3 reuses its connection across invocations
+    disable_nagle_algorithm = True  # small answers leave at once (no 40 ms delayed-ACK stall)
     server: _StandinHTTPServer
 
-    def log_message(self, format, *args):  # noqa: A002 - silence per-request logging
+    def log_message(self, format, *args):
         pass
 
     def _send(self, status: int, payload: dict) -> None:
@@ -295,30 +311,23 @@ class _Handler(BaseHTTPRequestHandler):
             status, {"requestId": str(uuid.uuid4()), "code": code, "detailedMessage": message}
         )
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         path = urllib.parse.urlsplit(self.path).path.rstrip("/").lower()
         if path in ("/status", "/opencypher/status"):
             self._send(200, {"status": "healthy", "role": "writer", "dbEngineVersion": "local"})
         else:
             self._error(400, "BadRequestException", f"unsupported GET {self.path}")
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         path = urllib.parse.urlsplit(self.path).path.rstrip("/").lower()
-        if path == "/_standin/faults":
-            spec = json.loads(raw or b"{}")
-            faults = self.server.faults
-            with faults.lock:
-                faults.status = int(spec.get("status", 500))
-                faults.code = spec.get("code", "")
-                faults.count = int(spec.get("count", 1))
-                faults.delay_s = float(spec.get("delay_s", 0.0))
+        if path == FAULTS_PATH:
+            self.server.faults.arm(json.loads(raw or b"{}"))
             self._send(200, {"ok": True})
             return
-        if path == "/_standin/reset-faults":
-            with self.server.faults.lock:
-                self.server.faults.count = 0
+        if path == RESET_PATH:
+            self.server.faults.reset()
             self._send(200, {"ok": True})
             return
         if path != "/opencypher":
@@ -331,7 +340,8 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(delay)
             if status >= 400:
                 default = {429: "TooManyRequestsException", 408: "ClientTimeoutException"}
-                self._error(status, code or default.get(status, "FailureByQueryException"), "injected")
+                code = code or default.get(status, "FailureByQueryException")
+                self._error(status, code, "injected fault")
                 return
         try:
             query, parameters = self._parse_body(raw)
@@ -375,6 +385,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _StandinHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # a client that gave up (its read timeout) closed the socket: not a server error
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
     engine: GraphEngine
     faults: Faults
 
@@ -426,18 +442,6 @@ class StandinProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-
-
-def inject_faults(endpoint_url: str, **spec: Any) -> None:
-    """Make the next ``count`` queries fail with ``status``/``code`` or be slowed by ``delay_s``."""
-    path = "/_standin/reset-faults" if not spec else "/_standin/faults"
-    request = urllib.request.Request(
-        endpoint_url + path,
-        data=json.dumps(spec).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request, timeout=5).read()
 
 
 def start_neptune_standin(

@@ -4,7 +4,7 @@
 Started by :func:`local.model_server.start_model_server` as ``python -m
 local.sagemaker_serving_entry`` in its own session, inside a per-server temporary directory (the
 working directory) with the environment that function builds. It runs exactly what the SageMaker
-PyTorch inference image runs at start-up, with three documented redirections, applied to module
+PyTorch inference image runs at start-up, with the documented adjustments below, applied to module
 attributes of the installed toolkit before it starts (nothing in site-packages is edited):
 
 1. ``torchserve.TS_CONFIG_FILE`` — the toolkit writes its generated TorchServe config to the fixed
@@ -15,7 +15,15 @@ attributes of the installed toolkit before it starts (nothing in site-packages i
    ("multiple ts model servers are not supported"), which is true only inside a container. The
    replacement accepts only the frontend in this process's own process group (the one this
    entry point leads), so several local servers can run side by side.
-3. ``model_server.REQUIREMENTS_PATH`` — the toolkit runs ``pip install -r code/requirements.txt``
+3. (not a redirection) the entry process makes itself the *child subreaper* of the processes it
+   starts (Linux ``prctl(PR_SET_CHILD_SUBREAPER)``): ``torchserve --start`` launches the Java
+   frontend and exits, so the frontend would be re-parented to the machine's init; as a subreaper
+   the entry process inherits it instead, and the toolkit's ``ts_process.wait()`` reaps it the
+   moment it exits (instead of polling a zombie that only init may reap).
+4. (not a redirection) a watcher thread ends the server's process group when the process that
+   started it dies without stopping it (e.g. a test run killed by a timeout), so no TorchServe is
+   left running on the shared machine.
+5. ``model_server.REQUIREMENTS_PATH`` — the toolkit runs ``pip install -r code/requirements.txt``
    when that file exists. Local serving is offline and uses the project's virtual environment, so
    the install is skipped unless ``VIGIL_SERVING_INSTALL_REQUIREMENTS=1``; each requirement is
    checked against what is installed and a missing one is reported on stderr.
@@ -102,11 +110,46 @@ def _redirect_toolkit() -> None:
         model_server.REQUIREMENTS_PATH = os.path.join(os.getcwd(), "requirements-skipped.txt")
 
 
+def _become_subreaper() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) != 0:
+        print("[vigil] prctl(PR_SET_CHILD_SUBREAPER) failed", file=sys.stderr, flush=True)
+
+
+def _end_group_when_orphaned(interval: float = 1.0) -> None:
+    """If the process that started this server dies without stopping it (a killed test run),
+    end this server's process group instead of leaving TorchServe running on the machine."""
+    import signal
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        print("[vigil] the starting process is gone; stopping this server", file=sys.stderr)
+        os.killpg(0, signal.SIGTERM)
+
+    threading.Thread(target=watch, name="vigil-orphan-watch", daemon=True).start()
+
+
 def main() -> None:
+    _become_subreaper()
+    _end_group_when_orphaned()
     _redirect_toolkit()
     from sagemaker_pytorch_serving_container import serving
 
-    serving.main()
+    serving.main()  # returns once the TorchServe frontend has exited (see its SIGTERM handler)
+    # serving.py imported torch (through the handler service); skip its slow interpreter teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,70 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from cdk.config import ContextModel
+from vigil.air_quality.config import DetectorConfig, Measure
 
 
 class AirQualitySettings(ContextModel):
     """Every field is a context key (camelCase alias); document new ones in the README table."""
+
+    interval_minutes: int = Field(
+        5, description="Detector interval in minutes (1 to 1440, must divide a day)."
+    )
+    measures: list[str] = Field(
+        default_factory=lambda: ["CO:AVG", "SO2:AVG", "NO2:AVG"],
+        description="Up to 5 measures as NAME:AGGREGATION (AVG or SUM).",
+    )
+    dimensions: list[str] = Field(
+        default_factory=lambda: ["LOCATION_ID"], description="Up to 5 dimension fields."
+    )
+    severity_threshold: float = Field(
+        40.0, ge=0, le=100, description="Alert when an interval's severity (0-100) reaches this."
+    )
+    lateness_minutes: int = Field(
+        1, ge=0, description="How late a record may arrive for its interval before it is rejected."
+    )
+    cooldown_minutes: int = Field(
+        60, ge=0, description="Quiet time per series after an alert (de-duplication)."
+    )
+    buffer_seconds: int = Field(
+        60, ge=0, le=900, description="Firehose buffering interval (0 to 900 s)."
+    )
+    buffer_mib: int = Field(5, ge=1, le=128, description="Firehose buffering size in MiB.")
+    alert_emails: list[str] = Field(
+        default_factory=list, description="E-mail addresses subscribed to the alert topic."
+    )
+    alert_phone_numbers: list[str] = Field(
+        default_factory=list, description="E.164 phone numbers subscribed for SMS alerts."
+    )
+    action_function_arn: str | None = Field(
+        None, description="Optional Lambda ARN subscribed to alerts for automation (action hook)."
+    )
+    history_prefix: str = Field(
+        "history/",
+        description="Prefix in the readings bucket the detector learns from before going live.",
+    )
+    detector_memory_mib: int = Field(1024, ge=128, le=10240, description="Detector Lambda memory.")
+    trigger: Literal["s3-event"] = Field(
+        "s3-event", description="How the detector runs: on each new Firehose object (s3-event)."
+    )
+
+    def detector_config(self, bucket_name: str = "") -> DetectorConfig:
+        """The one detector configuration model, validated at synth time."""
+        measures = []
+        for item in self.measures:
+            name, _, aggregation = item.partition(":")
+            measures.append(Measure(name=name, aggregation=(aggregation or "AVG").upper()))
+        return DetectorConfig(
+            interval_minutes=self.interval_minutes,
+            measures=measures,
+            dimensions=self.dimensions,
+            severity_threshold=self.severity_threshold,
+            lateness_minutes=self.lateness_minutes,
+            cooldown_minutes=self.cooldown_minutes,
+            history=f"s3://{bucket_name}/{self.history_prefix}" if bucket_name else None,
+        )

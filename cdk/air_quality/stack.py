@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from cdk.air_quality.alerts import Alerts
+from cdk.air_quality.anomaly_detector import AnomalyDetector
+from cdk.air_quality.iot_ingest import IotIngest
 from cdk.air_quality.settings import AirQualitySettings
 from cdk.config import SharedSettings
 from cdk.shared.security import SecurityBaseline
@@ -27,3 +30,36 @@ class AirQualityStack(Stack):
             removal=shared.removal_policy,
             description="Vigil Air-quality anomaly detection: encrypts this system's data, logs and messages",
         )
+        key = self.baseline.key
+        bucket = self.baseline.data_bucket("Readings", scope=self)
+        self.ingest = IotIngest(
+            self,
+            "Ingest",
+            bucket=bucket,
+            key=key,
+            buffer_seconds=settings.buffer_seconds,
+            buffer_mib=settings.buffer_mib,
+        )
+        self.alerts = Alerts(
+            self,
+            "Alerts",
+            key=key,
+            emails=settings.alert_emails,
+            phone_numbers=settings.alert_phone_numbers,
+            action_function_arn=settings.action_function_arn,
+        )
+        self.detector = AnomalyDetector(
+            self,
+            "Detector",
+            bucket=bucket,
+            key=key,
+            topic=self.alerts.topic,
+            config=settings.detector_config(bucket.bucket_name),
+            removal_policy=self.baseline.removal_policy,
+            log_retention_days=shared.log_retention_days,
+            memory_mib=settings.detector_memory_mib,
+        )
+        CfnOutput(self, "ReadingsBucket", value=bucket.bucket_name)
+        CfnOutput(self, "AlertTopic", value=self.alerts.topic.topic_arn)
+        CfnOutput(self, "AnomalyTable", value=self.detector.anomaly_table.table_name)
+        CfnOutput(self, "ThingPolicy", value=self.ingest.thing_policy.ref)

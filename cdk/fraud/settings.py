@@ -2,8 +2,95 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from cdk.config import ContextModel
 
 
 class FraudSettings(ContextModel):
     """Every field is a context key (camelCase alias); document new ones in the README table."""
+
+    # network, graph database, data, Glue ETL, training pipeline (issue 5)
+    vpc_cidr: str = Field(
+        "10.40.0.0/16", description="CIDR of the fraud VPC (private isolated subnets only, no NAT)."
+    )
+    max_azs: int = Field(
+        2, ge=2, le=6, description="Availability zones of the VPC (Neptune needs at least 2)."
+    )
+    neptune_engine_version: str = Field(
+        "1.3.2.1", description="Neptune engine version (serverless needs >= 1.2.0.1)."
+    )
+    neptune_instance_class: str = Field(
+        "db.serverless",
+        pattern=r"^db\.[a-z0-9]+(\.[a-z0-9]+)?$",
+        description="Neptune instance class, e.g. `db.r6g.large`; `db.serverless` uses the capacity range below.",
+    )
+    neptune_min_capacity: float = Field(
+        1.0, ge=1.0, le=128.0, description="Serverless v2 minimum NCUs (only with `db.serverless`)."
+    )
+    neptune_max_capacity: float = Field(
+        8.0, ge=2.5, le=128.0, description="Serverless v2 maximum NCUs (only with `db.serverless`)."
+    )
+    neptune_instances: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Neptune instances (1 writer + readers); 2+ spreads them over AZs (Multi-AZ).",
+    )
+    neptune_deletion_protection: bool | None = Field(
+        None,
+        description="Neptune deletion protection; unset: on unless `vigil:removalPolicy=destroy`.",
+    )
+    glue_worker_type: Literal["G.025X", "G.1X", "G.2X", "G.4X", "G.8X"] = Field(
+        "G.1X", description="Glue ETL worker type."
+    )
+    glue_number_of_workers: int = Field(2, ge=2, le=299, description="Glue ETL worker count.")
+    glue_timeout_minutes: int = Field(120, ge=5, le=2880, description="Glue ETL job timeout.")
+    training_instance_type: str = Field(
+        "ml.g5.xlarge",
+        pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$",
+        description="Default SageMaker training instance (GPU vs CPU picks the image and DGL build at synth).",
+    )
+    training_max_runtime_hours: int = Field(
+        6, ge=1, le=120, description="SageMaker training job stopping condition."
+    )
+    endpoint_name: str = Field(
+        "vigil-fraud-rgcn",
+        pattern=r"^[a-z0-9](-*[a-z0-9]){0,62}$",
+        description="SageMaker endpoint the pipeline creates/updates and the scoring Lambda invokes.",
+    )
+    endpoint_instance_type: str = Field(
+        "ml.m5.large",
+        pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$",
+        description="Default SageMaker endpoint instance type.",
+    )
+    endpoint_instance_count: int = Field(
+        1, ge=1, le=32, description="Default endpoint instance count."
+    )
+    pipeline_timeout_hours: int = Field(
+        24, ge=1, le=168, description="Timeout of one pipeline execution."
+    )
+
+    # scoring API (issue 4)
+    fraud_threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="pred_prob at or above which the scoring API flags fraud."
+    )
+    hub_degree_threshold: int = Field(
+        10_000,
+        ge=1,
+        description="Entities with at least this many transactions are linked but not updated online (refreshed by the pipeline).",
+    )
+    scoring_fallback: Literal["review", "closed"] = Field(
+        "review",
+        description="When Neptune or the endpoint keeps failing: `review` (fail open) or `closed` (flag fraud).",
+    )
+    scoring_latency_budget_ms: int = Field(
+        1000, ge=50, le=9000, description="Latency budget of one scoring request, retries included."
+    )
+    scoring_featurizer_key: str = Field(
+        "current/featurizer.json",
+        min_length=1,
+        description="Processed-bucket key of the featurizer spec the scoring Lambda loads.",
+    )

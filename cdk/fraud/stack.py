@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from cdk.config import SharedSettings
+from cdk.fraud.access import read_objects
+from cdk.fraud.data import FraudData
+from cdk.fraud.network_graph import NetworkAndGraph
+from cdk.fraud.scoring_api import ScoringApi
 from cdk.fraud.settings import FraudSettings
+from cdk.fraud.training_pipeline import TrainingPipeline
 from cdk.shared.security import SecurityBaseline
+from vigil.fraud.pipeline import RUNS_PREFIX
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ETL_SCRIPT = REPO_ROOT / "glue" / "fraud_etl.py"
 
 
 class FraudStack(Stack):
@@ -28,5 +39,86 @@ class FraudStack(Stack):
             description="Vigil Fraud detection (RGCN on Neptune): encrypts this system's data, logs and messages",
         )
         # --- network, graph database, data, Glue ETL, training pipeline (issue 5) ---
+        removal = self.baseline.removal_policy
+        protect = settings.neptune_deletion_protection
+        self.network = NetworkAndGraph(
+            self,
+            "NetworkGraph",
+            key=self.baseline.key,
+            removal_policy=removal,
+            log_retention_days=shared.log_retention_days,
+            cidr=settings.vpc_cidr,
+            max_azs=settings.max_azs,
+            engine_version=settings.neptune_engine_version,
+            instance_class=settings.neptune_instance_class,
+            instances=settings.neptune_instances,
+            min_capacity=settings.neptune_min_capacity,
+            max_capacity=settings.neptune_max_capacity,
+            deletion_protection=(shared.removal_policy != "destroy")
+            if protect is None
+            else protect,
+        )
+        self.data = FraudData(
+            self,
+            "Data",
+            baseline=self.baseline,
+            etl_script=ETL_SCRIPT,
+            worker_type=settings.glue_worker_type,
+            number_of_workers=settings.glue_number_of_workers,
+            timeout_minutes=settings.glue_timeout_minutes,
+        )
+        read_objects(
+            self.network.load_role, self.data.processed_bucket, self.baseline.key, RUNS_PREFIX
+        )
+        self.pipeline = TrainingPipeline(
+            self,
+            "Pipeline",
+            key=self.baseline.key,
+            removal_policy=removal,
+            log_retention_days=shared.log_retention_days,
+            raw_bucket=self.data.raw_bucket,
+            processed_bucket=self.data.processed_bucket,
+            crawler_name=self.data.crawler_name,
+            glue_job_name=self.data.job_name,
+            vpc=self.network.vpc,
+            subnets=self.network.subnets,
+            client_security_group=self.network.client_security_group,
+            neptune_endpoint=self.network.cluster_endpoint,
+            neptune_data_arn=self.network.data_arn(),
+            neptune_load_role=self.network.load_role,
+            endpoint_name=settings.endpoint_name,
+            training_instance_type=settings.training_instance_type,
+            training_max_runtime=Duration.hours(settings.training_max_runtime_hours),
+            endpoint_instance_type=settings.endpoint_instance_type,
+            endpoint_instance_count=settings.endpoint_instance_count,
+            timeout=Duration.hours(settings.pipeline_timeout_hours),
+        )
+        CfnOutput(
+            self, "PipelineStateMachineArn", value=self.pipeline.state_machine.state_machine_arn
+        )
+        CfnOutput(self, "PipelineFailureTopicArn", value=self.pipeline.topic.topic_arn)
+        CfnOutput(self, "RawBucketName", value=self.data.raw_bucket.bucket_name)
+        CfnOutput(self, "EndpointName", value=settings.endpoint_name)
 
         # --- real-time scoring API (issue 4) ---
+        self.scoring = ScoringApi(
+            self,
+            "ScoringApi",
+            key=self.baseline.key,
+            removal_policy=removal,
+            log_retention_days=shared.log_retention_days,
+            vpc=self.network.vpc,
+            subnets=self.network.subnets,
+            security_group=self.network.client_security_group,
+            cluster_resource_id=self.network.cluster_resource_id,
+            cluster_endpoint=self.network.cluster_endpoint,
+            cluster_port=self.network.cluster_port,
+            endpoint_name=settings.endpoint_name,
+            featurizer_bucket=self.data.processed_bucket,
+            featurizer_key=settings.scoring_featurizer_key,
+            threshold=settings.fraud_threshold,
+            hub_degree_threshold=settings.hub_degree_threshold,
+            fallback=settings.scoring_fallback,
+            latency_budget_ms=settings.scoring_latency_budget_ms,
+        )
+        CfnOutput(self, "ScoringApiUrl", value=self.scoring.api.url_for_path("/transactions"))

@@ -26,14 +26,22 @@ POWERTOOLS_LAYER_VERSION = 18
 POWERTOOLS_ACCOUNT = "017000801446"
 
 
+# CloudWatch's allowed retentions (jsii's RetentionDays values are member names, not numbers).
+_RETENTIONS = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
+    30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS", 1827: "FIVE_YEARS",
+    2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}  # fmt: skip
+
+
 def _retention(days: int) -> logs.RetentionDays:
     # RetentionDays only accepts the values CloudWatch allows; pick the nearest allowed >= days.
-    allowed = sorted(
-        int(r.value) for r in logs.RetentionDays if r.value not in (None,) and int(r.value) > 0
-    )
-    for value in allowed:
+    for value in sorted(_RETENTIONS):
         if value >= days:
-            return logs.RetentionDays(value)
+            return getattr(logs.RetentionDays, _RETENTIONS[value])
     return logs.RetentionDays.TEN_YEARS
 
 

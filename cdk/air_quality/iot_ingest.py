@@ -1,0 +1,153 @@
+"""IoT Core → Firehose → S3: devices publish readings; a topic rule delivers them to the bucket.
+
+* Thing type + policy: a device connects only with its own thing name as client id (and only while
+  its certificate is attached to that thing) and publishes only to its own telemetry topic.
+* Topic rule: ``vigil.air_quality.topic_rule.RULE_SQL`` (the same SQL the local bridge applies)
+  with a Firehose action (newline-separated records) and an S3 error action.
+* Firehose (L2 ``DeliveryStream`` + ``S3Bucket`` destination): time-partitioned prefix
+  ``readings/year=/month=/day=/hour=/``, error prefix ``errors/firehose/<error type>/...``,
+  configurable buffering (default 60 s), GZIP, server-side encryption with the system's key.
+
+The location is not a partition: the detector reads each delivered object whole and needs every
+location of an interval together, and per-location objects would multiply objects and detector
+invocations by the number of locations (plus the cost of dynamic partitioning). Queries by
+location filter on the ``LOCATION_ID`` field.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration, Size, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_iot as iot
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from cdk.nag import AIR_FIREHOSE_ROLES, AIR_IOT_RULE_ROLE, acknowledge
+from vigil.air_quality.topic_rule import RULE_SQL, RULE_SQL_VERSION, TOPIC_PREFIX
+
+READINGS_PREFIX = "readings/"
+DATA_PREFIX = (
+    READINGS_PREFIX + "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+    "hour=!{timestamp:HH}/"
+)
+FIREHOSE_ERROR_PREFIX = (
+    "errors/firehose/!{firehose:error-output-type}/year=!{timestamp:yyyy}/"
+    "month=!{timestamp:MM}/day=!{timestamp:dd}/"
+)
+IOT_ERROR_PREFIX = "errors/iot-rule/"
+THING_TYPE_NAME = "vigil-air-quality-sensor"
+
+
+class IotIngest(Construct):
+    """Exposes ``bucket``, ``delivery_stream``, ``topic_rule``, ``thing_policy``, ``thing_type``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        key: kms.IKey,
+        buffer_seconds: int,
+        buffer_mib: int,
+    ):
+        super().__init__(scope, construct_id)
+        self.bucket = bucket
+        destination = firehose.S3Bucket(
+            bucket,
+            data_output_prefix=DATA_PREFIX,
+            error_output_prefix=FIREHOSE_ERROR_PREFIX,
+            buffering_interval=Duration.seconds(buffer_seconds),
+            buffering_size=Size.mebibytes(buffer_mib),
+            compression=firehose.Compression.GZIP,
+            encryption_key=key,
+        )
+        self.delivery_stream = firehose.DeliveryStream(
+            self,
+            "DeliveryStream",
+            destination=destination,
+            encryption=firehose.StreamEncryption.customer_managed_key(key),
+        )
+        acknowledge(self.delivery_stream, *AIR_FIREHOSE_ROLES)
+        # The L2 adds a CIDR-block mapping for Redshift/Splunk destinations; unused here.
+        Stack.of(self).node.try_remove_child("@aws-cdk--aws-kinesisfirehose.CidrBlocks")
+
+        self.thing_type = iot.CfnThingType(
+            self,
+            "ThingType",
+            thing_type_name=THING_TYPE_NAME,
+            thing_type_properties=iot.CfnThingType.ThingTypePropertiesProperty(
+                thing_type_description="Vigil air-quality sensor (CO, SO2, NO2 per location)",
+                searchable_attributes=["LOCATION_ID"],
+            ),
+        )
+        thing = "${iot:Connection.Thing.ThingName}"
+        prefix = f"arn:{Aws.PARTITION}:iot:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+        self.thing_policy = iot.CfnPolicy(
+            self,
+            "ThingPolicy",
+            policy_document={
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ConnectAsItself",
+                        "Effect": "Allow",
+                        "Action": "iot:Connect",
+                        "Resource": f"{prefix}:client/{thing}",
+                        "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}},
+                    },
+                    {
+                        "Sid": "PublishOwnTelemetry",
+                        "Effect": "Allow",
+                        "Action": "iot:Publish",
+                        "Resource": f"{prefix}:topic/{TOPIC_PREFIX}/{thing}/telemetry",
+                    },
+                ],
+            },
+        )
+
+        rule_role = iam.Role(
+            self,
+            "RuleRole",
+            assumed_by=iam.ServicePrincipal("iot.amazonaws.com"),
+            description="IoT topic rule: put readings to Firehose, errors to S3",
+        )
+        self.delivery_stream.grant_put_records(rule_role)
+        rule_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(IOT_ERROR_PREFIX + "*")],
+            )
+        )
+        key.grant_encrypt(rule_role)
+        acknowledge(rule_role, *AIR_IOT_RULE_ROLE)
+        self.topic_rule = iot.CfnTopicRule(
+            self,
+            "TopicRule",
+            topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
+                sql=RULE_SQL,
+                aws_iot_sql_version=RULE_SQL_VERSION,
+                rule_disabled=False,
+                description="Air-quality readings to Firehose (Vigil)",
+                actions=[
+                    iot.CfnTopicRule.ActionProperty(
+                        firehose=iot.CfnTopicRule.FirehoseActionProperty(
+                            delivery_stream_name=self.delivery_stream.delivery_stream_name,
+                            role_arn=rule_role.role_arn,
+                            separator="\n",
+                        )
+                    )
+                ],
+                error_action=iot.CfnTopicRule.ActionProperty(
+                    s3=iot.CfnTopicRule.S3ActionProperty(
+                        bucket_name=bucket.bucket_name,
+                        key=IOT_ERROR_PREFIX + "${topic(3)}/${timestamp()}-${newuuid()}.json",
+                        role_arn=rule_role.role_arn,
+                    )
+                ),
+            ),
+        )
+        # Create the rule after the role's policy (its GetAtt already orders it after the role).
+        self.topic_rule.node.add_dependency(rule_role.node.find_child("DefaultPolicy"))

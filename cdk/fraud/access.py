@@ -1,0 +1,93 @@
+"""Least-privilege grants without wildcard actions (the L2 ``grant_*`` helpers add ``s3:GetObject*``,
+``s3:List*``, ``kms:ReEncrypt*``...). Each helper names exact actions; where a resource must end in
+``*`` (objects under a prefix, versions of a function) it acknowledges exactly that finding on
+exactly that role, with the reason, so cdk-nag still flags any other wildcard there.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import IConstruct
+
+from cdk.nag import Ack, acknowledge
+
+KEY_READ = ("kms:Decrypt", "kms:DescribeKey")
+KEY_WRITE = ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey")
+
+
+def _ref(construct: IConstruct, attribute: str) -> str:
+    """How cdk-nag prints ``Fn::GetAtt`` of a construct's resource: ``<LogicalId.Attr>``."""
+    resource = construct.node.default_child or construct
+    return f"<{Stack.of(construct).get_logical_id(resource)}.{attribute}>"
+
+
+def _objects_ack(role: iam.IRole, bucket: s3.IBucket, prefix: str) -> None:
+    acknowledge(
+        role,
+        Ack(
+            f"AwsSolutions-IAM5[Resource::{_ref(bucket, 'Arn')}/{prefix}*]",
+            f"S3 object permissions name objects by key; '{prefix}*' is this role's prefix of a "
+            "bucket it owns a task in (run folders and tables are created at run time).",
+        ),
+    )
+
+
+def use_key(role: iam.IRole, key: kms.IKey, *, write: bool = False) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(KEY_WRITE if write else KEY_READ), resources=[key.key_arn])
+    )
+
+
+def read_objects(role: iam.IRole, bucket: s3.IBucket, key: kms.IKey, prefix: str = "") -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{prefix}*")]
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{prefix}*"]}} if prefix else None,
+        )
+    )
+    use_key(role, key)
+    _objects_ack(role, bucket, prefix)
+
+
+def write_objects(
+    role: iam.IRole, bucket: s3.IBucket, key: kms.IKey, prefix: str = "", *, delete: bool = False
+) -> None:
+    actions = ["s3:PutObject", "s3:AbortMultipartUpload"] + (["s3:DeleteObject"] if delete else [])
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(f"{prefix}*")])
+    )
+    use_key(role, key, write=True)
+    _objects_ack(role, bucket, prefix)
+
+
+def read_asset(role: iam.IRole, asset: s3_assets.Asset) -> None:
+    """Read exactly one CDK asset object (no wildcard)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:GetObject"], resources=[asset.bucket.arn_for_objects(asset.s3_object_key)]
+        )
+    )
+
+
+def acknowledge_function_versions(role: iam.IRole, functions: list[lambda_.IFunction]) -> None:
+    """``LambdaInvoke`` grants ``<function arn>:*`` (any version/alias of that one function)."""
+    for fn in functions:
+        acknowledge(
+            role,
+            Ack(
+                f"AwsSolutions-IAM5[Resource::{_ref(fn, 'Arn')}:*]",
+                "Step Functions' LambdaInvoke grants the function and its qualified ARNs "
+                "('<arn>:*', versions and aliases) of this one function only.",
+            ),
+        )

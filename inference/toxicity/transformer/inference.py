@@ -1,0 +1,36 @@
+"""SageMaker inference entry point of the transformer toxicity classifier (``code/inference.py``).
+
+Works in the PyTorch and the Hugging Face inference images alike. ``{"inputs": ["text", ...]}``
+→ per-text probabilities per label and flags at the per-label thresholds stored with the model;
+bad input raises ``BadRequest`` so the serving stack answers 4xx with the reason.
+"""
+
+from __future__ import annotations
+
+from vigil.toxicity.serving import build_response, parse_request, render_response
+from vigil.toxicity.transformer import load_classifier, predict
+
+
+def model_fn(model_dir, context=None):
+    model, tokenizer, meta = load_classifier(model_dir)
+    return {"model": model, "tokenizer": tokenizer, "meta": meta}
+
+
+def input_fn(request_body, request_content_type, context=None):
+    return parse_request(request_body, request_content_type)
+
+
+def predict_fn(texts, bundle, context=None):
+    meta = bundle["meta"]
+    probs = predict(
+        bundle["model"],
+        bundle["tokenizer"],
+        texts,
+        loss_mode=meta["loss_mode"],
+        max_length=meta["max_length"],
+    )
+    return build_response(probs, meta["labels"], meta["thresholds"])
+
+
+def output_fn(prediction, accept, context=None):
+    return render_response(prediction, accept)

@@ -1,0 +1,53 @@
+"""Air-quality detector: a new Firehose object in S3 → score closed intervals → DynamoDB, SNS."""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.parser.models import S3Model
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from vigil.air_quality.service import DetectorService, service_from_environment
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+_ENV_KEYS = ("DETECTOR_CONFIG", "STATE_TABLE", "ANOMALY_TABLE", "ALERT_TOPIC_ARN", "ERROR_PREFIX")
+_services: dict[tuple, DetectorService] = {}
+
+
+def _get_service() -> DetectorService:
+    """One service per configuration, built on first use (warm invocations reuse it)."""
+    key = tuple(os.environ.get(name) for name in (*_ENV_KEYS, "AWS_ENDPOINT_URL"))
+    if key not in _services:
+        _services.clear()
+        _services[key] = service_from_environment(os.environ)
+    return _services[key]
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=S3Model)
+def handler(event: S3Model, context: LambdaContext) -> dict:
+    service = _get_service()
+    totals: dict[str, int] = {}
+    for record in event.Records:
+        result = service.process_object(record.s3.bucket.name, record.s3.object.key)
+        counts = result.counts()
+        logger.info(
+            "processed object",
+            extra={"source": result.source, "skipped": result.skipped, **counts},
+        )
+        for name, value in counts.items():
+            totals[name] = totals.get(name, 0) + value
+    for name in ("received", "processed", "rejected", "anomalies", "alerts_published"):
+        metrics.add_metric(
+            name=f"Records{name.title().replace('_', '')}",
+            unit=MetricUnit.Count,
+            value=totals.get(name, 0),
+        )
+    return totals

@@ -1,0 +1,64 @@
+"""Step Functions task: start a Neptune bulk load, or report its status (fails on loader errors).
+
+Runs in the VPC; calls the Neptune loader HTTP API with SigV4 (IAM auth) through boto3 ``neptunedata``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from vigil.fraud import pipeline
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+class GraphLoadEvent(BaseModel):
+    action: Literal["start", "status"]
+    source: str | None = None
+    format: str | None = None
+    load_id: str | None = Field(None, alias="loadId")
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_parser(model=GraphLoadEvent)
+def handler(event: GraphLoadEvent, context: LambdaContext) -> dict:
+    try:
+        return _run(event)
+    except Exception:
+        metrics.add_metric(name="PipelineStepErrors", unit=MetricUnit.Count, value=1)
+        logger.exception("pipeline step failed")
+        raise  # Step Functions catches it by its class name and notifies the failure topic
+
+
+def _run(event: GraphLoadEvent) -> dict:
+    client = pipeline.neptune_client(os.environ["NEPTUNE_ENDPOINT"])
+    if event.action == "start":
+        if not event.source or not event.format:
+            raise pipeline.PipelineError("action 'start' needs 'source' and 'format'")
+        result = pipeline.start_graph_load(
+            client,
+            source=event.source,
+            fmt=event.format,
+            role_arn=os.environ["NEPTUNE_LOAD_ROLE_ARN"],
+            region=os.environ["AWS_REGION"],
+        )
+        logger.info("bulk load queued", extra=result)
+        return result
+    if not event.load_id:
+        raise pipeline.PipelineError("action 'status' needs 'loadId'")
+    try:
+        return pipeline.graph_load_status(client, event.load_id)
+    except pipeline.GraphLoadFailed:
+        metrics.add_metric(name="GraphLoadFailed", unit=MetricUnit.Count, value=1)
+        raise

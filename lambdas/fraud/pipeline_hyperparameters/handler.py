@@ -1,0 +1,38 @@
+"""Step Functions task: typed hyperparameters → SageMaker's HyperParameters string map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+
+from vigil.fraud import pipeline
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+
+
+class HyperparametersEvent(BaseModel):
+    hyperparameters: dict[str, Any]
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+@event_parser(model=HyperparametersEvent)
+def handler(event: HyperparametersEvent, context: LambdaContext) -> dict:
+    try:
+        return _run(event)
+    except Exception:
+        metrics.add_metric(name="PipelineStepErrors", unit=MetricUnit.Count, value=1)
+        logger.exception("pipeline step failed")
+        raise  # Step Functions catches it by its class name and notifies the failure topic
+
+
+def _run(event: HyperparametersEvent) -> dict:
+    return pipeline.build_hyperparameters(event.hyperparameters)

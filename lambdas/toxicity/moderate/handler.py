@@ -1,0 +1,39 @@
+"""Moderation API handler: API Gateway (REST, IAM-authorised, request-validated) → the toxicity
+endpoint → which messages are flagged and why. Logic lives in ``vigil.toxicity.moderation``."""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel
+from pydantic import ValidationError
+
+from vigil.toxicity.moderation import api_response, moderate_api_body
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context) -> dict:
+    def count(name: str, value: float) -> None:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    try:
+        request = parse(event=event, model=APIGatewayProxyEventModel)
+    except ValidationError as exc:
+        count("InvalidRequest", 1)
+        logger.warning("not an API Gateway proxy event", extra={"errors": exc.errors()})
+        return api_response(400, {"error": "InvalidRequest", "reason": "not an API request"})
+    status, answer = moderate_api_body(
+        request.body, endpoint_name=os.environ["ENDPOINT_NAME"], count=count
+    )
+    if status != 200:
+        logger.warning("moderation request failed", extra={"status": status, **answer})
+    return api_response(status, answer)

@@ -1,0 +1,105 @@
+"""The fraud scoring path on local stand-ins: Neptune stand-in + real model server + runtime proxy.
+
+``with local_scoring(bulk_dir=..., model_dir=..., featurizer=...) as local:`` starts
+
+* the Neptune stand-in process loaded from the ETL's bulk-load files (``local/neptune_standin.py``),
+* the real SageMaker PyTorch serving stack for the trained model (``local/model_server.py``),
+* the SageMaker runtime proxy in front of it (``local/sagemaker_runtime_proxy.py``),
+
+and yields the environment that points the scoring Lambda at them — the same variables the CDK
+construct sets in the cloud (``GRAPH_ENDPOINT``, ``SCORING_ENDPOINT_NAME``, ``FEATURIZER_SPEC``,
+…) plus ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` and fake credentials. Everything is stopped by PID
+on exit. Used by the demo (``local/demo_fraud.py``), the benchmark and the integration tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from local.model_server import ModelServer, start_model_server
+from local.moto_server import FAKE_CREDENTIALS
+from local.neptune_standin import StandinProcess, start_neptune_standin
+from local.sagemaker_runtime_proxy import ProxyProcess, start_sagemaker_proxy
+
+ENDPOINT_NAME = "vigil-fraud-rgcn"
+
+
+@dataclass
+class LocalScoring:
+    standin: StandinProcess
+    model_server: ModelServer
+    proxy: ProxyProcess
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def activated(self) -> Iterator[LocalScoring]:
+        """Set ``environment`` in ``os.environ`` for the duration (restored afterwards)."""
+        saved = {name: os.environ.get(name) for name in self.environment}
+        os.environ.update(self.environment)
+        from vigil.aws import reset_clients
+
+        reset_clients()
+        try:
+            yield self
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            reset_clients()
+
+
+def scoring_environment(
+    *,
+    graph_endpoint: str,
+    runtime_endpoint: str,
+    featurizer: Path | str,
+    endpoint_name: str = ENDPOINT_NAME,
+    settings: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    return {
+        **FAKE_CREDENTIALS,
+        "GRAPH_ENDPOINT": graph_endpoint,
+        "SCORING_ENDPOINT_NAME": endpoint_name,
+        "FEATURIZER_SPEC": str(featurizer),
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": runtime_endpoint,
+        "POWERTOOLS_SERVICE_NAME": "vigil-fraud-scoring",
+        "POWERTOOLS_METRICS_NAMESPACE": "VigilLocal",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        **(settings or {}),
+    }
+
+
+@contextlib.contextmanager
+def local_scoring(
+    *,
+    bulk_dir: Path | str,
+    model_dir: Path | str,
+    featurizer: Path | str,
+    endpoint_name: str = ENDPOINT_NAME,
+    settings: Mapping[str, str] | None = None,
+    model_env: Mapping[str, str] | None = None,
+) -> Iterator[LocalScoring]:
+    standin = server = proxy = None
+    try:
+        standin = start_neptune_standin(bulk_dir)
+        server = start_model_server(model_dir, env=model_env)
+        proxy = start_sagemaker_proxy(server.url, endpoint_name)
+        env = scoring_environment(
+            graph_endpoint=standin.endpoint_url,
+            runtime_endpoint=proxy.endpoint_url,
+            featurizer=featurizer,
+            endpoint_name=endpoint_name,
+            settings=settings,
+        )
+        yield LocalScoring(standin=standin, model_server=server, proxy=proxy, environment=env)
+    finally:
+        for running in (proxy, server, standin):
+            if running is not None:
+                with contextlib.suppress(Exception):
+                    running.stop()

@@ -1,0 +1,198 @@
+"""SageMaker training entry point (script mode): the transformer toxicity classifier.
+
+``--model-name`` is a Hugging Face id (``roberta-base``, in the cloud) or a local path to a
+checkpoint; with ``--train-tokenizer`` (and no ``--model-name``) a byte-level BPE tokenizer is
+trained on the corpus and a small RoBERTa is built from a config (fully offline). The custom loss
+(``--loss-mode`` MULTI_CLASS / MULTI_LABEL / REGRESSION, ``--class-weight``, per-sample weights,
+fractional targets) runs inside the Hugging Face ``Trainer``, with its conventions: a checkpoint
+per epoch (resumed when present, e.g. SageMaker's ``/opt/ml/checkpoints``), the best checkpoint
+by ``--metric-for-best-model`` loaded at the end, ``--save-total-limit`` checkpoints kept.
+
+    python training/toxicity/transformer/train.py --train data/train --valid data/valid \
+        --test data/test --model-dir model --train-tokenizer --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script (SageMaker): make `vigil` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+import numpy as np
+
+from vigil.toxicity.labels import LossMode
+from vigil.toxicity.losses import probabilities
+from vigil.toxicity.metrics import compute_metrics
+from vigil.toxicity.training import (
+    add_sagemaker_args,
+    add_serving_code,
+    finish,
+    greater_is_better,
+    load_channels,
+)
+from vigil.toxicity.transformer import (
+    Collator,
+    TextDataset,
+    make_trainer_class,
+    metric_lines_callback,
+    predict,
+    pretrained_classifier,
+    roberta_from_config,
+    save_meta,
+    train_bpe_tokenizer,
+)
+
+SAGEMAKER_CHECKPOINTS = "/opt/ml/checkpoints"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train the transformer toxicity classifier")
+    parser.add_argument("--model-name", default="", help="Hugging Face id or local path")
+    parser.add_argument("--train-tokenizer", action="store_true", help="BPE + model from config")
+    parser.add_argument("--vocab-size", type=int, default=4000)
+    parser.add_argument("--hidden-size", type=int, default=64)
+    parser.add_argument("--num-hidden-layers", type=int, default=2)
+    parser.add_argument("--num-attention-heads", type=int, default=2)
+    parser.add_argument("--epochs", type=float, default=3)
+    parser.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
+    parser.add_argument("--train-batch-size", type=int, default=16)
+    parser.add_argument("--eval-batch-size", type=int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--save-total-limit", type=int, default=2)
+    parser.add_argument("--eval-steps", type=int, default=0, help="0: evaluate every epoch")
+    parser.add_argument(
+        "--checkpoint-dir",
+        default=SAGEMAKER_CHECKPOINTS if os.path.isdir(SAGEMAKER_CHECKPOINTS) else "",
+        help="where checkpoints go (and are resumed from); default: <output-data-dir>/checkpoints",
+    )
+    add_sagemaker_args(parser)
+    args = parser.parse_args(argv)
+    if not args.model_name and not args.train_tokenizer:
+        parser.error("give --model-name (hub id or path) or --train-tokenizer")
+    return args
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from transformers import AutoTokenizer, TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    args = parse_args(argv)
+    set_seed(args.seed)
+    data = load_channels(args)
+    model_dir = Path(args.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    if args.train_tokenizer and not args.model_name:
+        tokenizer = train_bpe_tokenizer(
+            data.train.texts, model_dir / "tokenizer", vocab_size=args.vocab_size
+        )
+        model = roberta_from_config(
+            tokenizer,
+            data.labels,
+            hidden_size=args.hidden_size,
+            num_layers=args.num_hidden_layers,
+            num_heads=args.num_attention_heads,
+            max_length=args.max_length,
+        )
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(args.model_name)
+        model = pretrained_classifier(args.model_name, data.labels)
+    datasets = {
+        name: TextDataset(
+            tokenizer,
+            split.texts,
+            split.targets,
+            split.sample_weights,
+            max_length=args.max_length,
+        )
+        for name, split in (("train", data.train), ("valid", data.valid))
+    }
+
+    def metrics_of(eval_pred) -> dict[str, float]:
+        logits, targets = eval_pred.predictions, eval_pred.label_ids
+        import torch
+
+        probs = probabilities(torch.as_tensor(logits), args.loss_mode).numpy()
+        return compute_metrics(np.asarray(targets), probs)
+
+    checkpoints = Path(args.checkpoint_dir or Path(args.output_data_dir) / "checkpoints")
+    strategy = "steps" if args.eval_steps else "epoch"
+    training_args = TrainingArguments(
+        output_dir=str(checkpoints),
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps,
+        per_device_train_batch_size=args.train_batch_size,
+        per_device_eval_batch_size=args.eval_batch_size,
+        learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        warmup_ratio=args.warmup_ratio,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        eval_steps=args.eval_steps or None,
+        save_steps=args.eval_steps or None,
+        logging_steps=50,
+        load_best_model_at_end=True,
+        metric_for_best_model=args.metric_for_best_model,
+        greater_is_better=greater_is_better(args.metric_for_best_model),
+        save_total_limit=args.save_total_limit,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        report_to="none",
+        seed=args.seed,
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    trainer = make_trainer_class()(
+        model=model,
+        args=training_args,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets["valid"],
+        data_collator=Collator(tokenizer),
+        compute_metrics=metrics_of,
+        callbacks=[metric_lines_callback()],
+        loss_mode=LossMode(args.loss_mode),
+        class_weights=data.class_weights,
+    )
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last:
+        print(f"resuming from checkpoint {last}", flush=True)
+    trainer.train(resume_from_checkpoint=last)
+    model = trainer.model
+    kwargs = {"loss_mode": args.loss_mode, "max_length": args.max_length}
+    valid_probs = predict(model, tokenizer, data.valid.texts, **kwargs)
+    test_probs = predict(model, tokenizer, data.test.texts, **kwargs) if data.test else None
+    thresholds, final = finish(
+        labels=data.labels,
+        valid_targets=data.valid.targets,
+        valid_probs=valid_probs,
+        test_targets=data.test.targets if data.test else None,
+        test_probs=test_probs,
+        output_dir=args.output_data_dir,
+    )
+    trainer.save_model(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    save_meta(
+        model_dir,
+        labels=data.labels,
+        loss_mode=args.loss_mode,
+        thresholds=thresholds,
+        max_length=args.max_length,
+        base_model=args.model_name or "roberta-from-config",
+    )
+    add_serving_code(model_dir, "transformer")
+    return {
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_metric": trainer.state.best_metric,
+        "thresholds": thresholds,
+        "metrics": final,
+    }
+
+
+if __name__ == "__main__":
+    main()

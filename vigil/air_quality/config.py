@@ -1,0 +1,131 @@
+"""The detector's configuration: one validated model, read from JSON or YAML.
+
+The concepts are the ones Lookout for Metrics users knew: an interval, up to five measures each
+with an aggregation, up to five dimensions, a timestamp column and its format, an alert severity
+threshold and historical data to learn from before going live. Vigil adds the streaming knobs
+(allowed lateness, sensor sentinels, alert cool-down) and the model's learning rates.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MINUTES_PER_DAY = 1440
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Measure(_Strict):
+    name: str = Field(min_length=1, description="Numeric column (field) of each record.")
+    aggregation: Literal["AVG", "SUM"] = "AVG"
+
+
+class ModelParams(_Strict):
+    """Learning rates and detector statistics of the per-series model (defaults fit 5 min - 1 h)."""
+
+    alpha: float = Field(0.9, gt=0, lt=1, description="level smoothing")
+    beta: float = Field(0.005, ge=0, lt=1, description="trend smoothing")
+    phi: float = Field(0.95, gt=0, le=1, description="trend damping per interval")
+    gamma_daily: float = Field(0.08, ge=0, lt=1, description="daily profile smoothing")
+    gamma_weekly: float = Field(0.04, ge=0, lt=1, description="weekly profile smoothing")
+    rho_scale: float = Field(0.03, gt=0, lt=1, description="residual-scale smoothing")
+    huber: float = Field(2.5, gt=0, description="residuals are clipped to +-huber*scale in updates")
+    shift_lambda: float = Field(0.15, gt=0, le=1, description="EWMA of z for shifts and drifts")
+    shift_gain: float = Field(0.55, ge=0, description="weight of the shift statistic")
+    variance_lambda: float = Field(0.25, gt=0, le=1, description="EWMA of z^2 for variance bursts")
+    variance_gain: float = Field(1.6, ge=0, description="weight of the variance statistic")
+    stuck_run: int = Field(3, ge=1, description="repeats of the same value that mean stuck")
+    stuck_z: float = Field(7.0, ge=0, description="z-equivalent of a stuck run of stuck_run")
+    z_floor: float = Field(2.0, ge=0, description="z-equivalent of severity 0")
+    z_ceiling: float = Field(10.0, gt=0, description="z-equivalent of severity 100")
+    transform: Literal["auto", "log", "none"] = Field(
+        "auto", description="log for non-negative series (multiplicative seasonality)"
+    )
+
+
+class DetectorConfig(_Strict):
+    name: str = Field("air-quality", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    interval_minutes: int = Field(5, ge=1, le=MINUTES_PER_DAY)
+    measures: list[Measure] = Field(min_length=1, max_length=5)
+    dimensions: list[str] = Field(default_factory=list, max_length=5)
+    timestamp_column: str | list[str] = Field(
+        "TIMESTAMP", description="column, or columns joined with a space (Date + Time)"
+    )
+    timestamp_format: str = Field(
+        "%Y-%m-%d %H:%M", description="strftime format, 'iso8601', 'epoch_s' or 'epoch_ms'"
+    )
+    severity_threshold: float = Field(70.0, ge=0, le=100)
+    lateness_minutes: int = Field(1, ge=0, le=7 * MINUTES_PER_DAY)
+    sentinels: list[float] = Field(default_factory=lambda: [-200.0])
+    warmup_intervals: int = Field(
+        0, ge=0, description="intervals a series must have seen before it may alert"
+    )
+    history: str | None = Field(
+        None, description="file or s3://bucket/prefix of records to learn from before going live"
+    )
+    cooldown_minutes: int = Field(60, ge=0, description="quiet time per series after an alert")
+    model: ModelParams = Field(default_factory=ModelParams)
+
+    @field_validator("interval_minutes")
+    @classmethod
+    def _divides_a_day(cls, value: int) -> int:
+        if MINUTES_PER_DAY % value:
+            raise ValueError(
+                f"interval_minutes={value} must divide a day (1440 minutes), e.g. 1, 5, 10, 60, 1440"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _columns_are_distinct(self) -> DetectorConfig:
+        names = [m.name for m in self.measures]
+        stamp = (
+            [self.timestamp_column]
+            if isinstance(self.timestamp_column, str)
+            else list(self.timestamp_column)
+        )
+        every = names + list(self.dimensions) + stamp
+        duplicated = sorted({n for n in every if every.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"columns used twice (measure, dimension or timestamp): {duplicated}")
+        return self
+
+    @property
+    def measure_names(self) -> list[str]:
+        return [m.name for m in self.measures]
+
+    @property
+    def timestamp_columns(self) -> list[str]:
+        if isinstance(self.timestamp_column, str):
+            return [self.timestamp_column]
+        return list(self.timestamp_column)
+
+    @property
+    def slot_minutes(self) -> int:
+        """Resolution of the daily/weekly profiles: the interval, but at least 15 minutes."""
+        slot = self.interval_minutes * -(-15 // self.interval_minutes)
+        return slot if MINUTES_PER_DAY % slot == 0 else self.interval_minutes
+
+
+def load_config(path: str | Path) -> DetectorConfig:
+    """Read a detector config from a .json, .yaml or .yml file."""
+    path = Path(path)
+    text = path.read_text()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        data = yaml.safe_load(text)
+    else:
+        data = json.loads(text)
+    return DetectorConfig.model_validate(data)
+
+
+DEFAULT_AIR_QUALITY_CONFIG = DetectorConfig(
+    measures=[Measure(name="CO"), Measure(name="SO2"), Measure(name="NO2")],
+    dimensions=["LOCATION_ID"],
+)

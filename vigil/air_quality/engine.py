@@ -1,0 +1,635 @@
+"""The streaming anomaly detector: one small model per (measure, dimension values) series.
+
+Per series, in a log space for non-negative series (multiplicative seasonality), a double-seasonal
+Holt-Winters model in error-correction form learns
+
+    expected = level + phi * trend + daily[slot of day] + weekly[slot of week]
+
+where ``weekly`` holds each week slot's deviation from the daily profile (weekends differ from
+weekdays). Updates use Huber-clipped residuals so an outlier barely moves the model, and are damped
+further while a series is anomalous. The residual scale is learnt per slot of day (rush hours are
+noisier than nights) as an exponentially weighted mean absolute residual.
+
+Each closed interval gets a z-equivalent statistic, the largest of
+
+* the standardized residual ``|z|`` (spikes, dips),
+* an EWMA of z (level shifts),
+* the distance of the fast level from a slow baseline level, in units of its own learnt spread
+  (slow drifts the fast level would otherwise follow),
+* the square root of an EWMA of z² (variance bursts),
+* a run of identical values (stuck sensors),
+
+mapped linearly to a severity 0-100 (``z_floor`` → 0, ``z_ceiling`` → 100).
+
+The continuous path is vectorised: records are aggregated per batch with numpy group-bys and an
+interval is scored for every series at once. State is a handful of numpy arrays (about 2 KB per
+series at hourly resolution), serialised with ``to_bytes``/``from_bytes`` and updated in place.
+
+Time handling: an interval ``[t, t + interval)`` closes when the watermark (the latest record time
+seen) passes ``t + interval + lateness``. Records for closed intervals are late and are returned to
+the caller to route to the error prefix. A record with the same dimension values and timestamp as
+one already counted is a duplicate (at-least-once delivery) and is counted once. Intervals without
+data advance the model (level follows the damped trend) without being scored.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from vigil.air_quality.config import MINUTES_PER_DAY, DetectorConfig
+from vigil.air_quality.records import DIM_SEPARATOR, Batch, Reject
+
+STATE_VERSION = 1
+OK, ANOMALY, WARMUP, MISSING = 0, 1, 2, 3
+STATUS_NAMES = {OK: "ok", ANOMALY: "anomaly", WARMUP: "warmup", MISSING: "missing"}
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MAD_TO_SIGMA = 1.2533
+_SLOW_ALPHA = 0.02  # slow baseline level (about 50 intervals) for drift detection
+_REASONS = ("spike or dip", "level shift", "drift", "variance burst", "stuck sensor")
+
+
+def minute_to_iso(minute: int) -> str:
+    return (datetime(1970, 1, 1) + timedelta(minutes=int(minute))).strftime("%Y-%m-%dT%H:%M")
+
+
+@dataclass
+class Anomaly:
+    interval_start: str
+    measure: str
+    dimensions: dict[str, str]
+    observed: float
+    expected: float
+    z: float
+    severity: float
+    reason: str
+
+    @property
+    def series(self) -> str:
+        return series_label(self.measure, self.dimensions)
+
+
+@dataclass
+class AnomalyGroup:
+    """Anomalies of one interval across series, with each dimension value's contribution (%)."""
+
+    interval_start: str
+    interval_end: str
+    severity: float
+    anomalies: list[Anomaly]
+    contributions: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def series_label(measure: str, dimensions: dict[str, str]) -> str:
+    dims = ",".join(f"{k}={v}" for k, v in dimensions.items())
+    return f"{measure}[{dims}]" if dims else measure
+
+
+@dataclass
+class ClosedInterval:
+    """Scores of one closed interval for every series that had data (others: status missing)."""
+
+    start: int  # minutes since the epoch
+    sid: np.ndarray
+    observed: np.ndarray
+    expected: np.ndarray
+    z: np.ndarray
+    severity: np.ndarray
+    status: np.ndarray
+    reason: np.ndarray  # index into _REASONS
+
+
+@dataclass
+class IngestResult:
+    received: int
+    accepted: int
+    duplicates: int
+    sentinels: int
+    late: list[Reject]
+    closed: list[ClosedInterval]
+
+
+class Detector:
+    def __init__(self, config: DetectorConfig):
+        self.config = config
+        self.p = config.model
+        self.interval = config.interval_minutes
+        self.slot_minutes = config.slot_minutes
+        self.n_daily = MINUTES_PER_DAY // self.slot_minutes
+        self.n_weekly = 7 * self.n_daily
+        self.series: list[tuple[int, str]] = []  # (measure index, dimension key)
+        self._index: dict[tuple[int, str], int] = {}
+        self.watermark: int | None = None  # latest record minute seen
+        self.last_closed: int | None = None  # interval index closed through
+        z = np.zeros
+        self.level, self.trend, self.slow = z(0), z(0), z(0)
+        self.dev_scale = z(0)
+        self.daily, self.weekly = z((0, self.n_daily)), z((0, self.n_weekly))
+        self.scale = z((0, self.n_daily))
+        self.ew_z, self.ew_z2 = z(0), z(0)
+        self.last_raw = z(0)
+        self.stuck = z(0, dtype=np.int64)
+        self.nobs = z(0, dtype=np.int64)
+        self.offset = z(0)  # log transform: yt = log1p(y / offset); 0 → no transform
+        # open (not yet closed) intervals: aggregated partial sums, and record hashes for dedup
+        self.ob_iv = z(0, dtype=np.int64)
+        self.ob_sid = z(0, dtype=np.int64)
+        self.ob_sum, self.ob_cnt = z(0), z(0)
+        self.seen_h = z(0, dtype=np.uint64)
+        self.seen_iv = z(0, dtype=np.int64)
+
+    # --- series bookkeeping -----------------------------------------------------------------
+    def _series_ids(self, measure: int, dim_keys: np.ndarray) -> np.ndarray:
+        codes, uniques = pd.factorize(dim_keys)
+        table = np.empty(len(uniques), dtype=np.int64)
+        for k, key in enumerate(uniques):
+            sid = self._index.get((measure, key))
+            if sid is None:
+                sid = self._add_series(measure, key)
+            table[k] = sid
+        return table[codes]
+
+    def _add_series(self, measure: int, key: str) -> int:
+        sid = len(self.series)
+        self.series.append((measure, key))
+        self._index[(measure, key)] = sid
+
+        def grow(a, fill=0.0):
+            shape = (1, *a.shape[1:])
+            return np.concatenate([a, np.full(shape, fill, dtype=a.dtype)])
+
+        self.level, self.trend, self.slow = grow(self.level), grow(self.trend), grow(self.slow)
+        self.dev_scale = grow(self.dev_scale)
+        self.daily, self.weekly, self.scale = grow(self.daily), grow(self.weekly), grow(self.scale)
+        self.ew_z, self.ew_z2 = grow(self.ew_z), grow(self.ew_z2, 1.0)
+        self.last_raw = grow(self.last_raw, np.nan)
+        self.stuck, self.nobs = grow(self.stuck), grow(self.nobs, -1)
+        self.offset = grow(self.offset)
+        return sid
+
+    def series_info(self, sid: int) -> tuple[str, dict[str, str]]:
+        measure, key = self.series[sid]
+        values = key.split(DIM_SEPARATOR) if self.config.dimensions else []
+        return self.config.measure_names[measure], dict(
+            zip(self.config.dimensions, values, strict=False)
+        )
+
+    # --- ingest -------------------------------------------------------------------------------
+    def ingest(self, batch: Batch, *, close: bool = True) -> IngestResult:
+        """Add a validated batch; close and score every interval the watermark has passed."""
+        late_rejects: list[Reject] = []
+        duplicates = 0
+        accepted = 0
+        if len(batch):
+            minutes = batch.minutes
+            iv = minutes // self.interval
+            late = (
+                iv <= self.last_closed
+                if self.last_closed is not None
+                else np.zeros(len(iv), dtype=bool)
+            )
+            if late.any():
+                late_rejects = self._late_rejects(batch, np.flatnonzero(late))
+            keep = ~late
+            # duplicates: same dimension values and timestamp as a record already counted
+            hashes = pd.util.hash_array(batch.dim_keys) ^ (minutes.astype(np.uint64) * _GOLDEN)
+            dup = pd.Series(hashes).duplicated().to_numpy().copy()
+            if self.seen_h.size:
+                dup |= np.isin(hashes, self.seen_h)
+            dup &= keep
+            duplicates = int(dup.sum())
+            use = keep & ~dup
+            accepted = int(use.sum())
+            if accepted:
+                self._aggregate(iv[use], batch.dim_keys[use], batch.values[use])
+                self.seen_h = np.concatenate([self.seen_h, hashes[use]])
+                self.seen_iv = np.concatenate([self.seen_iv, iv[use]])
+            latest = int(minutes[keep].max()) if keep.any() else None
+            if latest is not None and (self.watermark is None or latest > self.watermark):
+                self.watermark = latest
+        closed = self.close_ready() if close else []
+        return IngestResult(
+            received=batch.received or len(batch),
+            accepted=accepted,
+            duplicates=duplicates,
+            sentinels=batch.sentinels,
+            late=late_rejects,
+            closed=closed,
+        )
+
+    def _late_rejects(self, batch: Batch, rows: np.ndarray) -> list[Reject]:
+        out = []
+        for i in rows:
+            record = {"minute_iso": minute_to_iso(batch.minutes[i])}
+            if self.config.dimensions:
+                record.update(
+                    zip(
+                        self.config.dimensions,
+                        str(batch.dim_keys[i]).split(DIM_SEPARATOR),
+                        strict=False,
+                    )
+                )
+            for j, name in enumerate(self.config.measure_names):
+                value = batch.values[i, j]
+                record[name] = None if np.isnan(value) else float(value)
+            out.append(
+                Reject(
+                    json.dumps(record),
+                    f"late: interval {minute_to_iso(batch.minutes[i] // self.interval * self.interval)}"
+                    f" was already closed (allowed lateness {self.config.lateness_minutes} min)",
+                )
+            )
+        return out
+
+    def _aggregate(self, iv: np.ndarray, dim_keys: np.ndarray, values: np.ndarray) -> None:
+        parts_iv, parts_sid, parts_v = [self.ob_iv], [self.ob_sid], [self.ob_sum]
+        parts_c = [self.ob_cnt]
+        for j in range(values.shape[1]):
+            col = values[:, j]
+            finite = ~np.isnan(col)
+            if not finite.any():
+                continue
+            sid = self._series_ids(j, dim_keys[finite])
+            parts_iv.append(iv[finite])
+            parts_sid.append(sid)
+            parts_v.append(col[finite])
+            parts_c.append(np.ones(int(finite.sum())))
+        all_iv = np.concatenate(parts_iv)
+        all_sid = np.concatenate(parts_sid)
+        n = max(len(self.series), 1)
+        key = all_iv * n + all_sid
+        uniq, inverse = np.unique(key, return_inverse=True)
+        self.ob_sum = np.bincount(inverse, weights=np.concatenate(parts_v), minlength=len(uniq))
+        self.ob_cnt = np.bincount(inverse, weights=np.concatenate(parts_c), minlength=len(uniq))
+        self.ob_iv = uniq // n
+        self.ob_sid = uniq % n
+
+    # --- closing and scoring -----------------------------------------------------------------
+    def close_ready(self) -> list[ClosedInterval]:
+        if self.watermark is None:
+            return []
+        bound = (self.watermark - self.config.lateness_minutes) // self.interval
+        return self._close_until(bound)
+
+    def flush(self) -> list[ClosedInterval]:
+        """Close every open interval (end of a backtest file)."""
+        if not self.ob_iv.size:
+            return []
+        return self._close_until(int(self.ob_iv.max()) + 1)
+
+    def _close_until(self, bound: int) -> list[ClosedInterval]:
+        """Close intervals with index < bound, in time order."""
+        ready = self.ob_iv < bound
+        if self.last_closed is None:
+            if not ready.any():
+                return []
+            self.last_closed = int(self.ob_iv[ready].min()) - 1
+        if bound <= self.last_closed + 1:
+            return []
+        iv_r, sid_r = self.ob_iv[ready], self.ob_sid[ready]
+        agg = self._aggregate_values(sid_r, self.ob_sum[ready], self.ob_cnt[ready])
+        order = np.argsort(iv_r, kind="stable")
+        iv_r, sid_r, agg = iv_r[order], sid_r[order], agg[order]
+        cuts = np.flatnonzero(np.diff(iv_r)) + 1
+        starts = np.concatenate([[0], cuts]) if iv_r.size else np.zeros(0, dtype=np.int64)
+        ends = np.concatenate([cuts, [iv_r.size]]) if iv_r.size else np.zeros(0, dtype=np.int64)
+        closed = []
+        cursor = self.last_closed + 1
+        for a, b in zip(starts, ends, strict=True):
+            target = int(iv_r[a])
+            if target > cursor:
+                self._advance_missing(target - cursor)
+            closed.append(self._score(target, sid_r[a:b], agg[a:b]))
+            cursor = target + 1
+        if bound > cursor:
+            self._advance_missing(bound - cursor)
+        self.last_closed = bound - 1
+        keep = ~ready
+        self.ob_iv, self.ob_sid = self.ob_iv[keep], self.ob_sid[keep]
+        self.ob_sum, self.ob_cnt = self.ob_sum[keep], self.ob_cnt[keep]
+        seen_keep = self.seen_iv > self.last_closed
+        self.seen_h, self.seen_iv = self.seen_h[seen_keep], self.seen_iv[seen_keep]
+        return closed
+
+    def _aggregate_values(self, sid: np.ndarray, sums: np.ndarray, counts: np.ndarray):
+        if not sid.size:
+            return sums
+        measure_of = np.fromiter(
+            (m for m, _ in self.series), dtype=np.int64, count=len(self.series)
+        )
+        is_sum = np.array([m.aggregation == "SUM" for m in self.config.measures])[measure_of[sid]]
+        return np.where(is_sum, sums, sums / np.maximum(counts, 1))
+
+    def _advance_missing(self, k: int, mask: np.ndarray | None = None) -> None:
+        """k intervals without data: level follows the damped trend, nothing is learnt."""
+        phi = self.p.phi
+        gain = float(k) if phi == 1.0 else phi * (1 - phi**k) / (1 - phi)
+        if mask is None:
+            self.level += gain * self.trend
+            self.trend *= phi**k
+        else:
+            self.level[mask] += gain * self.trend[mask]
+            self.trend[mask] *= phi**k
+
+    def _transform(self, sid: np.ndarray, y: np.ndarray) -> np.ndarray:
+        off = self.offset[sid]
+        logged = off > 0
+        out = y.copy()
+        out[logged] = np.log1p(np.maximum(y[logged], 0.0) / off[logged])
+        return out
+
+    def _inverse(self, sid: np.ndarray, yt: np.ndarray) -> np.ndarray:
+        off = self.offset[sid]
+        return np.where(off > 0, off * np.expm1(yt), yt)
+
+    def _slots(self, iv: int) -> tuple[int, int]:
+        minute = iv * self.interval
+        day = minute // MINUTES_PER_DAY
+        slot = (minute % MINUTES_PER_DAY) // self.slot_minutes
+        dow = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+        return slot, dow * self.n_daily + slot
+
+    def _init_series(self, sid: np.ndarray, y: np.ndarray) -> None:
+        transform = self.p.transform
+        use_log = (transform == "log") | ((transform == "auto") & (y >= 0))
+        self.offset[sid] = np.where(use_log, np.maximum(np.abs(y), 1e-6), 0.0)
+        yt = self._transform(sid, y)
+        self.level[sid] = yt
+        self.slow[sid] = yt
+        self.trend[sid] = 0.0
+        init_scale = np.where(use_log, 0.2, np.maximum(0.1 * np.abs(y), 1e-3))
+        self.scale[sid] = init_scale[:, None]
+        self.dev_scale[sid] = init_scale
+        self.last_raw[sid] = y
+        self.nobs[sid] = 0
+
+    def _score(self, iv: int, sid: np.ndarray, y: np.ndarray) -> ClosedInterval:
+        p = self.p
+        new = self.nobs[sid] < 0
+        if new.any():
+            self._init_series(sid[new], y[new])
+        missing = np.ones(len(self.series), dtype=bool)
+        missing[sid] = False
+        missing &= self.nobs >= 0
+        if missing.any():
+            self._advance_missing(1, missing)
+
+        d, w = self._slots(iv)
+        yt = self._transform(sid, y)
+        pred = self.level[sid] + p.phi * self.trend[sid] + self.daily[sid, d] + self.weekly[sid, w]
+        e = yt - pred
+        sc = np.maximum(self.scale[sid, d], 1e-9)
+        z = e / sc
+        lm, lv = p.shift_lambda, p.variance_lambda
+        ew_z = (1 - lm) * self.ew_z[sid] + lm * np.clip(z, -6, 6)
+        ew_z2 = (1 - lv) * self.ew_z2[sid] + lv * np.minimum(z * z, 36.0)
+        shift_stat = np.abs(ew_z) / np.sqrt(lm / (2 - lm))
+        level_dev = self.level[sid] - self.slow[sid]
+        dev_scale = np.maximum(self.dev_scale[sid], 1e-9)
+        drift_stat = np.abs(level_dev + e) / dev_scale
+        var_stat = np.sqrt(ew_z2)
+        same = np.abs(y - self.last_raw[sid]) <= 1e-9 * np.maximum(np.abs(y), 1.0)
+        stuck = np.where(same, self.stuck[sid] + 1, 0)
+        stuck_stat = np.where(stuck >= p.stuck_run, p.stuck_z + (stuck - p.stuck_run), 0.0)
+        stats = np.stack(
+            [
+                np.abs(z),
+                p.shift_gain * shift_stat,
+                p.shift_gain * drift_stat,
+                p.variance_gain * var_stat,
+                stuck_stat,
+            ]
+        )
+        reason = stats.argmax(axis=0)
+        z_eff = stats.max(axis=0)
+        severity = 100.0 * np.clip((z_eff - p.z_floor) / (p.z_ceiling - p.z_floor), 0.0, 1.0)
+        warm = self.nobs[sid] >= max(self.config.warmup_intervals, 1)
+        anomalous = warm & (severity >= self.config.severity_threshold)
+        status = np.where(new | ~warm, WARMUP, np.where(anomalous, ANOMALY, OK))
+
+        # learn (robustly; barely while anomalous)
+        learn = ~new
+        ec = np.clip(e, -p.huber * sc, p.huber * sc) * np.where(anomalous, 0.2, 1.0)
+        s = sid[learn]
+        ec_l = ec[learn]
+        trend = self.trend[s]
+        self.level[s] = self.level[s] + p.phi * trend + p.alpha * ec_l
+        self.trend[s] = p.phi * trend + p.beta * ec_l
+        self.daily[s, d] += p.gamma_daily * ec_l
+        self.weekly[s, w] += p.gamma_weekly * ec_l
+        calm = learn & ~anomalous
+        sc_c = sc[calm]
+        self.scale[sid[calm], d] = (1 - p.rho_scale) * sc_c + p.rho_scale * _MAD_TO_SIGMA * (
+            np.minimum(np.abs(e[calm]), 4 * sc_c)
+        )
+        dev_c = dev_scale[calm]
+        self.dev_scale[sid[calm]] = (1 - p.rho_scale) * dev_c + p.rho_scale * _MAD_TO_SIGMA * (
+            np.minimum(np.abs(level_dev[calm]), 4 * dev_c)
+        )
+        self.slow[s] += (
+            _SLOW_ALPHA * (self.level[s] - self.slow[s]) * np.where(anomalous[learn], 0.2, 1.0)
+        )
+        self.ew_z[sid] = np.where(learn, ew_z, 0.0)
+        self.ew_z2[sid] = np.where(learn, ew_z2, 1.0)
+        self.stuck[sid] = np.where(learn, stuck, 0)
+        self.last_raw[sid] = y
+        self.nobs[sid] += 1
+        expected = self._inverse(sid, pred)
+        expected = np.where(new, y, expected)
+        return ClosedInterval(
+            start=iv * self.interval,
+            sid=sid,
+            observed=y,
+            expected=expected,
+            z=np.where(new, 0.0, z),
+            severity=np.where(new, 0.0, severity),
+            status=status,
+            reason=reason,
+        )
+
+    # --- learning from history ----------------------------------------------------------------
+    def learn(self, batch: Batch) -> int:
+        """Learn from history before going live: initialise profiles robustly, then replay."""
+        self.ingest(batch, close=False)
+        if not self.ob_iv.size:
+            return 0
+        agg = self._aggregate_values(self.ob_sid, self.ob_sum, self.ob_cnt)
+        frame = pd.DataFrame({"iv": self.ob_iv, "sid": self.ob_sid, "y": agg})
+        for sid_value, part in frame.groupby("sid"):
+            sid = np.array([int(sid_value)])
+            y = part["y"].to_numpy()
+            self._init_series(sid, np.array([float(np.median(y))]))
+            yt = self._transform(np.repeat(sid, len(y)), y)
+            minute = part["iv"].to_numpy() * self.interval
+            d = (minute % MINUTES_PER_DAY) // self.slot_minutes
+            w = ((minute // MINUTES_PER_DAY + 3) % 7) * self.n_daily + d
+            base = float(np.median(yt))
+            resid = yt - base
+            daily = pd.Series(resid).groupby(d).median()
+            self.daily[sid[0], daily.index.to_numpy()] = daily.to_numpy()
+            resid2 = resid - self.daily[sid[0], d]
+            grouped = pd.Series(resid2).groupby(w)
+            shrink = grouped.count() / (grouped.count() + 3.0)
+            weekly = grouped.median() * shrink
+            self.weekly[sid[0], weekly.index.to_numpy()] = weekly.to_numpy()
+            resid3 = resid2 - self.weekly[sid[0], w]
+            mad = float(np.median(np.abs(resid3 - np.median(resid3)))) * 1.4826
+            self.scale[sid[0]] = max(mad, 1e-6)
+            self.dev_scale[sid[0]] = max(mad, 1e-6)
+            self.level[sid[0]] = base
+            self.slow[sid[0]] = base
+            self.nobs[sid[0]] = 0
+            self.last_raw[sid[0]] = np.nan
+        self.last_closed = int(self.ob_iv.min()) - 1
+        closed = self.flush()
+        return len(closed)
+
+    # --- state --------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        meta = {
+            "version": STATE_VERSION,
+            "config": self.config.model_dump(mode="json"),
+            "series": self.series,
+            "watermark": self.watermark,
+            "last_closed": self.last_closed,
+        }
+        buffer = io.BytesIO()
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        np.savez_compressed(
+            buffer, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, config: DetectorConfig | None = None) -> Detector:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            meta = json.loads(bytes(npz["meta"]).decode())
+            if meta["version"] != STATE_VERSION:
+                raise ValueError(f"detector state version {meta['version']} != {STATE_VERSION}")
+            stored = DetectorConfig.model_validate(meta["config"])
+            config = config or stored
+            if (config.interval_minutes, config.measure_names, config.dimensions) != (
+                stored.interval_minutes,
+                stored.measure_names,
+                stored.dimensions,
+            ):
+                raise ValueError(
+                    "stored detector state was learnt with another interval, measures or "
+                    "dimensions; relearn from history"
+                )
+            det = cls(config)
+            for name in _ARRAYS:
+                setattr(det, name, npz[name].copy())
+        det.series = [(int(m), str(k)) for m, k in meta["series"]]
+        det._index = {s: i for i, s in enumerate(det.series)}
+        det.watermark = meta["watermark"]
+        det.last_closed = meta["last_closed"]
+        return det
+
+    # --- results ------------------------------------------------------------------------------
+    def groups(self, closed: list[ClosedInterval]) -> list[AnomalyGroup]:
+        """One group per interval with anomalies, with dimension-value contributions."""
+        out = []
+        for interval in closed:
+            rows = np.flatnonzero(interval.status == ANOMALY)
+            if not rows.size:
+                continue
+            anomalies = []
+            weights: dict[str, dict[str, float]] = {d: {} for d in self.config.dimensions}
+            for r in rows:
+                measure, dims = self.series_info(int(interval.sid[r]))
+                z = float(interval.z[r])
+                anomalies.append(
+                    Anomaly(
+                        interval_start=minute_to_iso(interval.start),
+                        measure=measure,
+                        dimensions=dims,
+                        observed=round(float(interval.observed[r]), 6),
+                        expected=round(float(interval.expected[r]), 6),
+                        z=round(z, 3),
+                        severity=round(float(interval.severity[r]), 1),
+                        reason=_REASONS[int(interval.reason[r])],
+                    )
+                )
+                weight = float(interval.severity[r])
+                for dim, value in dims.items():
+                    weights[dim][value] = weights[dim].get(value, 0.0) + weight
+            contributions = {
+                dim: {v: round(100.0 * w / sum(values.values()), 1) for v, w in values.items()}
+                for dim, values in weights.items()
+                if values
+            }
+            anomalies.sort(key=lambda a: -a.severity)
+            out.append(
+                AnomalyGroup(
+                    interval_start=minute_to_iso(interval.start),
+                    interval_end=minute_to_iso(interval.start + self.interval),
+                    severity=max(a.severity for a in anomalies),
+                    anomalies=anomalies,
+                    contributions=contributions,
+                )
+            )
+        return out
+
+    def scores_frame(self, closed: list[ClosedInterval]) -> pd.DataFrame:
+        """Every scored (interval, series) as a table: the backtest's output."""
+        if not closed:
+            return pd.DataFrame(
+                columns=["interval_start", "measure", *self.config.dimensions, "observed"]
+            )
+        sid = np.concatenate([c.sid for c in closed])
+        start = np.concatenate([np.full(c.sid.size, c.start) for c in closed])
+        frame = pd.DataFrame(
+            {
+                "interval_start": pd.to_datetime(start, unit="m"),
+                "sid": sid,
+                "observed": np.concatenate([c.observed for c in closed]),
+                "expected": np.concatenate([c.expected for c in closed]),
+                "z": np.concatenate([c.z for c in closed]),
+                "severity": np.concatenate([c.severity for c in closed]),
+                "status": pd.Categorical.from_codes(
+                    np.concatenate([c.status for c in closed]),
+                    categories=[STATUS_NAMES[i] for i in range(4)],
+                ),
+            }
+        )
+        info = [self.series_info(i) for i in range(len(self.series))]
+        frame.insert(1, "measure", [info[i][0] for i in frame["sid"]])
+        for k, dim in enumerate(self.config.dimensions):
+            frame.insert(2 + k, dim, [info[i][1].get(dim, "") for i in frame["sid"]])
+        return frame.drop(columns="sid")
+
+
+_ARRAYS = (
+    "level",
+    "trend",
+    "slow",
+    "dev_scale",
+    "daily",
+    "weekly",
+    "scale",
+    "ew_z",
+    "ew_z2",
+    "last_raw",
+    "stuck",
+    "nobs",
+    "offset",
+    "ob_iv",
+    "ob_sid",
+    "ob_sum",
+    "ob_cnt",
+    "seen_h",
+    "seen_iv",
+)
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

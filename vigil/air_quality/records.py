@@ -1,0 +1,254 @@
+"""Records in, validated columns out: JSON lines or a table → a ``Batch`` plus named rejects.
+
+Validation is vectorised (pandas) so the continuous path keeps up with Firehose. A record is
+rejected, with every reason named, when it is not a JSON object, lacks the timestamp, a dimension
+or a measure, has a timestamp that does not match the configured format, or has a measure that is
+not a finite number (strings, booleans, null, NaN, Infinity). A sensor sentinel (-200 by default)
+is not an error: that measure is missing for that record. Nothing is dropped silently:
+``received == len(batch) + len(rejects)``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from vigil.air_quality.config import DetectorConfig
+
+DIM_SEPARATOR = "\x1f"
+
+
+@dataclass
+class Reject:
+    record: str
+    reason: str
+
+    def to_json(self) -> str:
+        return json.dumps({"reason": self.reason, "record": self.record})
+
+
+@dataclass
+class Batch:
+    """Valid records as columns: minute timestamps, one dimension key each, measure values."""
+
+    minutes: np.ndarray  # int64 minutes since the epoch (naive local clock of the sensor)
+    dim_keys: np.ndarray  # object array of "value1\x1fvalue2" ("" without dimensions)
+    values: np.ndarray  # float64 [n, n_measures]; NaN where a sentinel marked it missing
+    sentinels: int = 0
+    received: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.minutes)
+
+
+def _raw_lines(data: bytes) -> list[bytes]:
+    return [line for line in data.split(b"\n") if line.strip()]
+
+
+def parse_json_lines(data: bytes | str, config: DetectorConfig) -> Batch:
+    """Parse newline-delimited JSON (what Firehose writes) and validate it."""
+    if isinstance(data, str):
+        data = data.encode()
+    lines = _raw_lines(data)
+    if not lines:
+        return _empty(config)
+    frame = None
+    try:  # fast path: one C parser call for the whole object
+        frame = pd.read_json(
+            io.BytesIO(b"\n".join(lines)), lines=True, dtype=False, convert_dates=False
+        )
+        if len(frame) != len(lines) or not all(line.lstrip()[:1] == b"{" for line in lines[:1]):
+            frame = None
+    except ValueError:
+        frame = None
+    rejects: list[Reject] = []
+    if frame is None:  # slow path: find the lines that are not JSON objects
+        rows, kept = [], []
+        for line in lines:
+            text = line.decode("utf-8", errors="replace")
+            try:
+                parsed = json.loads(text)
+            except ValueError as exc:
+                rejects.append(Reject(text, f"not valid JSON: {exc.msg} at column {exc.colno}"))
+                continue
+            if not isinstance(parsed, dict):
+                rejects.append(Reject(text, f"not a JSON object but {type(parsed).__name__}"))
+                continue
+            rows.append(parsed)
+            kept.append(text)
+        frame = pd.DataFrame(rows)
+        raw = kept
+    else:
+        raw = lines
+    batch = validate_frame(frame, config, raw=raw)
+    batch.received += len(rejects)
+    batch.rejects = rejects + batch.rejects
+    return batch
+
+
+def _empty(config: DetectorConfig) -> Batch:
+    return Batch(
+        minutes=np.zeros(0, dtype=np.int64),
+        dim_keys=np.zeros(0, dtype=object),
+        values=np.zeros((0, len(config.measures))),
+    )
+
+
+def parse_timestamps(text: pd.Series, fmt: str) -> pd.Series:
+    """Timestamps → minutes since the epoch as float (NaN where unparseable)."""
+    if fmt in ("epoch_s", "epoch_ms"):
+        numbers = pd.to_numeric(text, errors="coerce")
+        return np.floor(numbers / (60 if fmt == "epoch_s" else 60_000))
+    if fmt == "iso8601":
+        stamps = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+        stamps = stamps.dt.tz_localize(None)
+    else:
+        stamps = pd.to_datetime(text, errors="coerce", format=fmt)
+    ns = stamps.astype("datetime64[ns]").to_numpy().astype("int64")
+    minutes = (ns // 60_000_000_000).astype("float64")
+    minutes[stamps.isna().to_numpy()] = np.nan
+    return pd.Series(minutes, index=text.index)
+
+
+def _is_number_column(column: pd.Series) -> np.ndarray:
+    """True where the value is a real JSON number (not str, bool or null)."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return np.zeros(len(column), dtype=bool)
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        return np.ones(len(column), dtype=bool)
+    return column.map(
+        lambda v: isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+    ).to_numpy(dtype=bool)
+
+
+def validate_frame(
+    frame: pd.DataFrame, config: DetectorConfig, *, raw: list | None = None
+) -> Batch:
+    """Validate a table of records (columns = fields) into a ``Batch`` and named rejects."""
+    n = len(frame)
+    if n == 0:
+        return _empty(config)
+    reasons = np.full(n, "", dtype=object)
+
+    def flag(mask: np.ndarray, message) -> None:
+        if mask.any():
+            idx = np.flatnonzero(mask)
+            for i in idx:
+                text = message(i) if callable(message) else message
+                reasons[i] = f"{reasons[i]}; {text}" if reasons[i] else text
+
+    # timestamp
+    stamp_cols = config.timestamp_columns
+    missing_stamp = np.zeros(n, dtype=bool)
+    for name in stamp_cols:
+        if name not in frame.columns:
+            missing_stamp |= True
+        else:
+            missing_stamp |= frame[name].isna().to_numpy()
+    stamp_name = "+".join(stamp_cols)
+    flag(missing_stamp, f"missing field {stamp_name}")
+    if all(name in frame.columns for name in stamp_cols):
+        text = frame[stamp_cols[0]].astype(str)
+        for name in stamp_cols[1:]:
+            text = text + " " + frame[name].astype(str)
+        if config.timestamp_format in ("epoch_s", "epoch_ms"):
+            text = frame[stamp_cols[0]]
+        minutes = parse_timestamps(text, config.timestamp_format).to_numpy()
+    else:
+        text = pd.Series([""] * n)
+        minutes = np.full(n, np.nan)
+    bad_stamp = np.isnan(minutes) & ~missing_stamp
+    flag(
+        bad_stamp,
+        lambda i: (
+            f"{stamp_name} {str(text.iloc[i])!r} does not match format {config.timestamp_format!r}"
+        ),
+    )
+
+    # dimensions
+    if config.dimensions:
+        parts = []
+        for name in config.dimensions:
+            if name not in frame.columns:
+                flag(np.ones(n, dtype=bool), f"missing field {name}")
+                parts.append(pd.Series([""] * n, index=frame.index))
+                continue
+            column = frame[name]
+            absent = column.isna().to_numpy()
+            flag(absent, f"missing field {name}")
+            as_text = column.astype(str)
+            empty = (as_text.str.strip() == "").to_numpy() & ~absent
+            flag(empty, f"empty {name}")
+            nested = column.map(lambda v: isinstance(v, dict | list)).to_numpy(dtype=bool)
+            flag(nested, f"{name} must be a string or number")
+            parts.append(as_text)
+        dim_keys = parts[0]
+        for part in parts[1:]:
+            dim_keys = dim_keys + DIM_SEPARATOR + part
+        dim_keys = dim_keys.to_numpy(dtype=object)
+    else:
+        dim_keys = np.full(n, "", dtype=object)
+
+    # measures
+    values = np.full((n, len(config.measures)), np.nan)
+    sentinel_count = 0
+    sentinels = np.asarray(config.sentinels, dtype=float)
+    for j, name in enumerate(config.measure_names):
+        if name not in frame.columns:
+            flag(np.ones(n, dtype=bool), f"missing field {name}")
+            continue
+        column = frame[name]
+        absent = column.isna().to_numpy() & ~_float_nan(column)
+        flag(
+            absent,
+            f"{name} is missing, null or NaN"
+            if pd.api.types.is_float_dtype(column.dtype)
+            else f"missing field {name}",
+        )
+        numeric = _is_number_column(column) & ~absent
+        flag(
+            ~numeric & ~absent,
+            lambda i, c=column, nm=name: (
+                f"{nm} must be a number, got {type(c.iloc[i]).__name__} {c.iloc[i]!r}"
+            ),
+        )
+        numbers = pd.to_numeric(column.where(numeric), errors="coerce").to_numpy(dtype=float)
+        not_finite = numeric & ~np.isfinite(numbers)
+        flag(not_finite, lambda i, nm=name, v=numbers: f"{nm} is not a finite number ({v[i]})")
+        is_sentinel = np.isin(numbers, sentinels) if sentinels.size else np.zeros(n, dtype=bool)
+        sentinel_count += int(is_sentinel.sum())
+        numbers = np.where(is_sentinel, np.nan, numbers)
+        values[:, j] = numbers
+
+    bad = reasons != ""
+    rejects = []
+    if bad.any():
+        for i in np.flatnonzero(bad):
+            record = raw[i] if raw is not None else frame.iloc[i].to_dict()
+            if isinstance(record, bytes):
+                record = record.decode("utf-8", errors="replace")
+            elif not isinstance(record, str):
+                record = json.dumps(record, default=str)
+            rejects.append(Reject(record, str(reasons[i])))
+    good = ~bad
+    return Batch(
+        minutes=minutes[good].astype(np.int64),
+        dim_keys=dim_keys[good],
+        values=values[good],
+        sentinels=sentinel_count,
+        received=n,
+        rejects=rejects,
+    )
+
+
+def _float_nan(column: pd.Series) -> np.ndarray:
+    """True where the value is a float NaN that was present (JSON NaN), not a missing key."""
+    if pd.api.types.is_float_dtype(column.dtype):
+        return np.zeros(len(column), dtype=bool)  # cannot tell; treat NaN as missing
+    return column.map(lambda v: isinstance(v, float) and math.isnan(v)).to_numpy(dtype=bool)

@@ -1,0 +1,312 @@
+"""Graph access for real-time fraud scoring: openCypher over boto3's ``neptunedata`` client.
+
+One module owns every query the scoring path sends to Neptune (and to the local stand-in,
+``local/neptune_standin.py``, which runs the same strings on the ladybug engine). The graph schema
+is ``vigil/fraud/schema.py`` (F1's, shared with the ETL's bulk-load files); :func:`graph_layout`
+turns it into node/relationship tables with property types, adding the two properties only the
+live graph has: ``Transaction.pred_prob`` (Double) and ``Transaction.flag`` (String), the first
+answer the API gave for that transaction (what makes a replay idempotent). See
+``docs/fraud-graph.md``.
+
+Round trips per scored transaction (each one openCypher request, one Neptune transaction):
+
+1. :meth:`FraudGraph.read` — ``OPTIONAL MATCH`` the transaction and each of its entities by key:
+   whether the transaction exists, its stored answer, and each entity's ``feat_sum``/``degree``.
+   One node lookup per entity through the ``key`` index — never a neighbour scan, so a hub entity
+   with 100k transactions costs what a degree-1 entity costs.
+2. :meth:`FraudGraph.insert` — the idempotent insert: one query that creates the transaction, its
+   entity nodes (``MERGE`` on label + key) and its edges, folds the transaction's feature vector
+   into each non-hub entity's ``feat_sum`` and increments its ``degree``, and stores the answer.
+   It is guarded: it writes only when the transaction does not exist yet AND every updated entity
+   still has the degree the read saw (an optimistic compare-and-set), so it writes all or nothing
+   and never twice; a guard miss returns no row and the caller re-reads.
+
+Why read-then-guarded-write instead of one blind ``SET``: ``feat_sum`` is a base64 float32 string
+(Neptune openCypher has no list properties), so the vector addition happens in the client; the
+degree guard makes that read-modify-write safe under concurrent writers.
+
+Hub entities (``degree >= hub_threshold``) are linked (the edge is created) but their
+``feat_sum``/``degree`` are not updated online: one more transaction moves their mean by less than
+1/threshold; the next ETL + bulk load refreshes them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vigil.fraud import schema
+
+ONLINE_TRANSACTION_PROPERTIES = {"pred_prob": "double", "flag": "string"}
+"""Properties the scoring API writes on transactions (absent on bulk-loaded ones)."""
+
+
+@dataclass(frozen=True)
+class EntityType:
+    column: str  # raw IEEE-CIS column, e.g. "card1"
+    label: str  # node label, e.g. "Card1"
+    edge: str  # relationship type Transaction → entity, e.g. "USES_CARD1"
+
+
+@dataclass(frozen=True)
+class GraphLayout:
+    """The graph schema as tables: what the stand-in creates and what the queries name."""
+
+    entity_types: tuple[EntityType, ...]
+    transaction_properties: Mapping[str, str] = field(default_factory=dict)
+
+    def node_tables(self) -> dict[str, tuple[str, dict[str, str]]]:
+        """label → (primary key property, {property: bulk-load type})."""
+        tables = {
+            schema.TRANSACTION_LABEL: (
+                schema.TRANSACTION_ID_PROPERTY,
+                dict(self.transaction_properties),
+            )
+        }
+        for entity in self.entity_types:
+            tables[entity.label] = (
+                schema.KEY_PROPERTY,
+                {
+                    schema.KEY_PROPERTY: "string",
+                    schema.FEAT_SUM_PROPERTY: "string",
+                    schema.DEGREE_PROPERTY: "int",
+                },
+            )
+        return tables
+
+    def rel_tables(self) -> dict[str, tuple[str, str]]:
+        return {e.edge: (schema.TRANSACTION_LABEL, e.label) for e in self.entity_types}
+
+    @property
+    def columns(self) -> list[str]:
+        return [e.column for e in self.entity_types]
+
+
+def _header_properties(header: Sequence[str]) -> dict[str, str]:
+    props = {}
+    for column in header:
+        if column.startswith(":"):
+            continue
+        name, _, kind = column.partition(":")
+        props[name] = (kind or "string").lower()
+    return props
+
+
+def graph_layout(entity_columns: Iterable[str] | None = None) -> GraphLayout:
+    """The layout for ``entity_columns`` (default: the schema's default entity columns)."""
+    columns = list(entity_columns) if entity_columns else list(schema.DEFAULT_ENTITY_COLUMNS)
+    transaction_properties = _header_properties(schema.TRANSACTION_NODE_HEADER)
+    transaction_properties.update(ONLINE_TRANSACTION_PROPERTIES)
+    return GraphLayout(
+        entity_types=tuple(
+            EntityType(c, schema.entity_label(c), schema.edge_type(c)) for c in columns
+        ),
+        transaction_properties=transaction_properties,
+    )
+
+
+# --- queries (openCypher that Neptune and ladybug both run unchanged) ---------------------------
+def read_query(labels: Sequence[str]) -> str:
+    """The transaction's stored answer and each entity's state by key (``$k0``, ``$k1``, …).
+
+    One ``UNION ALL`` branch per entity: each is an index lookup by (label, key) returning at
+    most one row, ``i`` says which entity it is (absent entities return no row); ``i = -1`` is the
+    transaction (``d = 1`` when it exists, with its stored answer in ``f``/``p``).
+    """
+    branches = [
+        "OPTIONAL MATCH (t:Transaction {id: $id}) "
+        "RETURN -1 AS i, t.flag AS f, CASE WHEN t IS NULL THEN 0 ELSE 1 END AS d, "
+        "t.pred_prob AS p"
+    ]
+    for i, label in enumerate(labels):
+        branches.append(
+            f"MATCH (e:{label} {{key: $k{i}}}) "
+            f"RETURN {i} AS i, e.feat_sum AS f, e.degree AS d, 0.0 AS p"
+        )
+    return "\nUNION ALL\n".join(branches)
+
+
+NEW, UPDATE, LINK = "new", "update", "link"
+"""How the insert treats an entity: create it, fold the vector into it, or only link (a hub)."""
+
+
+def insert_query(entities: Sequence[tuple[EntityType, str]], *, scored: bool) -> str:
+    """The guarded one-round-trip insert; ``entities`` is (type, mode) in request order.
+
+    Parameters: ``$id``, ``$dt``; per entity ``$k<i>`` (key); for ``update`` entities ``$g<i>``
+    (the degree the read saw) and for ``new``/``update`` ones ``$f<i>`` (new feat_sum) and
+    ``$n<i>`` (new degree); ``$p``/``$flag`` when ``scored``. It writes only if the transaction
+    is still absent, every ``new`` entity still absent, every ``update`` entity still at degree
+    ``$g<i>`` and every ``link`` (hub) entity present; then it returns one row (``id``), else none.
+    """
+    lines = ["OPTIONAL MATCH (t0:Transaction {id: $id})"]
+    guards = ["t0 IS NULL"]
+    present = [
+        f"(e{i}:{entity.label} {{key: $k{i}}})"
+        for i, (entity, mode) in enumerate(entities)
+        if mode != NEW
+    ]
+    if present:
+        lines.append("MATCH " + ", ".join(present))
+    for i, (entity, mode) in enumerate(entities):
+        if mode == NEW:
+            lines.append(f"OPTIONAL MATCH (a{i}:{entity.label} {{key: $k{i}}})")
+            guards.append(f"a{i} IS NULL")
+        elif mode == UPDATE:
+            guards.append(f"e{i}.degree = $g{i}")
+    lines.append("WITH * WHERE " + " AND ".join(guards))
+    answer = ", pred_prob: $p, flag: $flag" if scored else ""
+    created = [f"(t:Transaction {{id: $id, TransactionDT: $dt, isFraud: -1{answer}}})"]
+    for i, (entity, mode) in enumerate(entities):
+        if mode == NEW:
+            created.append(
+                f"(e{i}:{entity.label} {{key: $k{i}, feat_sum: $f{i}, degree: $n{i}}})"
+            )
+        created.append(f"(t)-[:{entity.edge}]->(e{i})")
+    lines.append("CREATE " + ", ".join(created))
+    updates = [
+        f"e{i}.feat_sum = $f{i}, e{i}.degree = $n{i}"
+        for i, (_, mode) in enumerate(entities)
+        if mode == UPDATE
+    ]
+    if updates:
+        lines.append("SET " + ", ".join(updates))
+    lines.append("RETURN t.id AS id")
+    return "\n".join(lines)
+
+
+STORE_ANSWER_QUERY = (
+    "MATCH (t:Transaction {id: $id})\n"
+    "WHERE t.pred_prob IS NULL\n"
+    "SET t.pred_prob = $p, t.flag = $flag\n"
+    "RETURN t.id AS id"
+)
+"""Record the first answer for a transaction that exists without one (e.g. bulk-loaded)."""
+
+
+# --- state ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EntityState:
+    column: str
+    key: str
+    feat_sum: str | None  # base64 float32, None when the entity is not in the graph
+    degree: int  # 0 when the entity is not in the graph
+
+    @property
+    def exists(self) -> bool:
+        return self.feat_sum is not None
+
+
+@dataclass(frozen=True)
+class GraphRead:
+    transaction_exists: bool
+    pred_prob: float | None
+    flag: str | None
+    entities: tuple[EntityState, ...]
+
+
+class GraphQueryError(Exception):
+    """Neptune rejected a query as malformed or invalid (a bug, never retried)."""
+
+
+class FraudGraph:
+    """Queries for one transaction at a time over a ``neptunedata`` client (reused per process)."""
+
+    def __init__(self, client, layout: GraphLayout | None = None):
+        self.client = client
+        self.layout = layout or graph_layout()
+        self._types = {e.column: e for e in self.layout.entity_types}
+        self.round_trips = 0
+        self.seconds = 0.0  # wall time spent in graph calls (for the handler-only latency figure)
+
+    def execute(self, query: str, parameters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        try:
+            response = self.client.execute_open_cypher_query(
+                openCypherQuery=query, parameters=json.dumps(parameters, separators=(",", ":"))
+            )
+        finally:
+            self.round_trips += 1
+            self.seconds += time.perf_counter() - started
+        return response["results"]
+
+    def entity_keys(self, row: Mapping[str, Any]) -> list[tuple[EntityType, str]]:
+        """(type, canonical key) of each entity the raw transaction row uses, schema order."""
+        keys = []
+        for entity in self.layout.entity_types:
+            key = schema.canonical_key(row.get(entity.column))
+            if key is not None:
+                keys.append((entity, key))
+        return keys
+
+    def read(self, transaction_id: str, keys: Sequence[tuple[EntityType, str]]) -> GraphRead:
+        parameters: dict[str, Any] = {"id": transaction_id}
+        for i, (_, key) in enumerate(keys):
+            parameters[f"k{i}"] = key
+        rows = self.execute(read_query([e.label for e, _ in keys]), parameters)
+        by_index = {int(row["i"]): row for row in rows}
+        entities = []
+        for i, (entity, key) in enumerate(keys):
+            row = by_index.get(i)
+            entities.append(
+                EntityState(
+                    column=entity.column,
+                    key=key,
+                    feat_sum=None if row is None else row["f"] or "",
+                    degree=0 if row is None else int(row["d"] or 0),
+                )
+            )
+        transaction = by_index.get(-1) or {}
+        pred_prob = transaction.get("p")
+        return GraphRead(
+            transaction_exists=bool(transaction.get("d")),
+            pred_prob=None if pred_prob is None else float(pred_prob),
+            flag=transaction.get("f"),
+            entities=tuple(entities),
+        )
+
+    def insert(
+        self,
+        transaction_id: str,
+        transaction_dt: int,
+        updates: Sequence[tuple[EntityState, str | None]],
+        *,
+        pred_prob: float | None,
+        flag: str | None,
+    ) -> bool:
+        """Insert the transaction, its entities and edges in one guarded query.
+
+        ``updates`` pairs each entity state the read saw with its new ``feat_sum`` (``None``: a
+        hub, linked but not updated). True when it wrote; False when the guard failed (the
+        transaction exists by now, or an entity changed since the read): nothing was written.
+        """
+        parameters: dict[str, Any] = {"id": transaction_id, "dt": int(transaction_dt)}
+        entities = []
+        for i, (state, new_sum) in enumerate(updates):
+            if new_sum is None:
+                mode = LINK
+            elif state.exists:
+                mode = UPDATE
+                parameters[f"g{i}"] = state.degree
+            else:
+                mode = NEW
+            entities.append((self._types[state.column], mode))
+            parameters[f"k{i}"] = state.key
+            if mode != LINK:
+                parameters[f"f{i}"] = new_sum
+                parameters[f"n{i}"] = state.degree + 1
+        scored = pred_prob is not None
+        if scored:
+            parameters["p"] = float(pred_prob)
+            parameters["flag"] = flag
+        rows = self.execute(insert_query(entities, scored=scored), parameters)
+        return bool(rows)
+
+    def store_answer(self, transaction_id: str, pred_prob: float, flag: str) -> bool:
+        rows = self.execute(
+            STORE_ANSWER_QUERY, {"id": transaction_id, "p": float(pred_prob), "flag": flag}
+        )
+        return bool(rows)

@@ -1,0 +1,124 @@
+"""Moderation logic behind the API: validate the request, call the SageMaker endpoint, answer
+which messages are flagged and why. Used by ``lambdas/toxicity/moderate/handler.py``.
+
+Request ``{"messages": ["text", ...]}`` (1..MAX_MESSAGES strings, each 1..MAX_MESSAGE_CHARS
+characters). Response ``{"results": [{"index", "flagged", "categories", "scores"}], "labels"}``.
+Errors answer with a status and ``{"error": "...", "reason": "..."}``: 400 for a bad request
+(including one the model rejected with a 4xx), 502 when the endpoint fails or answers
+nonsense. Every outcome is counted through ``count(name, value)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+MAX_MESSAGES = 32
+MAX_MESSAGE_CHARS = 5_000
+
+Message = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_CHARS)]
+Counter = Callable[[str, float], None]
+
+
+class ModerationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    messages: list[Message] = Field(min_length=1, max_length=MAX_MESSAGES)
+
+
+class ModerationError(Exception):
+    """An outcome other than success; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, status: int, error: str, reason: str):
+        super().__init__(f"{error}: {reason}")
+        self.status, self.error, self.reason = status, error, reason
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_request(body: str | None) -> ModerationRequest:
+    if body is None or not body.strip():
+        raise ModerationError(400, "InvalidRequest", 'the body is empty; send {"messages": [...]}')
+    try:
+        return ModerationRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise ModerationError(400, "InvalidRequest", _describe(exc)) from exc
+
+
+def classify(messages: list[str], *, endpoint_name: str) -> dict:
+    """Invoke the endpoint with ``{"inputs": messages}``; its JSON answer, validated."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from vigil.aws import client
+
+    try:
+        response = client("sagemaker-runtime", read_timeout=30.0).invoke_endpoint(
+            EndpointName=endpoint_name,
+            ContentType="application/json",
+            Accept="application/json",
+            Body=json.dumps({"inputs": messages}).encode("utf-8"),
+        )
+        prediction = json.loads(response["Body"].read())
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        original = exc.response.get("OriginalStatusCode")
+        if error.get("Code") == "ModelError" and original and 400 <= int(original) < 500:
+            message = exc.response.get("OriginalMessage") or error.get("Message", "")
+            first = message.strip().splitlines()[0] if message.strip() else "rejected"
+            raise ModerationError(400, "RejectedByModel", first) from exc
+        raise ModerationError(
+            502, "EndpointError", f"{error.get('Code', 'error')}: {error.get('Message', '')}"
+        ) from exc
+    except (BotoCoreError, ValueError) as exc:
+        raise ModerationError(502, "EndpointError", str(exc)) from exc
+    results = prediction.get("results") if isinstance(prediction, dict) else None
+    if not isinstance(results, list) or len(results) != len(messages):
+        raise ModerationError(
+            502, "EndpointError", f"the endpoint answered {len(results or [])} results "
+            f"for {len(messages)} messages"
+        )
+    return prediction
+
+
+def decisions(prediction: dict) -> dict:
+    results = []
+    for index, result in enumerate(prediction["results"]):
+        flags = result.get("flags", {})
+        results.append(
+            {
+                "index": index,
+                "flagged": bool(result.get("flagged", any(flags.values()))),
+                "categories": [label for label, on in flags.items() if on],
+                "scores": result.get("probabilities", {}),
+            }
+        )
+    return {"labels": prediction.get("labels", []), "results": results}
+
+
+def moderate_api_body(body: str | None, *, endpoint_name: str, count: Counter) -> tuple[int, dict]:
+    """(status, answer) for one API request body; never raises for bad input or endpoint faults."""
+    try:
+        request = parse_request(body)
+        count("MessagesReceived", len(request.messages))
+        answer = decisions(classify(request.messages, endpoint_name=endpoint_name))
+    except ModerationError as exc:
+        count(exc.error, 1)
+        return exc.status, {"error": exc.error, "reason": exc.reason}
+    count("MessagesFlagged", sum(r["flagged"] for r in answer["results"]))
+    return 200, answer
+
+
+def api_response(status: int, answer: dict[str, Any]) -> dict:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(answer),
+    }

@@ -1,0 +1,156 @@
+"""What both training entry points share: the SageMaker script-mode contract (paths from
+``SM_*`` variables, read when arguments are parsed), channel loading, class weights, the final
+evaluation (thresholds, metrics JSON, curves) and writing ``code/`` into the model directory."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vigil.toxicity.data import load_channel
+from vigil.toxicity.labels import (
+    DEFAULT_METRIC_FOR_BEST_MODEL,
+    SAMPLE_WEIGHT_COLUMN,
+    LossMode,
+)
+from vigil.toxicity.metrics import best_thresholds, compute_metrics, print_metrics, save_report
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVING_REQUIREMENTS = {
+    "bilstm": ["gensim==4.4.0", "scikit-learn"],
+    "transformer": ["scikit-learn"],
+}
+
+
+def add_sagemaker_args(parser: argparse.ArgumentParser) -> None:
+    env = os.environ
+    parser.add_argument("--model-dir", default=env.get("SM_MODEL_DIR", "model"))
+    parser.add_argument(
+        "--output-data-dir", default=env.get("SM_OUTPUT_DATA_DIR", "output/data")
+    )
+    for channel in ("train", "valid", "test"):
+        parser.add_argument(
+            f"--{channel}", default=env.get(f"SM_CHANNEL_{channel.upper()}", f"data/{channel}")
+        )
+    parser.add_argument(
+        "--metric-for-best-model",
+        default=DEFAULT_METRIC_FOR_BEST_MODEL,
+        help="metric name (without eval_) that selects the best epoch/checkpoint",
+    )
+    parser.add_argument(
+        "--class-weight",
+        default="auto",
+        help="'none', 'auto' (from the prepared data's label frequencies, when it has them) "
+        "or comma-separated weights, one per label",
+    )
+    parser.add_argument(
+        "--loss-mode", choices=[m.value for m in LossMode], default=LossMode.MULTI_LABEL.value
+    )
+    parser.add_argument("--num-targets", type=int, default=0, help="0: from the data's labels")
+    parser.add_argument("--max-train-samples", type=int, default=0, help="0: all (debug runs)")
+    parser.add_argument("--max-eval-samples", type=int, default=0, help="0: all (debug runs)")
+    parser.add_argument("--seed", type=int, default=42)
+
+
+@dataclass
+class Split:
+    texts: list[str]
+    targets: np.ndarray
+    sample_weights: np.ndarray
+
+
+@dataclass
+class Channels:
+    labels: list[str]
+    class_weights: list[float] | None
+    train: Split
+    valid: Split
+    test: Split | None
+
+
+def _split(frame, labels, limit: int) -> Split:
+    if limit:
+        frame = frame.iloc[:limit]
+    weights = (
+        frame[SAMPLE_WEIGHT_COLUMN].to_numpy(dtype=np.float32)
+        if SAMPLE_WEIGHT_COLUMN in frame.columns
+        else np.ones(len(frame), dtype=np.float32)
+    )
+    return Split(
+        texts=frame["text"].astype(str).tolist(),
+        targets=frame[labels].to_numpy(dtype=np.float32),
+        sample_weights=weights,
+    )
+
+
+def load_channels(args) -> Channels:
+    train, meta = load_channel(args.train)
+    labels = list(meta["labels"])
+    if args.num_targets and args.num_targets != len(labels):
+        raise SystemExit(f"--num-targets {args.num_targets} but the data has labels {labels}")
+    valid, _ = load_channel(args.valid)
+    test = None
+    if args.test and (Path(args.test) / "data.parquet").exists():
+        test = _split(load_channel(args.test)[0], labels, args.max_eval_samples)
+    return Channels(
+        labels=labels,
+        class_weights=resolve_class_weights(args.class_weight, meta, len(labels)),
+        train=_split(train, labels, args.max_train_samples),
+        valid=_split(valid, labels, args.max_eval_samples),
+        test=test,
+    )
+
+
+def resolve_class_weights(spec: str, meta: dict, num_labels: int) -> list[float] | None:
+    spec = (spec or "none").strip().lower()
+    if spec == "none":
+        return None
+    if spec == "auto":
+        return meta.get("class_weights")  # present for label mode 'binary'
+    weights = [float(w) for w in spec.split(",")]
+    if len(weights) != num_labels:
+        raise SystemExit(f"--class-weight has {len(weights)} values for {num_labels} labels")
+    return weights
+
+
+def greater_is_better(metric: str) -> bool:
+    return "loss" not in metric
+
+
+def finish(
+    *,
+    labels: list[str],
+    valid_targets: np.ndarray,
+    valid_probs: np.ndarray,
+    test_targets: np.ndarray | None,
+    test_probs: np.ndarray | None,
+    output_dir: str | Path,
+) -> tuple[list[float], dict[str, float]]:
+    """Per-label thresholds from validation; test metrics printed (``test_<name> = …;``) and
+    saved as JSON with ROC and PR curves. Returns (thresholds, test or validation metrics)."""
+    thresholds = best_thresholds(valid_targets, valid_probs)
+    valid_metrics = compute_metrics(valid_targets, valid_probs, thresholds)
+    save_report(output_dir, labels, valid_targets, valid_probs, valid_metrics, name="valid")
+    if test_probs is None:
+        return thresholds, valid_metrics
+    test_metrics = compute_metrics(test_targets, test_probs, thresholds)
+    print_metrics(test_metrics, prefix="test")
+    save_report(output_dir, labels, test_targets, test_probs, test_metrics, name="test")
+    return thresholds, test_metrics
+
+
+def add_serving_code(model_dir: str | Path, kind: str) -> None:
+    """Write ``code/`` (inference.py, the vigil modules it imports, requirements) into the model
+    directory so the job's model.tar.gz deploys as is."""
+    from vigil.packaging import add_inference_code
+
+    add_inference_code(
+        model_dir,
+        entry_point=REPO_ROOT / "inference" / "toxicity" / kind / "inference.py",
+        packages=["vigil.toxicity", "vigil.serving_errors"],
+        requirements=SERVING_REQUIREMENTS[kind],
+    )

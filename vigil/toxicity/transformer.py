@@ -1,0 +1,201 @@
+"""The transformer toxicity classifier: a RoBERTa-architecture (or any Hugging Face encoder)
+sequence classifier trained with ``toxicity_loss`` through the HF ``Trainer`` conventions.
+
+Offline, ``train_bpe_tokenizer`` trains a byte-level BPE tokenizer on the corpus and
+``roberta_from_config`` builds a model from a config; in the cloud ``model-name`` is a Hugging
+Face id (``roberta-base``) or a local path (an unpacked checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vigil.toxicity.labels import LossMode, metric_line
+from vigil.toxicity.losses import probabilities, toxicity_loss
+
+META_FILE = "vigil_toxicity.json"  # labels, loss mode, thresholds, max length
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def train_bpe_tokenizer(texts: Iterable[str], folder: str | Path, *, vocab_size: int = 4000):
+    """A byte-level BPE tokenizer trained on ``texts``, saved to ``folder`` and loaded back as a
+    ``RobertaTokenizerFast`` (transformers 5.x takes ``vocab=``/``merges=``, not file names)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        list(texts), vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS
+    )
+    bpe.save_model(str(folder))
+    vocab = json.loads((folder / "vocab.json").read_text())
+    merges = [
+        line
+        for line in (folder / "merges.txt").read_text().splitlines()
+        if line and not line.startswith("#version")
+    ]
+    tokenizer = RobertaTokenizerFast(vocab=vocab, merges=merges)
+    tokenizer.save_pretrained(str(folder))
+    return tokenizer
+
+
+def roberta_from_config(
+    tokenizer,
+    labels: list[str],
+    *,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    max_length: int = 128,
+):
+    """A small randomly initialised ``RobertaForSequenceClassification`` for the tokenizer."""
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    config = RobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=4 * hidden_size,
+        max_position_embeddings=max_length + 4,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        type_vocab_size=1,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    return RobertaForSequenceClassification(config)
+
+
+def pretrained_classifier(model_name: str, labels: list[str]):
+    """A sequence classifier from a hub id or local path (new head for ``labels``)."""
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        model_name,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        ignore_mismatched_sizes=True,
+    )
+
+
+class TextDataset(torch.utils.data.Dataset):
+    """Tokenized texts with float targets and sample weights, for the ``Trainer``."""
+
+    def __init__(self, tokenizer, texts, targets, sample_weights=None, *, max_length: int):
+        self.encodings = tokenizer(list(texts), truncation=True, max_length=max_length)
+        self.targets = np.asarray(targets, dtype=np.float32)
+        n = len(self.targets)
+        self.weights = np.asarray(
+            sample_weights if sample_weights is not None else np.ones(n), dtype=np.float32
+        )
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> dict:
+        return {
+            "input_ids": self.encodings["input_ids"][i],
+            "attention_mask": self.encodings["attention_mask"][i],
+            "labels": self.targets[i],
+            "sample_weight": self.weights[i],
+        }
+
+
+class Collator:
+    """Pads token ids per batch (dynamic padding); stacks targets and sample weights."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+
+    def __call__(self, features: list[dict]) -> dict:
+        batch = self.tokenizer.pad(
+            [{k: f[k] for k in ("input_ids", "attention_mask")} for f in features],
+            return_tensors="pt",
+        )
+        batch["labels"] = torch.tensor(np.stack([f["labels"] for f in features]))
+        batch["sample_weight"] = torch.tensor([f["sample_weight"] for f in features])
+        return batch
+
+
+def make_trainer_class():
+    """``ToxicityTrainer``: the HF ``Trainer`` with ``toxicity_loss`` (imported lazily)."""
+    from transformers import Trainer
+
+    class ToxicityTrainer(Trainer):
+        def __init__(self, *args, loss_mode: str, class_weights=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.loss_mode = LossMode(loss_mode)
+            self.class_weights = (
+                None if class_weights is None else torch.tensor(class_weights, dtype=torch.float)
+            )
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            targets = inputs.pop("labels")
+            sample_weights = inputs.pop("sample_weight", None)
+            outputs = model(**inputs)
+            loss = toxicity_loss(
+                outputs.logits,
+                targets,
+                self.loss_mode,
+                class_weights=self.class_weights,
+                sample_weights=sample_weights,
+            )
+            return (loss, outputs) if return_outputs else loss
+
+    return ToxicityTrainer
+
+
+def metric_lines_callback():
+    """A ``TrainerCallback`` printing ``eval_<name> = <value>;`` after every evaluation."""
+    from transformers import TrainerCallback
+
+    class MetricLines(TrainerCallback):
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            for key, value in (metrics or {}).items():
+                if key.startswith("eval_") and isinstance(value, int | float):
+                    print(metric_line(key[len("eval_") :], float(value)), flush=True)
+
+    return MetricLines()
+
+
+def save_meta(folder: str | Path, **meta) -> None:
+    (Path(folder) / META_FILE).write_text(json.dumps(meta, indent=2))
+
+
+def load_classifier(folder: str | Path):
+    """(model, tokenizer, meta) from a folder written by the transformer training script."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = Path(folder)
+    meta = json.loads((folder / META_FILE).read_text())
+    model = AutoModelForSequenceClassification.from_pretrained(str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model.eval()
+    return model, tokenizer, meta
+
+
+@torch.no_grad()
+def predict(model, tokenizer, texts: list[str], *, loss_mode: str, max_length: int, batch_size=64):
+    model.eval()
+    out = []
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(
+            texts[start : start + batch_size],
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        out.append(probabilities(model(**enc).logits, loss_mode).numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config.num_labels))
