@@ -201,3 +201,67 @@ AIR_BUCKET_NOTIFICATIONS = Ack(
 
 
 # --- Toxicity: add toxicity acknowledgements below this line ------------------------------------
+TOXICITY_API_COGNITO = Ack(
+    "AwsSolutions-COG4",
+    "The moderation API is called service-to-service by the chat/comment backend with SigV4 "
+    "(IAM authorisation on every method); there are no end users, so no Cognito user pool.",
+)
+TOXICITY_API_PUSH_LOGS_ROLE = Ack(
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+    "API Gateway's account-level CloudWatch Logs role (needed for execution logging) uses the "
+    "AWS-managed push-to-logs policy, which AWS documents for exactly this role.",
+)
+_TOXICITY_NO_RESOURCE_LEVEL = (
+    "Actions without resource-level permissions: ecr:GetAuthorizationToken (the registry login "
+    "before pulling the DLC image, whose pull actions are scoped to its one repository) and "
+    "cloudwatch:PutMetricData (limited by a cloudwatch:namespace condition)."
+)
+_TOXICITY_TASK_GRANTS = (
+    "Added by CDK's SageMakerCreateTrainingJob task for its S3 locations: read of each input "
+    "channel prefix and read/write of the output prefix of the data bucket (s3:GetObject*, "
+    "GetBucket*, List*, PutObject, Abort*, DeleteObject*); the objects are created at run time."
+)
+TOXICITY_TRAINING_JOB_ROLE = (
+    Ack("AwsSolutions-IAM5[Resource::*]", _TOXICITY_NO_RESOURCE_LEVEL),
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs*]",
+        "SageMaker writes training logs to the service-named /aws/sagemaker/TrainingJobs group "
+        "with one stream per job created at run time.",
+    ),
+    *(
+        Ack(f"AwsSolutions-IAM5[{finding}]", _TOXICITY_TASK_GRANTS)
+        for finding in (
+            "Action::s3:GetObject*",
+            "Action::s3:GetBucket*",
+            "Action::s3:List*",
+            "Action::s3:Abort*",
+            "Action::s3:DeleteObject*",
+            "Resource::<Data666C94C7.Arn>/prepared/train/*",
+            "Resource::<Data666C94C7.Arn>/prepared/valid/*",
+            "Resource::<Data666C94C7.Arn>/prepared/test/*",
+            "Resource::<Data666C94C7.Arn>/models/bilstm/*",
+            "Resource::<Data666C94C7.Arn>/models/transformer/*",
+        )
+    ),
+)
+TOXICITY_TRAINING_STATE_MACHINE_ROLE = (
+    Ack(
+        "AwsSolutions-IAM5[Resource::*]",
+        "Added by CDK for the state machine's own logging and tracing: CloudWatch Logs vended "
+        "log delivery (logs:*LogDelivery, DescribeLogGroups, DescribeResourcePolicies, "
+        "PutResourcePolicy) and X-Ray, none of which support resource-level permissions.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*]",
+        "Each run creates training jobs named after a fresh UUID at run time (.sync also needs "
+        "Describe/Stop on them); names are not known at deploy time.",
+    ),
+)
+TOXICITY_ENDPOINT_ROLE = (
+    Ack("AwsSolutions-IAM5[Resource::*]", _TOXICITY_NO_RESOURCE_LEVEL),
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/Endpoints*]",
+        "SageMaker writes endpoint logs to /aws/sagemaker/Endpoints/<endpoint name>, created by "
+        "the service at run time.",
+    ),
+)

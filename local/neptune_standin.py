@@ -391,6 +391,7 @@ class _StandinHTTPServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)
+
     engine: GraphEngine
     faults: Faults
 
@@ -489,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
         counts = engine.load_bulk_files(args.load)
         print(json.dumps({"loaded": counts}), file=sys.stderr, flush=True)
     standin = NeptuneStandin(engine, args.port)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=standin.httpd.shutdown).start())
+    signal.signal(
+        signal.SIGTERM, lambda *_: threading.Thread(target=standin.httpd.shutdown).start()
+    )
     try:
         standin.httpd.serve_forever()
     finally:

@@ -122,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
             text = answer.decode("utf-8", errors="replace")
             self._error(
                 424,
-                f"Received client error ({status}) from primary with message \"{text[:500]}\".",
+                f'Received client error ({status}) from primary with message "{text[:500]}".',
                 "ModelError",
                 OriginalStatusCode=status,
                 OriginalMessage=text[:2000],
@@ -137,6 +137,7 @@ class _ProxyServer(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], ConnectionError):
             return
         super().handle_error(request, client_address)
+
     endpoint_name: str
     upstream: urllib.parse.SplitResult
     faults: Faults

@@ -38,9 +38,11 @@ import re
 import tarfile
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 from unittest import mock
 
 ACCOUNT = "123456789012"
@@ -53,6 +55,9 @@ class TaskFailure(Exception):
     """Raised by an override: the task fails with this ``error`` name and ``cause``."""
 
     def __init__(self, error: str, cause: str = ""):
+        if error.startswith("States."):
+            # moto reports a function error as a custom error name, which may not use States.*
+            raise ValueError(f"an override cannot raise the reserved error name {error!r}")
         super().__init__(f"{error}: {cause}")
         self.error = error
         self.cause = cause
@@ -136,7 +141,7 @@ class Execution:
 class TemplateResolver:
     """Resolves the intrinsic functions a CDK template uses against local names."""
 
-    PSEUDO = {
+    PSEUDO: ClassVar[dict[str, Any]] = {
         "AWS::Partition": "aws",
         "AWS::Region": REGION,
         "AWS::AccountId": ACCOUNT,
@@ -182,7 +187,7 @@ class TemplateResolver:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (fn, arg), = value.items()
+            ((fn, arg),) = value.items()
             if fn == "Ref":
                 return self.ref(arg)
             if fn == "Fn::GetAtt":
@@ -239,6 +244,7 @@ class LocalPipeline:
     resolver: TemplateResolver = field(init=False)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     localizations: list[str] = field(default_factory=list)
+    _emulators: dict[str, Override] = field(default_factory=dict)
 
     def __post_init__(self):
         self.resolver = TemplateResolver(self.template)
@@ -278,6 +284,13 @@ class LocalPipeline:
             arn = sns.create_topic(Name=_local_name(logical_id))["TopicArn"]
             r.refs[logical_id] = arn
         glue = boto3.client("glue", region_name=REGION)
+        # moto's crawls only progress when ListCrawls is called; let them finish at once (moto's
+        # documented state-transition API) so GetCrawler reports READY after a crawl.
+        from moto.moto_api import state_manager
+
+        state_manager.set_transition(
+            model_name="glue::crawl", transition={"progression": "immediate"}
+        )
         for logical_id, res in r.of_type("AWS::Glue::Database").items():
             props = r.resolve(res["Properties"])
             glue.create_database(DatabaseInput={"Name": props["DatabaseInput"]["Name"]})
@@ -313,6 +326,38 @@ class LocalPipeline:
                 timeout=int(props.get("Timeout", 3)),
             )
 
+    def publish_assets(
+        self, manifest: str | os.PathLike, *, only: Callable[[str], bool] | None = None
+    ):
+        """Upload the cloud assembly's file assets (``<stack>.assets.json``) into moto's S3, as
+        ``cdk deploy`` does into the bootstrap bucket (``only`` filters by display name)."""
+        import boto3
+
+        manifest = Path(manifest)
+        s3 = boto3.client("s3", region_name=REGION)
+        published = []
+        for asset in json.loads(manifest.read_text()).get("files", {}).values():
+            if only is not None and not only(asset.get("displayName", "")):
+                continue
+            source = manifest.parent / asset["source"]["path"]
+            if source.is_dir():
+                body = io.BytesIO()
+                with zipfile.ZipFile(body, "w", zipfile.ZIP_DEFLATED) as archive:
+                    for path in sorted(source.rglob("*")):
+                        if path.is_file():
+                            archive.write(path, path.relative_to(source).as_posix())
+                data = body.getvalue()
+            else:
+                data = source.read_bytes()
+            for destination in asset["destinations"].values():
+                bucket = destination["bucketName"].replace("${AWS::AccountId}", ACCOUNT)
+                bucket = bucket.replace("${AWS::Region}", REGION)
+                with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+                    s3.create_bucket(Bucket=bucket)
+                s3.put_object(Bucket=bucket, Key=destination["objectKey"], Body=data)
+                published.append(f"s3://{bucket}/{destination['objectKey']}")
+        return published
+
     # -- the definition ------------------------------------------------------------------------
     def synthesized_definition(self) -> dict[str, Any]:
         """The definition exactly as synthesized, with the template's intrinsics resolved."""
@@ -323,6 +368,7 @@ class LocalPipeline:
         """A copy of the definition that moto can run (see the module docstring)."""
         definition = copy.deepcopy(self.synthesized_definition())
         self.localizations = []
+        self._emulators = {}
         states = _all_states(definition)
         unknown = set(overrides) - set(states)
         if unknown:
@@ -340,12 +386,15 @@ class LocalPipeline:
             if state.get("Type") != "Task":
                 continue
             resource = state["Resource"]
-            if name in overrides:
+            if name not in overrides and resource in default_emulators():
+                self._emulators[name] = default_emulators()[resource]
+            if name in overrides or name in self._emulators:
                 state["Resource"] = (
                     f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{OVERRIDE_PREFIX}{name}"
                 )
                 state.pop("TimeoutSeconds", None)
-                self.localizations.append(f"{name}: {resource} → local override")
+                what = "override" if name in overrides else "emulator (moto cannot run it)"
+                self.localizations.append(f"{name}: {resource} → local {what}")
                 continue
             match = re.fullmatch(r"arn:aws:states:::sagemaker:(\w+)(\.sync)?", resource)
             if match:
@@ -380,7 +429,7 @@ class LocalPipeline:
         with mock.patch(
             "moto.stepfunctions.parser.asl.component.state.exec.state_task."
             "lambda_eval_utils._invoke_lambda_function",
-            self._invoker(overrides),
+            self._invoker({**self._emulators, **overrides}),
         ):
             execution_arn = sfn.start_execution(
                 stateMachineArn=arn, name=name, input=json.dumps(execution_input or {})
@@ -391,12 +440,23 @@ class LocalPipeline:
                 if described["status"] != "RUNNING":
                     break
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"execution still RUNNING after {timeout}s")
+                    events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+                    entered = [
+                        e["stateEnteredEventDetails"]["name"]
+                        for e in events
+                        if "stateEnteredEventDetails" in e
+                    ]
+                    sfn.stop_execution(executionArn=execution_arn, error="LocalTimeout")
+                    raise TimeoutError(
+                        f"execution still RUNNING after {timeout}s; states: {entered[-12:]}"
+                    )
                 time.sleep(0.02)
         seconds = time.perf_counter() - start
         history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         states = [
-            e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
+            e["stateEnteredEventDetails"]["name"]
+            for e in history
+            if "stateEnteredEventDetails" in e
         ]
         failed = next((e for e in history if e["type"] == "ExecutionFailed"), None)
         details = (failed or {}).get("executionFailedEventDetails", {})
@@ -454,13 +514,22 @@ def _all_states(definition: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def started(template: Mapping[str, Any], **kwargs) -> Iterator[LocalPipeline]:
-    """``with started(template) as pipeline:`` — moto (executing state machines) + deployment."""
+def started(
+    template: Mapping[str, Any],
+    *,
+    assets: str | os.PathLike | None = None,
+    only_assets: Callable[[str], bool] | None = None,
+    **kwargs,
+) -> Iterator[LocalPipeline]:
+    """``with started(template, assets=...) as pipeline:`` — moto (executing state machines),
+    the template's resources deployed into it and its file assets published."""
     from moto import mock_aws
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         pipeline = LocalPipeline(template, **kwargs)
         pipeline.deploy()
+        if assets is not None:
+            pipeline.publish_assets(assets, only=only_assets)
         yield pipeline
 
 
@@ -479,9 +548,11 @@ def model_tarball(files: Mapping[str, bytes]) -> bytes:
 @dataclass
 class TrainingJobInMoto:
     """``createTrainingJob.sync``: create the job in moto (its request validated there), write the
-    container's ``model.tar.gz`` to the job's output path, return DescribeTrainingJob."""
+    container's ``model.tar.gz`` to the job's output path, return DescribeTrainingJob — or, with
+    ``failure_reason``, end the way a failed job's ``.sync`` does."""
 
-    artifact: bytes
+    artifact: bytes = b""
+    failure_reason: str | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -491,9 +562,16 @@ class TrainingJobInMoto:
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         sagemaker.create_training_job(**params)
         described = sagemaker.describe_training_job(TrainingJobName=params["TrainingJobName"])
+        if self.failure_reason is not None:
+            described.update(TrainingJobStatus="Failed", FailureReason=self.failure_reason)
+            raise TaskFailure(
+                "SageMaker.TrainingJobFailed", json.dumps(described, default=str, sort_keys=True)
+            )
         uri = described["ModelArtifacts"]["S3ModelArtifacts"]
         bucket, key = uri[len("s3://") :].split("/", 1)
-        boto3.client("s3", region_name=REGION).put_object(Bucket=bucket, Key=key, Body=self.artifact)
+        boto3.client("s3", region_name=REGION).put_object(
+            Bucket=bucket, Key=key, Body=self.artifact
+        )
         return json.loads(json.dumps(described, default=str))
 
 
@@ -510,3 +588,41 @@ def update_endpoint_in_moto(params: dict[str, Any]) -> dict[str, Any]:
         EndpointName=params["EndpointName"], EndpointConfigName=params["EndpointConfigName"]
     )
     return {"EndpointArn": created.get("EndpointArn", existing["EndpointArn"])}
+
+
+@dataclass
+class GlueJobRunInMoto:
+    """``glue:startJobRun.sync`` (moto 5.2's own .sync for Glue crashes): start the run in moto,
+    poll GetJobRun to its end, return it as ``.sync`` does — or end it in ``final_state``
+    (moto's runs always succeed) with ``error_message``, failing the task like Glue's ``.sync``."""
+
+    final_state: str = "SUCCEEDED"
+    error_message: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, params: dict[str, Any]) -> dict[str, Any]:
+        import boto3
+
+        self.requests.append(params)
+        glue = boto3.client("glue", region_name=REGION)
+        run_id = glue.start_job_run(**params)["JobRunId"]
+        for _ in range(100):
+            run = glue.get_job_run(JobName=params["JobName"], RunId=run_id)["JobRun"]
+            if run["JobRunState"] in {"SUCCEEDED", "FAILED", "STOPPED", "TIMEOUT", "ERROR"}:
+                break
+        run["JobName"] = params["JobName"]
+        if self.final_state != "SUCCEEDED":
+            run.update(JobRunState=self.final_state, ErrorMessage=self.error_message)
+            raise TaskFailure(
+                f"Glue.JobRun{self.final_state.title()}",
+                json.dumps(run, default=str, sort_keys=True),
+            )
+        return json.loads(json.dumps(run, default=str))
+
+
+def default_emulators() -> dict[str, Override]:
+    """Integrations moto cannot run, emulated against moto's backends unless overridden."""
+    return {
+        "arn:aws:states:::glue:startJobRun.sync": GlueJobRunInMoto(),
+        "arn:aws:states:::sagemaker:updateEndpoint": update_endpoint_in_moto,
+    }

@@ -136,8 +136,9 @@ class AnomalyDetector(Construct):
 
 
 def _drop_redundant_role_dependency(function: CfnResource, role: Construct) -> None:
-    """CDK makes a Lambda depend on its role although ``Role: GetAtt`` already orders them;
-    cfn-lint reports the duplicate (W3005). Keep the dependency on the role's policy only."""
-    role_resource = role.node.default_child
-    if role_resource is not None and role_resource in function.obtain_dependencies():
-        function.remove_dependency(role_resource)
+    """CDK makes a Lambda depend on its role although ``Role: GetAtt`` already orders them, and
+    cfn-lint reports the duplicate (W3005): keep only the dependency on the role's policy."""
+    policy = role.node.try_find_child("DefaultPolicy")
+    policy_resource = policy.node.default_child if policy is not None else None
+    depends = [policy_resource.logical_id] if policy_resource is not None else []
+    function.add_override("DependsOn", depends)

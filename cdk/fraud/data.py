@@ -235,7 +235,6 @@ class FraudData(Construct):
                 "--enable-glue-datacatalog": "true",
                 "--extra-py-files": library.s3_object_url,
                 "--TempDir": f"{processed}/glue-temp/",
-                "--database": self.database_name,
             },
         )
         self.job.node.add_dependency(self.security_configuration)

@@ -282,11 +282,16 @@ class TrainingPipeline(Construct):
             master_key=key,
             enforce_ssl=True,
         )
+        # One error name for the execution; the cause keeps the failed task's error and cause.
         failed = sfn.Fail(
             self,
             "PipelineFailed",
-            error_path="$.error.Error",
-            cause_path="$.error.Cause",
+            error="FraudPipelineFailed",
+            cause_path=sfn.JsonPath.format(
+                "{}: {}",
+                sfn.JsonPath.string_at("$.error.Error"),
+                sfn.JsonPath.string_at("$.error.Cause"),
+            ),
         )
         notify = tasks.SnsPublish(
             self,
@@ -409,6 +414,15 @@ class TrainingPipeline(Construct):
             result_path="$.error",
         ).next(notify)
 
+        # The catalog is ready: carry on with only the run's config (drops the crawler polling).
+        crawled = sfn.Pass(
+            self,
+            "CatalogReady",
+            parameters={
+                "config": sfn.JsonPath.object_at("$.config"),
+                "ingest": sfn.JsonPath.object_at("$.ingest"),
+            },
+        )
         process = guard(
             tasks.GlueStartJobRun(
                 self,
@@ -416,10 +430,10 @@ class TrainingPipeline(Construct):
                 glue_job_name=glue_job_name,
                 integration_pattern=sfn.IntegrationPattern.RUN_JOB,
                 arguments=sfn.TaskInput.from_object(
-                    {
-                        "--raw_location": sfn.JsonPath.string_at("$.config.data.tables"),
-                        "--output_location": sfn.JsonPath.string_at("$.config.processed"),
-                        "--run_id": sfn.JsonPath.string_at("$.config.runId"),
+                    {  # glue/fraud_etl.py's arguments
+                        "--transactions": sfn.JsonPath.string_at("$.ingest.transactions"),
+                        "--identity": sfn.JsonPath.string_at("$.ingest.identity"),
+                        "--output": sfn.JsonPath.string_at("$.config.processed"),
                     }
                 ),
                 result_selector={
@@ -681,10 +695,10 @@ class TrainingPipeline(Construct):
                 ),
                 crawl_failed,
             )
-            .when(sfn.Condition.string_equals("$.crawl.crawler.State", "READY"), process)
+            .when(sfn.Condition.string_equals("$.crawl.crawler.State", "READY"), crawled)
             .otherwise(wait_crawler)
         )
-        process.next(build_hp).next(train)
+        crawled.next(process).next(build_hp).next(train)
         definition = normalize_state.next(ingest_state).next(start_crawler)
         del deploy
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk.config import SharedSettings
+from cdk.shared.function import _retention
 from cdk.shared.security import SecurityBaseline
+from cdk.toxicity.endpoint import ToxicityEndpoint
+from cdk.toxicity.images import FrameworkImages
+from cdk.toxicity.moderation_api import ModerationApi
 from cdk.toxicity.settings import ToxicitySettings
+from cdk.toxicity.training import MODELS_PREFIX, PREPARED_PREFIX, ToxicityTraining
 
 
 class ToxicityStack(Stack):
@@ -27,3 +32,68 @@ class ToxicityStack(Stack):
             removal=shared.removal_policy,
             description="Vigil Toxicity classification: encrypts this system's data, logs and messages",
         )
+        self.data_bucket = self.baseline.data_bucket("Data", scope=self)
+        self.images = FrameworkImages(
+            self,
+            "Images",
+            requests={
+                "bilstmTraining": ("pytorch", settings.bilstm_training_instance_type, "training"),
+                "transformerTraining": (
+                    "huggingface",
+                    settings.transformer_training_instance_type,
+                    "training",
+                ),
+                "bilstmInference": ("pytorch", settings.endpoint_instance_type, "inference"),
+                "transformerInference": (
+                    "huggingface",
+                    settings.endpoint_instance_type,
+                    "inference",
+                ),
+            },
+        )
+        self.training = ToxicityTraining(
+            self,
+            "Training",
+            bucket=self.data_bucket,
+            key=self.baseline.key,
+            images=self.images,
+            bilstm_instance_type=settings.bilstm_training_instance_type,
+            transformer_instance_type=settings.transformer_training_instance_type,
+            transformer_model_name=settings.transformer_model_name,
+            max_training_hours=settings.max_training_hours,
+            log_retention=_retention(shared.log_retention_days),
+            removal_policy=self.baseline.removal_policy,
+        )
+        CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
+        CfnOutput(self, "PreparedDataUri", value=self.data_bucket.s3_url_for_object(PREPARED_PREFIX))
+        CfnOutput(
+            self, "TrainingStateMachineArn", value=self.training.state_machine.state_machine_arn
+        )
+        if not settings.deploy_endpoint:
+            return
+        model_key = settings.model_data_key or f"{MODELS_PREFIX}/{settings.served_model}/model.tar.gz"
+        self.endpoint = ToxicityEndpoint(
+            self,
+            "Serving",
+            bucket=self.data_bucket,
+            key=self.baseline.key,
+            images=self.images,
+            served_model=settings.served_model,
+            model_data_key=model_key,
+            serverless=settings.serverless,
+            serverless_memory_mb=settings.serverless_memory_mb,
+            serverless_max_concurrency=settings.serverless_max_concurrency,
+            instance_type=settings.endpoint_instance_type,
+            instance_count=settings.endpoint_instance_count,
+        )
+        self.moderation = ModerationApi(
+            self,
+            "Moderation",
+            key=self.baseline.key,
+            endpoint_name=self.endpoint.endpoint_name,
+            endpoint_arn=self.endpoint.endpoint_arn,
+            log_retention_days=shared.log_retention_days,
+            removal_policy=self.baseline.removal_policy,
+        )
+        CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
+        CfnOutput(self, "ModerationUrl", value=self.moderation.api.url_for_path("/moderate"))

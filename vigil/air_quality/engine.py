@@ -149,22 +149,25 @@ class Detector:
     # --- series bookkeeping -----------------------------------------------------------------
     def _series_ids(self, measure: int, dim_keys: np.ndarray) -> np.ndarray:
         codes, uniques = pd.factorize(dim_keys)
-        table = np.empty(len(uniques), dtype=np.int64)
-        for k, key in enumerate(uniques):
-            sid = self._index.get((measure, key))
-            if sid is None:
-                sid = self._add_series(measure, key)
-            table[k] = sid
+        index = self._index
+        table = np.fromiter(
+            (index.get((measure, key), -1) for key in uniques), dtype=np.int64, count=len(uniques)
+        )
+        unknown = np.flatnonzero(table < 0)
+        if unknown.size:
+            table[unknown] = self._add_series(measure, [uniques[k] for k in unknown])
         return table[codes]
 
-    def _add_series(self, measure: int, key: str) -> int:
-        sid = len(self.series)
-        self.series.append((measure, key))
-        self._index[(measure, key)] = sid
+    def _add_series(self, measure: int, keys: list[str]) -> np.ndarray:
+        """Append new series (all at once: arrays grow once per batch, not once per series)."""
+        first = len(self.series)
+        for offset, key in enumerate(keys):
+            self.series.append((measure, key))
+            self._index[(measure, key)] = first + offset
+        k = len(keys)
 
         def grow(a, fill=0.0):
-            shape = (1, *a.shape[1:])
-            return np.concatenate([a, np.full(shape, fill, dtype=a.dtype)])
+            return np.concatenate([a, np.full((k, *a.shape[1:]), fill, dtype=a.dtype)])
 
         self.level, self.trend, self.slow = grow(self.level), grow(self.trend), grow(self.slow)
         self.dev_scale = grow(self.dev_scale)
@@ -173,7 +176,7 @@ class Detector:
         self.last_raw = grow(self.last_raw, np.nan)
         self.stuck, self.nobs = grow(self.stuck), grow(self.nobs, -1)
         self.offset = grow(self.offset)
-        return sid
+        return np.arange(first, first + k, dtype=np.int64)
 
     def series_info(self, sid: int) -> tuple[str, dict[str, str]]:
         measure, key = self.series[sid]

@@ -55,6 +55,9 @@ def parse_json_lines(data: bytes | str, config: DetectorConfig) -> Batch:
     """Parse newline-delimited JSON (what Firehose writes) and validate it."""
     if isinstance(data, str):
         data = data.encode()
+    fast = _arrow_fast_path(data, config)
+    if fast is not None:
+        return fast
     lines = _raw_lines(data)
     if not lines:
         return _empty(config)
@@ -90,6 +93,75 @@ def parse_json_lines(data: bytes | str, config: DetectorConfig) -> Batch:
     batch.received += len(rejects)
     batch.rejects = rejects + batch.rejects
     return batch
+
+
+def _arrow_fast_path(data: bytes, config: DetectorConfig) -> Batch | None:
+    """Clean batches (the common case) parse in Arrow's C++ JSON reader, fully vectorised.
+
+    Returns None whenever anything needs a per-record explanation (bad JSON, a wrong type, a
+    missing field, an unparseable timestamp, NaN): the caller then takes the pandas path, which
+    names every problem per record.
+    """
+    if len(config.timestamp_columns) != 1 or config.timestamp_format in (
+        "epoch_s",
+        "epoch_ms",
+        "iso8601",
+    ):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pa_json
+
+    stamp = config.timestamp_columns[0]
+    fields = [(stamp, pa.string())]
+    fields += [(name, pa.string()) for name in config.dimensions]
+    fields += [(name, pa.float64()) for name in config.measure_names]
+    try:
+        table = pa_json.read_json(
+            io.BytesIO(data),
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=1 << 24),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=pa.schema(fields), unexpected_field_behavior="ignore"
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    names = [name for name, _ in fields]
+    if any(name not in table.column_names for name in names):
+        return None
+    if any(table[name].null_count for name in names):
+        return None
+    seconds = pc.strptime(table[stamp], format=config.timestamp_format, unit="s", error_is_null=True)
+    if seconds.null_count:
+        return None
+    minutes = pc.floor(pc.divide(seconds.cast(pa.int64()).cast(pa.float64()), 60.0))
+    minutes = minutes.to_numpy(zero_copy_only=False).astype(np.int64)
+    values = np.column_stack(
+        [table[name].to_numpy(zero_copy_only=False) for name in config.measure_names]
+    ).astype(float)
+    if not np.isfinite(values).all():
+        return None
+    if config.dimensions:
+        keys = table[config.dimensions[0]]
+        for name in config.dimensions[1:]:
+            keys = pc.binary_join_element_wise(keys, table[name], DIM_SEPARATOR)
+        encoded = pc.dictionary_encode(keys).combine_chunks()
+        if any(not str(v).strip() for v in encoded.dictionary.to_pylist()):
+            return None
+        dictionary = np.array(encoded.dictionary.to_pylist(), dtype=object)
+        dim_keys = dictionary[encoded.indices.to_numpy(zero_copy_only=False)]
+    else:
+        dim_keys = np.full(len(minutes), "", dtype=object)
+    sentinels = np.asarray(config.sentinels, dtype=float)
+    is_sentinel = np.isin(values, sentinels) if sentinels.size else np.zeros(values.shape, bool)
+    values[is_sentinel] = np.nan
+    return Batch(
+        minutes=minutes,
+        dim_keys=dim_keys,
+        values=values,
+        sentinels=int(is_sentinel.sum()),
+        received=len(minutes),
+    )
 
 
 def _empty(config: DetectorConfig) -> Batch:

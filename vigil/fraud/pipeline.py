@@ -279,29 +279,30 @@ def stage_raw_data(location: str, tables: str, *, s3=None) -> dict[str, Any]:
     """Copy the raw files under ``location`` into ``tables/<table>/`` (one folder per table).
 
     A no-op when ``location`` already is the tables folder. Old files of a staged table are
-    removed first so a crawl sees exactly this run's data. Raises when no transaction file exists.
+    removed first so a crawl sees exactly this run's data. Both IEEE-CIS tables must be there
+    (``train_transaction.*`` and ``train_identity.*``); the ETL reads the two folders returned.
     """
     s3 = s3 or aws.client("s3")
     src_bucket, src_prefix = _split_s3(location)
     dst_bucket, dst_prefix = _split_s3(tables)
     if (src_bucket, src_prefix.rstrip("/")) == (dst_bucket, dst_prefix.rstrip("/")):
         found = _list(s3, dst_bucket, dst_prefix)
-        if not any(_table_of(k) == "transaction" for k in found):
-            raise PipelineError(f"no train_transaction file under {tables}")
-        return {"staged": False, "files": len(found), "tables": tables}
+        for table, folder in RAW_TABLE_FOLDERS.items():
+            if not any(k.startswith(f"{dst_prefix}{folder}/") and _table_of(k) for k in found):
+                raise PipelineError(f"no train_{table} file under {tables}{folder}/")
+        return {"staged": False, "files": len(found), **_table_locations(tables)}
     files: dict[str, list[str]] = {table: [] for table in RAW_TABLE_FOLDERS}
     for key in _list(s3, src_bucket, src_prefix):
         table = _table_of(key)
         if table:
             files[table].append(key)
-    if not files["transaction"]:
-        raise PipelineError(
-            f"no train_transaction file ({', '.join(RAW_SUFFIXES)}) under {location}"
-        )
+    for table, keys in files.items():
+        if not keys:
+            raise PipelineError(
+                f"no train_{table} file ({', '.join(RAW_SUFFIXES)}) under {location}"
+            )
     for table, keys in files.items():
         folder = f"{dst_prefix}{RAW_TABLE_FOLDERS[table]}/"
-        if not keys:
-            continue
         stale = _list(s3, dst_bucket, folder)
         for start in range(0, len(stale), 1000):
             s3.delete_objects(
@@ -320,7 +321,16 @@ def stage_raw_data(location: str, tables: str, *, s3=None) -> dict[str, Any]:
     return {
         "staged": True,
         "files": sum(len(keys) for keys in files.values()),
+        **_table_locations(tables),
+    }
+
+
+def _table_locations(tables: str) -> dict[str, str]:
+    """The ETL's ``--transactions``/``--identity`` folders (glue/fraud_etl.py)."""
+    return {
         "tables": tables,
+        "transactions": f"{tables}{RAW_TABLE_FOLDERS['transaction']}/",
+        "identity": f"{tables}{RAW_TABLE_FOLDERS['identity']}/",
     }
 
 

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from vigil.air_quality.service import DetectorService, service_from_environment
 
 logger = Logger()
-metrics = Metrics()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Vigil"))
 tracer = Tracer()
 _ENV_KEYS = ("DETECTOR_CONFIG", "STATE_TABLE", "ANOMALY_TABLE", "ALERT_TOPIC_ARN", "ERROR_PREFIX")
 _services: dict[tuple, DetectorService] = {}
@@ -44,10 +44,12 @@ def handler(event: S3Model, context: LambdaContext) -> dict:
         )
         for name, value in counts.items():
             totals[name] = totals.get(name, 0) + value
-    for name in ("received", "processed", "rejected", "anomalies", "alerts_published"):
-        metrics.add_metric(
-            name=f"Records{name.title().replace('_', '')}",
-            unit=MetricUnit.Count,
-            value=totals.get(name, 0),
-        )
+    for name, metric in (
+        ("received", "RecordsReceived"),
+        ("processed", "RecordsProcessed"),
+        ("rejected", "RecordsRejected"),
+        ("anomalies", "Anomalies"),
+        ("alerts_published", "AlertsPublished"),
+    ):
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=totals.get(name, 0))
     return totals

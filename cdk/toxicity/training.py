@@ -1,0 +1,242 @@
+"""Training of both toxicity models: a Step Functions state machine that runs the BiLSTM
+(PyTorch DLC) and the transformer (Hugging Face DLC) SageMaker training jobs in parallel on the
+prepared channels in the data bucket.
+
+Why Step Functions (``SageMakerCreateTrainingJob``, ``.sync``) rather than a CLI around boto3's
+``create_training_job``: the job definitions (images, metric regexes, channels, KMS keys, role)
+are part of the template, reviewed by cdk-nag and cfn-lint with everything else, every run is
+recorded with its inputs and outcome, and starting one is a single
+``aws stepfunctions start-execution --state-machine-arn <TrainingStateMachineArn>``.
+
+The training code reaches SageMaker as ``sourcedir.tar.gz`` (script mode:
+``sagemaker_submit_directory`` + ``sagemaker_program``), built deterministically at synth time
+from ``training/toxicity``, ``inference/toxicity`` and the ``vigil`` modules they import.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Size
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from cdk.nag import (
+    TOXICITY_TRAINING_JOB_ROLE as TRAINING_JOB_ROLE,
+)
+from cdk.nag import (
+    TOXICITY_TRAINING_STATE_MACHINE_ROLE as TRAINING_STATE_MACHINE_ROLE,
+)
+from cdk.nag import acknowledge
+from cdk.toxicity.images import FrameworkImages
+from vigil.toxicity.labels import sagemaker_metric_definitions
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PREPARED_PREFIX = "prepared"
+MODELS_PREFIX = "models"
+PROGRAMS = {
+    "bilstm": "training/toxicity/bilstm/train.py",
+    "transformer": "training/toxicity/transformer/train.py",
+}
+SOURCE_TREES = ("training/toxicity", "inference/toxicity", "vigil/toxicity")
+SOURCE_FILES = ("vigil/__init__.py", "vigil/serving_errors.py", "vigil/packaging.py", "vigil/aws.py")
+# Installed by the training toolkit before the entry point runs (the DLCs bring torch and, in
+# the Hugging Face image, transformers).
+TRAINING_REQUIREMENTS = ("gensim==4.4.0", "pyarrow", "scikit-learn", "matplotlib", "tqdm")
+_SKIP = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def training_source_bundle(out: Path | None = None) -> Path:
+    """Write ``sourcedir.tar.gz`` (sorted entries, zero mtimes: same tree, same asset hash)."""
+    entries: dict[str, bytes] = {}
+    for tree in SOURCE_TREES:
+        for path in sorted((REPO_ROOT / tree).rglob("*")):
+            if path.is_file() and not (_SKIP & set(path.parts)) and path.suffix != ".pyc":
+                entries[path.relative_to(REPO_ROOT).as_posix()] = path.read_bytes()
+    for name in SOURCE_FILES:
+        entries[name] = (REPO_ROOT / name).read_bytes()
+    entries["requirements.txt"] = ("\n".join(TRAINING_REQUIREMENTS) + "\n").encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for arcname in sorted(entries):
+            info = tarfile.TarInfo(arcname)
+            info.size, info.mtime, info.mode = len(entries[arcname]), 0, 0o644
+            tar.addfile(info, io.BytesIO(entries[arcname]))
+    out = out or Path(tempfile.mkdtemp(prefix="vigil-toxicity-")) / "sourcedir.tar.gz"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f"{out.name}.{os.getpid()}.partial")
+    partial.write_bytes(gzip.compress(raw.getvalue(), mtime=0))
+    partial.replace(out)
+    return out
+
+
+def _instance(sagemaker_type: str) -> ec2.InstanceType:
+    return ec2.InstanceType(sagemaker_type.removeprefix("ml."))
+
+
+class ToxicityTraining(Construct):
+    """Exposes ``state_machine``, ``role`` (the training jobs' role) and ``source``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        key: kms.IKey,
+        images: FrameworkImages,
+        bilstm_instance_type: str,
+        transformer_instance_type: str,
+        transformer_model_name: str,
+        max_training_hours: int,
+        log_retention: logs.RetentionDays,
+        removal_policy: RemovalPolicy,
+    ):
+        super().__init__(scope, construct_id)
+        self.source = s3_assets.Asset(self, "SourceDir", path=str(training_source_bundle()))
+        self.role = iam.Role(
+            self,
+            "JobRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Vigil toxicity SageMaker training jobs: read channels, write models",
+        )
+        # Channel read and model write on the data bucket are granted by each training task
+        # (its S3 locations bind to this role); the training code object is granted exactly.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[self.source.bucket.arn_for_objects(self.source.s3_object_key)],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[key.key_arn],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+                    "/aws/sagemaker/TrainingJobs*"
+                ],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}},
+            )
+        )
+        images.grant_pull(self.role, "bilstmTraining", "transformerTraining")
+        acknowledge(self.role, *TRAINING_JOB_ROLE)
+        jobs = [
+            self._job(
+                "bilstm",
+                image=images.uri("bilstmTraining"),
+                instance_type=bilstm_instance_type,
+                hyperparameters={"class-weight": "auto"},
+                bucket=bucket,
+                key=key,
+                hours=max_training_hours,
+            ),
+            self._job(
+                "transformer",
+                image=images.uri("transformerTraining"),
+                instance_type=transformer_instance_type,
+                hyperparameters={
+                    "model-name": transformer_model_name,
+                    "epochs": "3",
+                    "train-batch-size": "16",
+                    "max-length": "256",
+                    "class-weight": "auto",
+                },
+                bucket=bucket,
+                key=key,
+                hours=max_training_hours,
+            ),
+        ]
+        parallel = sfn.Parallel(self, "TrainBoth", comment="BiLSTM and transformer jobs")
+        for job in jobs:
+            parallel.branch(job)
+        self.log_group = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            encryption_key=key,
+            retention=log_retention,
+            removal_policy=removal_policy,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            definition_body=sfn.DefinitionBody.from_chainable(parallel),
+            timeout=Duration.hours(max_training_hours + 1),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL),
+            comment="Trains both Vigil toxicity models on s3://<data bucket>/prepared/",
+        )
+        acknowledge(self.state_machine.role, *TRAINING_STATE_MACHINE_ROLE)
+
+    def _job(self, kind, *, image, instance_type, hyperparameters, bucket, key, hours):
+        def channel(name: str) -> tasks.Channel:
+            return tasks.Channel(
+                channel_name=name,
+                data_source=tasks.DataSource(
+                    s3_data_source=tasks.S3DataSource(
+                        s3_location=tasks.S3Location.from_bucket(
+                            bucket, f"{PREPARED_PREFIX}/{name}/"
+                        ),
+                        s3_data_type=tasks.S3DataType.S3_PREFIX,
+                    )
+                ),
+            )
+
+        return tasks.SageMakerCreateTrainingJob(
+            self,
+            f"Train{kind.capitalize()}",
+            training_job_name=sfn.JsonPath.format(f"vigil-tox-{kind}-{{}}", sfn.JsonPath.uuid()),
+            algorithm_specification=tasks.AlgorithmSpecification(
+                training_image=tasks.DockerImage.from_registry(image),
+                training_input_mode=tasks.InputMode.FILE,
+                metric_definitions=[
+                    tasks.MetricDefinition(name=d["Name"], regex=d["Regex"])
+                    for prefix in ("eval", "test")
+                    for d in sagemaker_metric_definitions(prefix)
+                ],
+            ),
+            input_data_config=[channel(name) for name in ("train", "valid", "test")],
+            output_data_config=tasks.OutputDataConfig(
+                s3_output_location=tasks.S3Location.from_bucket(bucket, f"{MODELS_PREFIX}/{kind}/"),
+                encryption_key=key,
+            ),
+            resource_config=tasks.ResourceConfig(
+                instance_count=1,
+                instance_type=_instance(instance_type),
+                volume_size=Size.gibibytes(50),
+                volume_encryption_key=key,
+            ),
+            stopping_condition=tasks.StoppingCondition(max_runtime=Duration.hours(hours)),
+            hyperparameters={
+                "sagemaker_program": PROGRAMS[kind],
+                "sagemaker_submit_directory": self.source.s3_object_url,
+                "sagemaker_region": Aws.REGION,
+                **hyperparameters,
+            },
+            role=self.role,
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            result_path=sfn.JsonPath.DISCARD,
+        )

@@ -1,0 +1,655 @@
+"""Fraud ETL: IEEE-CIS transactions → features, labels, time split, edge lists, Neptune bulk load.
+
+One PySpark script that runs unchanged as an AWS Glue 5.0 job and locally::
+
+    python glue/fraud_etl.py --transactions data/train_transaction.csv \\
+        --identity data/train_identity.csv --output out/processed [--master local[*]]
+
+On Glue, the job arguments arrive the same way (``--transactions s3://…``; Glue's own arguments
+such as ``--JOB_NAME`` or ``--TempDir`` are accepted and ignored), and the ``vigil`` package comes
+from ``--extra-py-files`` (a zip of ``vigil/__init__.py`` and ``vigil/fraud/``; see
+docs/fraud-training.md). Inputs are CSV (Kaggle's files as distributed, or our generator's) or
+Parquet, a file or a folder, a local path or an ``s3://`` URI.
+
+Job arguments (``--name value``; ``-`` and ``_`` are interchangeable in names):
+
+==========================  ===================================================================
+``--transactions``          ``train_transaction`` file/folder (required)
+``--identity``              ``train_identity`` file/folder (optional)
+``--output``                output folder / S3 prefix (required)
+``--entity-cols``           entity node types (default card1–card6, ProductCD, addr1, addr2,
+                            P_emaildomain, R_emaildomain, DeviceType, DeviceInfo); ranges allowed
+``--cat-cols``              one-hot columns (default ProductCD, card4, card6, M1–M9, DeviceType)
+``--numeric-cols``          z-scored columns (default TransactionAmt, dist1, dist2, C1–C14, D1–D15)
+``--log-cols``              numeric columns log-transformed first (default TransactionAmt)
+``--max-categories``        most frequent training values kept per one-hot column (default 30)
+``--test-fraction``         latest share of rows by TransactionDT used for test (default 0.2)
+``--valid-fraction``        share of rows just before the test slice for validation (default 0.1)
+``--input-format``          ``auto`` (by extension), ``csv`` or ``parquet``
+``--shuffle-partitions``    Spark shuffle partitions (default 16)
+``--master``                Spark master when not on Glue (default ``local[*]``)
+==========================  ===================================================================
+
+Outputs under ``--output`` (CSV folders of part files, each with a header; names from
+``vigil.fraud.schema``):
+
+* ``features/``: ``TransactionID, f_0 … f_{d-1}`` (float32; the arithmetic of
+  ``vigil.fraud.features.Featurizer``, statistics from training rows only);
+* ``featurizer.json``: the featurizer spec (statistics, vocabularies, feature names);
+* ``labels/``: ``TransactionID, TransactionDT, isFraud, split`` (``train``/``valid``/``test``);
+* ``edges/relation_<column>_edgelist/``: ``TransactionID, <column>`` (the entity key);
+* ``neptune/``: openCypher bulk-load files (``nodes_transaction/``, ``nodes_<column>/``,
+  ``edges_<column>/``) with ``feat_sum``/``degree`` for every entity;
+* ``bad_rows/``: ``source, TransactionID, reason, raw`` for every row set aside;
+* ``etl_report.json``: row counts per stage and timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:  # the vigil package: from --extra-py-files on Glue, from the repository locally
+    from vigil.fraud import schema
+except ImportError:  # pragma: no cover - running the script from a checkout without PYTHONPATH
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from vigil.fraud import schema
+
+from vigil.fraud.features import (
+    CategoricalFeature,
+    FeaturizerSpec,
+    NumericFeature,
+    encode_vector,
+)
+
+LOG = logging.getLogger("vigil.fraud.etl")
+
+
+@dataclass
+class EtlConfig:
+    transactions: str
+    output: str
+    identity: str | None = None
+    entity_cols: list[str] = field(default_factory=lambda: list(schema.DEFAULT_ENTITY_COLUMNS))
+    cat_cols: list[str] = field(default_factory=lambda: list(schema.DEFAULT_CATEGORICAL_COLUMNS))
+    numeric_cols: list[str] = field(default_factory=lambda: list(schema.DEFAULT_NUMERIC_COLUMNS))
+    log_cols: list[str] = field(default_factory=lambda: list(schema.DEFAULT_LOG_COLUMNS))
+    max_categories: int = schema.DEFAULT_MAX_CATEGORIES
+    test_fraction: float = schema.DEFAULT_TEST_FRACTION
+    valid_fraction: float = schema.DEFAULT_VALID_FRACTION
+    input_format: str = "auto"
+    shuffle_partitions: int = 16
+    master: str = "local[*]"
+    job_name: str | None = None
+
+    def validate(self) -> None:
+        if not 0 < self.test_fraction < 1 or not 0 <= self.valid_fraction < 1:
+            raise ValueError("test-fraction must be in (0, 1) and valid-fraction in [0, 1)")
+        if self.test_fraction + self.valid_fraction >= 1:
+            raise ValueError("test-fraction + valid-fraction must leave training rows (< 1)")
+        if self.max_categories < 1:
+            raise ValueError("max-categories must be at least 1")
+        if self.input_format not in ("auto", "csv", "parquet"):
+            raise ValueError(f"input-format must be auto, csv or parquet, not {self.input_format}")
+        if not self.entity_cols:
+            raise ValueError("entity-cols is empty: the graph needs at least one entity column")
+        unknown_log = set(self.log_cols) - set(self.numeric_cols)
+        if unknown_log:
+            raise ValueError(f"log-cols not among numeric-cols: {sorted(unknown_log)}")
+
+
+def parse_args(argv: list[str]) -> EtlConfig:
+    """Parse ``--name value`` job arguments (Glue style; unknown Glue arguments are ignored)."""
+    normalized = []
+    for arg in argv:
+        if arg.startswith("--") and "=" not in arg:
+            arg = "--" + arg[2:].replace("_", "-")
+        normalized.append(arg)
+    parser = argparse.ArgumentParser(prog="fraud_etl.py", allow_abbrev=False)
+    parser.add_argument("--transactions", required=True)
+    parser.add_argument("--identity", default=None)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--entity-cols", default=None)
+    parser.add_argument("--cat-cols", default=None)
+    parser.add_argument("--numeric-cols", default=None)
+    parser.add_argument("--log-cols", default=None)
+    parser.add_argument("--max-categories", type=int, default=schema.DEFAULT_MAX_CATEGORIES)
+    parser.add_argument("--test-fraction", type=float, default=schema.DEFAULT_TEST_FRACTION)
+    parser.add_argument("--valid-fraction", type=float, default=schema.DEFAULT_VALID_FRACTION)
+    parser.add_argument("--input-format", default="auto")
+    parser.add_argument("--shuffle-partitions", type=int, default=16)
+    parser.add_argument("--master", default="local[*]")
+    parser.add_argument("--JOB-NAME", dest="job_name", default=None)
+    args, _unknown = parser.parse_known_args(normalized)
+    config = EtlConfig(
+        transactions=args.transactions,
+        identity=args.identity or None,
+        output=args.output.rstrip("/"),
+        entity_cols=schema.parse_columns(args.entity_cols, schema.DEFAULT_ENTITY_COLUMNS),
+        cat_cols=schema.parse_columns(args.cat_cols, schema.DEFAULT_CATEGORICAL_COLUMNS),
+        numeric_cols=schema.parse_columns(args.numeric_cols, schema.DEFAULT_NUMERIC_COLUMNS),
+        log_cols=schema.parse_columns(args.log_cols, schema.DEFAULT_LOG_COLUMNS),
+        max_categories=args.max_categories,
+        test_fraction=args.test_fraction,
+        valid_fraction=args.valid_fraction,
+        input_format=args.input_format,
+        shuffle_partitions=args.shuffle_partitions,
+        master=args.master,
+        job_name=args.job_name,
+    )
+    config.validate()
+    return config
+
+
+# --- Spark expressions shared with the pure-Python featurizer ---------------------------------------
+def _q(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
+
+
+def missing_condition(column):
+    """Spark twin of ``schema.is_missing`` on a string column."""
+    from pyspark.sql import functions as F
+
+    return column.isNull() | F.lower(F.trim(column)).isin(*sorted(schema.MISSING_TOKENS))
+
+
+def number_column(column):
+    """Spark twin of ``features.parse_number``: double or null (missing/unparseable/not finite)."""
+    from pyspark.sql import functions as F
+
+    parsed = _try_cast_double(F.trim(column))
+    finite = parsed.isNotNull() & ~F.isnan(parsed) & (F.abs(parsed) != float("inf"))
+    return F.when(~missing_condition(column) & finite, parsed)
+
+
+def _try_cast_double(column):
+    """``string → double`` or null when unparseable (``run`` turns ANSI mode off, so a plain cast
+    answers null instead of failing on Spark 4 as on Glue 5.0's Spark 3.5)."""
+    return column.cast("double")
+
+
+def canonical_key_column(column):
+    """Spark twin of ``schema.canonical_key``: string key or null."""
+    from pyspark.sql import functions as F
+
+    trimmed = F.trim(column)
+    number = _try_cast_double(trimmed)
+    integral = (
+        number.isNotNull()
+        & ~F.isnan(number)
+        & (F.abs(number) < 1e15)
+        & (number == F.floor(number))
+    )
+    return F.when(missing_condition(column), F.lit(None).cast("string")).otherwise(
+        F.when(integral, number.cast("long").cast("string")).otherwise(trimmed)
+    )
+
+
+def numeric_feature_column(feature: NumericFeature, raw):
+    """Spark twin of ``features.numeric_value`` followed by the float32 cast."""
+    from pyspark.sql import functions as F
+
+    value = number_column(raw)
+    if feature.log:
+        value = F.signum(value) * F.log1p(F.abs(value))
+    std = feature.std if feature.std and feature.std > 0 else 1.0
+    return F.coalesce((value - F.lit(feature.mean)) / F.lit(std), F.lit(0.0)).cast("float")
+
+
+def feature_columns(spec: FeaturizerSpec, frame):
+    """Spark columns ``f_0 … f_{d-1}`` computing the featurizer's vector from raw string columns."""
+    from pyspark.sql import functions as F
+
+    out = [numeric_feature_column(f, frame[f.column]) for f in spec.numeric]
+    for cat in spec.categorical:
+        key = canonical_key_column(frame[cat.column])
+        out.extend(
+            F.when(key == F.lit(value), F.lit(1.0)).otherwise(F.lit(0.0)).cast("float")
+            for value in cat.values
+        )
+    return [c.alias(f"{schema.FEATURE_PREFIX}{i}") for i, c in enumerate(out)]
+
+
+# --- I/O ------------------------------------------------------------------------------------------------
+def _format_of(path: str, configured: str) -> str:
+    if configured != "auto":
+        return configured
+    return "parquet" if path.rstrip("/").lower().endswith((".parquet", ".pq")) else "csv"
+
+
+def read_table(spark, path: str, input_format: str):
+    """Read a CSV or Parquet file/folder with every column as a string, names normalised."""
+    from pyspark.sql import functions as F
+
+    if _format_of(path, input_format) == "parquet":
+        frame = spark.read.parquet(path)
+    else:
+        frame = (
+            spark.read.option("header", True)
+            .option("inferSchema", False)
+            .option("mode", "PERMISSIVE")
+            .option("escape", '"')
+            .option("multiLine", False)
+            .csv(path)
+        )
+    return frame.select(
+        *[F.col(_q(c)).cast("string").alias(schema.normalize_identity_column(c)) for c in frame.columns]
+    )
+
+
+def write_csv(frame, path: str, partitions: int | None = None) -> None:
+    if partitions:
+        frame = frame.coalesce(partitions)
+    (
+        frame.write.mode("overwrite")
+        .option("header", True)
+        .option("escape", '"')
+        .option("quoteAll", False)
+        .option("emptyValue", "")
+        .csv(path)
+    )
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a small text file to a local path or an S3 URI."""
+    if path.startswith(("s3://", "s3a://")):
+        from vigil.aws import client
+
+        bucket, _, key = path.split("://", 1)[1].partition("/")
+        client("s3").put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(text, encoding="utf-8")
+
+
+# --- the job ------------------------------------------------------------------------------------------------
+class Stage:
+    """Logs a stage's start, end, duration and row counts; records them in the report."""
+
+    def __init__(self, report: dict, name: str):
+        self.report, self.name = report, name
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        LOG.info("stage %s: start", self.name)
+        self.counts: dict[str, int] = {}
+        return self
+
+    def count(self, **counts: int) -> None:
+        self.counts.update({k: int(v) for k, v in counts.items()})
+
+    def __exit__(self, *exc):
+        seconds = round(time.perf_counter() - self.start, 3)
+        self.report["stages"].append({"stage": self.name, "seconds": seconds, **self.counts})
+        LOG.info("stage %s: done in %.1fs %s", self.name, seconds, self.counts)
+        return False
+
+
+def _check_columns(frame, required: list[str], source: str) -> None:
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{source} lacks required column(s): {', '.join(missing)}")
+
+
+def run(spark, config: EtlConfig) -> dict:
+    """Run the ETL with an existing SparkSession; returns the report (also written as JSON)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    config.validate()
+    spark.conf.set("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+    spark.conf.set("spark.sql.ansi.enabled", "false")  # unparseable casts give null, not errors
+    started = time.perf_counter()
+    report: dict = {"config": config.__dict__.copy(), "stages": []}
+    out = config.output.rstrip("/")
+    raw_json = F.to_json(F.struct(F.col("*")))
+
+    # 1. read and parse transactions ---------------------------------------------------------
+    with Stage(report, "read_transactions") as stage:
+        tx = read_table(spark, config.transactions, config.input_format)
+        id_col, dt_col, y_col = schema.ID_COLUMN, schema.TIME_COLUMN, schema.LABEL_COLUMN
+        _check_columns(tx, [id_col, dt_col, y_col], "transactions")
+        identity_cols = set()
+        if config.identity:
+            identity = read_table(spark, config.identity, config.input_format)
+            _check_columns(identity, [id_col], "identity")
+            identity_cols = set(identity.columns) - {id_col}
+        wanted = sorted(set(config.entity_cols + config.cat_cols + config.numeric_cols))
+        absent = [c for c in wanted if c not in tx.columns and c not in identity_cols]
+        if absent:
+            raise ValueError(f"configured column(s) found in neither input: {', '.join(absent)}")
+        tid = _try_cast_double(F.trim(F.col(id_col)))
+        dt = _try_cast_double(F.trim(F.col(dt_col)))
+        label = _try_cast_double(F.trim(F.col(y_col)))
+        tx = tx.withColumn("__raw", raw_json).withColumn("__order", F.monotonically_increasing_id())
+        tx = tx.withColumn(
+            "__reason",
+            F.when(
+                tid.isNull() | F.isnan(tid) | (tid != F.floor(tid)),
+                F.lit("TransactionID is not an integer"),
+            )
+            .when(dt.isNull() | F.isnan(dt), F.lit("TransactionDT is not a number"))
+            .when(~label.isin(0.0, 1.0) | label.isNull(), F.lit("isFraud is not 0 or 1")),
+        )
+        tx = tx.withColumn("__tid", F.when(F.col("__reason").isNull(), tid.cast("long")))
+        tx = tx.withColumn("__dt", F.when(F.col("__reason").isNull(), dt.cast("long")))
+        tx = tx.withColumn("__y", F.when(F.col("__reason").isNull(), label.cast("int")))
+        dup_rank = F.row_number().over(Window.partitionBy("__tid").orderBy("__order"))
+        tx = tx.withColumn(
+            "__reason",
+            F.when(
+                F.col("__reason").isNull() & (dup_rank > 1),
+                F.lit("duplicate TransactionID (first occurrence kept)"),
+            ).otherwise(F.col("__reason")),
+        )
+        tx = tx.persist(StorageLevel.MEMORY_AND_DISK)
+        n_in = tx.count()
+        bad_tx = tx.where(F.col("__reason").isNotNull()).select(
+            F.lit("transactions").alias("source"),
+            F.col(id_col).alias(id_col),
+            F.col("__reason").alias("reason"),
+            F.col("__raw").alias("raw"),
+        )
+        good = tx.where(F.col("__reason").isNull()).drop("__reason", "__raw", "__order")
+        n_bad_tx = bad_tx.count()
+        stage.count(rows_in=n_in, bad_rows=n_bad_tx, rows_out=n_in - n_bad_tx)
+        LOG.info("transactions: %d rows in, %d set aside", n_in, n_bad_tx)
+
+    # 2. identity join ----------------------------------------------------------------------
+    bad_parts = [bad_tx]
+    with Stage(report, "join_identity") as stage:
+        if config.identity:
+            identity = identity.withColumn("__raw", raw_json).withColumn(
+                "__order", F.monotonically_increasing_id()
+            )
+            iid = _try_cast_double(F.trim(F.col(id_col)))
+            identity = identity.withColumn(
+                "__reason",
+                F.when(
+                    iid.isNull() | F.isnan(iid) | (iid != F.floor(iid)),
+                    F.lit("TransactionID is not an integer"),
+                ),
+            ).withColumn("__tid", F.when(F.col("__reason").isNull(), iid.cast("long")))
+            rank = F.row_number().over(Window.partitionBy("__tid").orderBy("__order"))
+            identity = identity.withColumn(
+                "__reason",
+                F.when(
+                    F.col("__reason").isNull() & (rank > 1),
+                    F.lit("duplicate TransactionID (first occurrence kept)"),
+                ).otherwise(F.col("__reason")),
+            ).persist(StorageLevel.MEMORY_AND_DISK)
+            keep = [c for c in identity.columns if c in identity_cols and c not in good.columns]
+            ident_ok = identity.where(F.col("__reason").isNull()).select("__tid", "__raw", *keep)
+            orphans = ident_ok.join(good.select("__tid"), "__tid", "left_anti")
+            bad_ident = identity.where(F.col("__reason").isNotNull()).select(
+                F.lit("identity").alias("source"),
+                F.col(id_col),
+                F.col("__reason").alias("reason"),
+                F.col("__raw").alias("raw"),
+            )
+            bad_orphans = orphans.select(
+                F.lit("identity").alias("source"),
+                F.col("__tid").cast("string").alias(id_col),
+                F.lit("no transaction with this TransactionID").alias("reason"),
+                F.col("__raw").alias("raw"),
+            )
+            bad_parts += [bad_ident, bad_orphans]
+            n_ident = identity.count()
+            n_bad_ident = bad_ident.count()
+            n_orphans = bad_orphans.count()
+            good = good.join(ident_ok.drop("__raw"), "__tid", "left")
+            stage.count(
+                identity_rows_in=n_ident, bad_rows=n_bad_ident, orphan_rows=n_orphans
+            )
+        for column in wanted:  # identity columns absent from a file still need to exist
+            if column not in good.columns:
+                good = good.withColumn(column, F.lit(None).cast("string"))
+        good = good.persist(StorageLevel.MEMORY_AND_DISK)
+        n_good = good.count()
+        stage.count(rows_out=n_good)
+    if n_good == 0:
+        raise ValueError("no valid transactions left after setting bad rows aside")
+
+    # 3. time split ------------------------------------------------------------------------------
+    with Stage(report, "time_split") as stage:
+        n_train = int(round(n_good * (1 - config.test_fraction - config.valid_fraction)))
+        n_valid = int(round(n_good * (1 - config.test_fraction))) - n_train
+        position = F.row_number().over(Window.orderBy("__dt", "__tid"))
+        good = good.withColumn("__pos", position).withColumn(
+            "__split",
+            F.when(F.col("__pos") <= n_train, F.lit(schema.SPLIT_TRAIN))
+            .when(F.col("__pos") <= n_train + n_valid, F.lit(schema.SPLIT_VALID))
+            .otherwise(F.lit(schema.SPLIT_TEST)),
+        )
+        good = good.persist(StorageLevel.MEMORY_AND_DISK)
+        counts = {r["__split"]: r["count"] for r in good.groupBy("__split").count().collect()}
+        stage.count(**{f"{k}_rows": v for k, v in counts.items()})
+
+    # 4. featurizer statistics on training rows only -----------------------------------------
+    with Stage(report, "fit_featurizer") as stage:
+        train = good.where(F.col("__split") == schema.SPLIT_TRAIN)
+        aggs = []
+        for i, column in enumerate(config.numeric_cols):
+            value = number_column(F.col(_q(column)))
+            if column in config.log_cols:
+                value = F.signum(value) * F.log1p(F.abs(value))
+            aggs += [F.mean(value).alias(f"m{i}"), F.stddev_pop(value).alias(f"s{i}")]
+        stats = train.agg(*aggs).collect()[0] if aggs else {}
+        numeric = []
+        for i, column in enumerate(config.numeric_cols):
+            mean, std = stats[f"m{i}"], stats[f"s{i}"]
+            numeric.append(
+                NumericFeature(
+                    column=column,
+                    mean=float(mean) if mean is not None else 0.0,
+                    std=float(std) if std else 1.0,
+                    log=column in config.log_cols,
+                )
+            )
+        categorical = []
+        if config.cat_cols:
+            pairs = F.explode(
+                F.array(
+                    *[
+                        F.struct(F.lit(c).alias("c"), canonical_key_column(F.col(_q(c))).alias("k"))
+                        for c in config.cat_cols
+                    ]
+                )
+            ).alias("p")
+            counted = (
+                train.select(pairs)
+                .select("p.c", "p.k")
+                .where(F.col("k").isNotNull())
+                .groupBy("c", "k")
+                .count()
+                .collect()
+            )
+            by_column: dict[str, list[tuple[int, str]]] = {c: [] for c in config.cat_cols}
+            for row in counted:
+                by_column[row["c"]].append((-row["count"], row["k"]))
+            for column in config.cat_cols:
+                top = sorted(by_column[column])[: config.max_categories]
+                categorical.append(CategoricalFeature(column=column, values=[k for _, k in top]))
+        spec = FeaturizerSpec(
+            numeric=numeric, categorical=categorical, entity_columns=list(config.entity_cols)
+        )
+        write_text(f"{out}/{schema.FEATURIZER_FILE}", spec.to_json())
+        stage.count(feature_dim=spec.dim)
+
+    # 5. features and labels --------------------------------------------------------------
+    with Stage(report, "features") as stage:
+        feats = good.select(
+            F.col("__tid").alias(schema.ID_COLUMN), *feature_columns(spec, good)
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        write_csv(feats, f"{out}/{schema.FEATURES_FOLDER}")
+        labels = good.select(
+            F.col("__tid").alias(schema.ID_COLUMN),
+            F.col("__dt").alias(schema.TIME_COLUMN),
+            F.col("__y").alias(schema.LABEL_COLUMN),
+            F.col("__split").alias("split"),
+        )
+        write_csv(labels, f"{out}/{schema.LABELS_FOLDER}")
+        stage.count(rows_out=n_good)
+
+    # 6. edge lists ---------------------------------------------------------------------------
+    with Stage(report, "edges") as stage:
+        edge_frames = []
+        for column in config.entity_cols:
+            edges = good.select(
+                F.col("__tid").alias(schema.ID_COLUMN),
+                canonical_key_column(F.col(_q(column))).alias(column),
+            ).where(F.col(column).isNotNull())
+            write_csv(edges, f"{out}/{schema.EDGES_FOLDER}/{schema.edgelist_name(column)}")
+            edge_frames.append(
+                edges.select(
+                    F.lit(column).alias("__column"),
+                    F.col(column).alias("__key"),
+                    F.col(schema.ID_COLUMN),
+                )
+            )
+        all_edges = edge_frames[0]
+        for frame in edge_frames[1:]:
+            all_edges = all_edges.unionByName(frame)
+        all_edges = all_edges.persist(StorageLevel.MEMORY_AND_DISK)
+        n_edges = all_edges.count()
+        stage.count(edges=n_edges)
+
+    # 7. Neptune bulk-load files with entity state ----------------------------------------------
+    with Stage(report, "neptune_bulk_load") as stage:
+        nep = f"{out}/{schema.NEPTUNE_FOLDER}"
+        tx_nodes = labels.select(
+            F.concat(F.lit("t-"), F.col(schema.ID_COLUMN).cast("string")).alias(":ID"),
+            F.lit(schema.TRANSACTION_LABEL).alias(":LABEL"),
+            F.col(schema.ID_COLUMN).cast("string").alias(schema.TRANSACTION_ID_PROPERTY),
+            F.col(schema.TIME_COLUMN).alias(schema.TIME_COLUMN),
+            F.col(schema.LABEL_COLUMN).alias(schema.LABEL_COLUMN),
+        ).toDF(*schema.TRANSACTION_NODE_HEADER)
+        write_csv(tx_nodes, f"{nep}/{schema.bulk_load_folder('transaction')}")
+        dim = spec.dim
+        feature_names = [f"{schema.FEATURE_PREFIX}{i}" for i in range(dim)]
+        sums = (
+            all_edges.join(feats, schema.ID_COLUMN)
+            .groupBy("__column", "__key")
+            .agg(
+                F.count(F.lit(1)).alias("__degree"),
+                *[F.sum(F.col(f).cast("double")).alias(f) for f in feature_names],
+            )
+        )
+        encode = F.udf(lambda values: encode_vector(values), "string")
+        states = sums.select(
+            "__column",
+            "__key",
+            "__degree",
+            encode(F.array(*[F.col(f) for f in feature_names])).alias("__feat_sum"),
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        n_entities = 0
+        for column in config.entity_cols:
+            nodes = states.where(F.col("__column") == column).select(
+                F.concat(F.lit(f"{column}-"), F.col("__key")).alias(":ID"),
+                F.lit(schema.entity_label(column)).alias(":LABEL"),
+                F.col("__key"),
+                F.col("__feat_sum"),
+                F.col("__degree").cast("int"),
+            ).toDF(*schema.ENTITY_NODE_HEADER)
+            write_csv(nodes, f"{nep}/{schema.bulk_load_folder('nodes', column)}")
+            edges = all_edges.where(F.col("__column") == column).select(
+                F.concat_ws(
+                    "-", F.lit(column), F.col(schema.ID_COLUMN).cast("string"), F.col("__key")
+                ).alias(":ID"),
+                F.concat(F.lit("t-"), F.col(schema.ID_COLUMN).cast("string")).alias(":START_ID"),
+                F.concat(F.lit(f"{column}-"), F.col("__key")).alias(":END_ID"),
+                F.lit(schema.edge_type(column)).alias(":TYPE"),
+            )
+            write_csv(edges, f"{nep}/{schema.bulk_load_folder('edges', column)}")
+        per_type = {r["__column"]: r["count"] for r in states.groupBy("__column").count().collect()}
+        n_entities = sum(per_type.values())
+        stage.count(entities=n_entities, transactions=n_good, edges=n_edges)
+        report["entities_per_type"] = per_type
+
+    # 8. bad rows ------------------------------------------------------------------------------
+    with Stage(report, "bad_rows") as stage:
+        bad = bad_parts[0]
+        for frame in bad_parts[1:]:
+            bad = bad.unionByName(frame)
+        bad = bad.persist(StorageLevel.MEMORY_AND_DISK)
+        n_bad = bad.count()
+        write_csv(bad, f"{out}/{schema.BAD_ROWS_FOLDER}", partitions=1)
+        reasons = {
+            f"{r['source']}: {r['reason']}": r["count"]
+            for r in bad.groupBy("source", "reason").count().collect()
+        }
+        stage.count(bad_rows=n_bad)
+
+    report.update(
+        rows_in=n_in,
+        transactions_out=n_good,
+        bad_rows=n_bad,
+        bad_row_reasons=reasons,
+        split_counts=counts,
+        feature_dim=spec.dim,
+        edges=n_edges,
+        entities=n_entities,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+    write_text(f"{out}/{schema.ETL_REPORT_FILE}", json.dumps(report, indent=1, default=str))
+    for frame in (tx, good, feats, all_edges, states, bad):
+        frame.unpersist()
+    LOG.info(
+        "done: %d rows in, %d transactions out, %d set aside, %d entities, %d edges in %.1fs",
+        n_in,
+        n_good,
+        n_bad,
+        n_entities,
+        n_edges,
+        report["seconds"],
+    )
+    return report
+
+
+def local_spark_session(master: str = "local[*]", shuffle_partitions: int = 16):
+    """A local SparkSession for running the job (or its tests) off Glue."""
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.master(master)
+        .appName("vigil-fraud-etl")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", os.environ.get("VIGIL_SPARK_DRIVER_MEMORY", "2g"))
+        .getOrCreate()
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    config = parse_args(argv)
+    try:  # on AWS Glue
+        from awsglue.context import GlueContext
+        from awsglue.job import Job
+        from pyspark.context import SparkContext
+    except ImportError:
+        spark = local_spark_session(config.master, config.shuffle_partitions)
+        job = None
+    else:  # pragma: no cover - only on Glue
+        glue_context = GlueContext(SparkContext.getOrCreate())
+        spark = glue_context.spark_session
+        job = Job(glue_context)
+        job.init(config.job_name or "vigil-fraud-etl", {"JOB_NAME": config.job_name or ""})
+    report = run(spark, config)
+    if job is not None:  # pragma: no cover
+        job.commit()
+    print(json.dumps({k: report[k] for k in ("rows_in", "transactions_out", "bad_rows", "seconds")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
