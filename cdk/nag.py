@@ -243,6 +243,15 @@ TOXICITY_TRAINING_JOB_ROLE = (
             "Resource::<Data666C94C7.Arn>/models/transformer/*",
         )
     ),
+    *(
+        Ack(
+            f"AwsSolutions-IAM5[Action::{action}]",
+            "Added by CDK's SageMakerCreateTrainingJob task for the stack key that encrypts the "
+            "training volume and the model output (kms:GenerateDataKey*/ReEncrypt* on that one "
+            "key, not on '*').",
+        )
+        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*")
+    ),
 )
 TOXICITY_TRAINING_STATE_MACHINE_ROLE = (
     Ack(

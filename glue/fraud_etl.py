@@ -181,10 +181,7 @@ def canonical_key_column(column):
     trimmed = F.trim(column)
     number = _try_cast_double(trimmed)
     integral = (
-        number.isNotNull()
-        & ~F.isnan(number)
-        & (F.abs(number) < 1e15)
-        & (number == F.floor(number))
+        number.isNotNull() & ~F.isnan(number) & (F.abs(number) < 1e15) & (number == F.floor(number))
     )
     return F.when(missing_condition(column), F.lit(None).cast("string")).otherwise(
         F.when(integral, number.cast("long").cast("string")).otherwise(trimmed)
@@ -239,7 +236,10 @@ def read_table(spark, path: str, input_format: str):
             .csv(path)
         )
     return frame.select(
-        *[F.col(_q(c)).cast("string").alias(schema.normalize_identity_column(c)) for c in frame.columns]
+        *[
+            F.col(_q(c)).cast("string").alias(schema.normalize_identity_column(c))
+            for c in frame.columns
+        ]
     )
 
 
@@ -297,6 +297,67 @@ def _check_columns(frame, required: list[str], source: str) -> None:
         raise ValueError(f"{source} lacks required column(s): {', '.join(missing)}")
 
 
+def _not_integer(column):
+    from pyspark.sql import functions as F
+
+    number = _try_cast_double(F.trim(column))
+    return number.isNull() | F.isnan(number) | (number != F.floor(number))
+
+
+def _not_number(column):
+    from pyspark.sql import functions as F
+
+    number = _try_cast_double(F.trim(column))
+    return number.isNull() | F.isnan(number)
+
+
+def _not_binary(column):
+    from pyspark.sql import functions as F
+
+    number = _try_cast_double(F.trim(column))
+    return number.isNull() | ~number.isin(0.0, 1.0)
+
+
+def _with_reasons(frame, checks):
+    """Add ``__tid`` (long), ``__raw`` (JSON of the columns read) and ``__reason`` (why the row is
+    set aside, or null): the first failed check, else a duplicate TransactionID after the first."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    reason = F.lit(None).cast("string")
+    for condition, message in reversed(checks):
+        reason = F.when(condition, F.lit(message)).otherwise(reason)
+    frame = frame.select(
+        "*",
+        F.to_json(F.struct(*[F.col(_q(c)) for c in frame.columns])).alias("__raw"),
+        F.monotonically_increasing_id().alias("__order"),
+        reason.alias("__reason0"),
+    )
+    tid = F.when(
+        F.col("__reason0").isNull(),
+        _try_cast_double(F.trim(F.col(schema.ID_COLUMN))).cast("long"),
+    )
+    frame = frame.withColumn("__tid", tid)
+    rank = F.row_number().over(Window.partitionBy("__tid").orderBy("__order"))
+    return frame.withColumn(
+        "__reason",
+        F.when(F.col("__reason0").isNotNull(), F.col("__reason0")).when(
+            rank > 1, F.lit("duplicate TransactionID (first occurrence kept)")
+        ),
+    ).drop("__reason0", "__order")
+
+
+def _bad_rows(frame, source: str):
+    from pyspark.sql import functions as F
+
+    return frame.where(F.col("__reason").isNotNull()).select(
+        F.lit(source).alias("source"),
+        F.col(schema.ID_COLUMN).cast("string").alias(schema.ID_COLUMN),
+        F.col("__reason").alias("reason"),
+        F.col("__raw").alias("raw"),
+    )
+
+
 def run(spark, config: EtlConfig) -> dict:
     """Run the ETL with an existing SparkSession; returns the report (also written as JSON)."""
     from pyspark import StorageLevel
@@ -309,106 +370,63 @@ def run(spark, config: EtlConfig) -> dict:
     started = time.perf_counter()
     report: dict = {"config": config.__dict__.copy(), "stages": []}
     out = config.output.rstrip("/")
-    raw_json = F.to_json(F.struct(F.col("*")))
 
     # 1. read and parse transactions ---------------------------------------------------------
+    id_col, dt_col, y_col = schema.ID_COLUMN, schema.TIME_COLUMN, schema.LABEL_COLUMN
+    wanted = sorted(set(config.entity_cols + config.cat_cols + config.numeric_cols))
     with Stage(report, "read_transactions") as stage:
         tx = read_table(spark, config.transactions, config.input_format)
-        id_col, dt_col, y_col = schema.ID_COLUMN, schema.TIME_COLUMN, schema.LABEL_COLUMN
         _check_columns(tx, [id_col, dt_col, y_col], "transactions")
-        identity_cols = set()
+        identity = None
+        identity_cols: set[str] = set()
         if config.identity:
             identity = read_table(spark, config.identity, config.input_format)
             _check_columns(identity, [id_col], "identity")
             identity_cols = set(identity.columns) - {id_col}
-        wanted = sorted(set(config.entity_cols + config.cat_cols + config.numeric_cols))
         absent = [c for c in wanted if c not in tx.columns and c not in identity_cols]
         if absent:
             raise ValueError(f"configured column(s) found in neither input: {', '.join(absent)}")
-        tid = _try_cast_double(F.trim(F.col(id_col)))
-        dt = _try_cast_double(F.trim(F.col(dt_col)))
-        label = _try_cast_double(F.trim(F.col(y_col)))
-        tx = tx.withColumn("__raw", raw_json).withColumn("__order", F.monotonically_increasing_id())
-        tx = tx.withColumn(
-            "__reason",
-            F.when(
-                tid.isNull() | F.isnan(tid) | (tid != F.floor(tid)),
-                F.lit("TransactionID is not an integer"),
-            )
-            .when(dt.isNull() | F.isnan(dt), F.lit("TransactionDT is not a number"))
-            .when(~label.isin(0.0, 1.0) | label.isNull(), F.lit("isFraud is not 0 or 1")),
+        # Read only what the job uses (the rest of the 394 columns is never parsed).
+        tx_cols = [id_col, dt_col, y_col, *[c for c in wanted if c in tx.columns]]
+        tx_cols = list(dict.fromkeys(tx_cols))
+        tx = _with_reasons(
+            tx.select(*[F.col(_q(c)) for c in tx_cols]),
+            [
+                (_not_integer(F.col(id_col)), "TransactionID is not an integer"),
+                (_not_number(F.col(dt_col)), "TransactionDT is not a number"),
+                (_not_binary(F.col(y_col)), "isFraud is not 0 or 1"),
+            ],
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        reasons_tx = {r["__reason"]: r["count"] for r in tx.groupBy("__reason").count().collect()}
+        n_in = sum(reasons_tx.values())
+        n_bad_tx = n_in - reasons_tx.get(None, 0)
+        bad_tx = _bad_rows(tx, "transactions")
+        good = tx.where(F.col("__reason").isNull()).select(
+            "__tid",
+            _try_cast_double(F.trim(F.col(dt_col))).cast("long").alias("__dt"),
+            _try_cast_double(F.trim(F.col(y_col))).cast("int").alias("__y"),
+            *[F.col(_q(c)) for c in tx_cols if c not in (id_col, dt_col, y_col)],
         )
-        tx = tx.withColumn("__tid", F.when(F.col("__reason").isNull(), tid.cast("long")))
-        tx = tx.withColumn("__dt", F.when(F.col("__reason").isNull(), dt.cast("long")))
-        tx = tx.withColumn("__y", F.when(F.col("__reason").isNull(), label.cast("int")))
-        dup_rank = F.row_number().over(Window.partitionBy("__tid").orderBy("__order"))
-        tx = tx.withColumn(
-            "__reason",
-            F.when(
-                F.col("__reason").isNull() & (dup_rank > 1),
-                F.lit("duplicate TransactionID (first occurrence kept)"),
-            ).otherwise(F.col("__reason")),
-        )
-        tx = tx.persist(StorageLevel.MEMORY_AND_DISK)
-        n_in = tx.count()
-        bad_tx = tx.where(F.col("__reason").isNotNull()).select(
-            F.lit("transactions").alias("source"),
-            F.col(id_col).alias(id_col),
-            F.col("__reason").alias("reason"),
-            F.col("__raw").alias("raw"),
-        )
-        good = tx.where(F.col("__reason").isNull()).drop("__reason", "__raw", "__order")
-        n_bad_tx = bad_tx.count()
         stage.count(rows_in=n_in, bad_rows=n_bad_tx, rows_out=n_in - n_bad_tx)
         LOG.info("transactions: %d rows in, %d set aside", n_in, n_bad_tx)
 
     # 2. identity join ----------------------------------------------------------------------
     bad_parts = [bad_tx]
     with Stage(report, "join_identity") as stage:
-        if config.identity:
-            identity = identity.withColumn("__raw", raw_json).withColumn(
-                "__order", F.monotonically_increasing_id()
+        if identity is not None:
+            keep = [c for c in wanted if c in identity_cols and c not in tx_cols]
+            identity = _with_reasons(
+                identity.select(F.col(id_col), *[F.col(_q(c)) for c in keep]),
+                [(_not_integer(F.col(id_col)), "TransactionID is not an integer")],
             )
-            iid = _try_cast_double(F.trim(F.col(id_col)))
-            identity = identity.withColumn(
-                "__reason",
-                F.when(
-                    iid.isNull() | F.isnan(iid) | (iid != F.floor(iid)),
-                    F.lit("TransactionID is not an integer"),
-                ),
-            ).withColumn("__tid", F.when(F.col("__reason").isNull(), iid.cast("long")))
-            rank = F.row_number().over(Window.partitionBy("__tid").orderBy("__order"))
-            identity = identity.withColumn(
-                "__reason",
-                F.when(
-                    F.col("__reason").isNull() & (rank > 1),
-                    F.lit("duplicate TransactionID (first occurrence kept)"),
-                ).otherwise(F.col("__reason")),
-            ).persist(StorageLevel.MEMORY_AND_DISK)
-            keep = [c for c in identity.columns if c in identity_cols and c not in good.columns]
-            ident_ok = identity.where(F.col("__reason").isNull()).select("__tid", "__raw", *keep)
-            orphans = ident_ok.join(good.select("__tid"), "__tid", "left_anti")
-            bad_ident = identity.where(F.col("__reason").isNotNull()).select(
-                F.lit("identity").alias("source"),
-                F.col(id_col),
-                F.col("__reason").alias("reason"),
-                F.col("__raw").alias("raw"),
+            ident_ok = identity.where(F.col("__reason").isNull())
+            orphan = ident_ok.join(good.select("__tid"), "__tid", "left_anti")
+            orphan = orphan.withColumn("__reason", F.lit("no transaction with this TransactionID"))
+            bad_parts += [_bad_rows(identity, "identity"), _bad_rows(orphan, "identity")]
+            good = good.join(
+                ident_ok.select("__tid", *[F.col(_q(c)) for c in keep]), "__tid", "left"
             )
-            bad_orphans = orphans.select(
-                F.lit("identity").alias("source"),
-                F.col("__tid").cast("string").alias(id_col),
-                F.lit("no transaction with this TransactionID").alias("reason"),
-                F.col("__raw").alias("raw"),
-            )
-            bad_parts += [bad_ident, bad_orphans]
-            n_ident = identity.count()
-            n_bad_ident = bad_ident.count()
-            n_orphans = bad_orphans.count()
-            good = good.join(ident_ok.drop("__raw"), "__tid", "left")
-            stage.count(
-                identity_rows_in=n_ident, bad_rows=n_bad_ident, orphan_rows=n_orphans
-            )
-        for column in wanted:  # identity columns absent from a file still need to exist
+        for column in wanted:  # columns of an identity file that was not given
             if column not in good.columns:
                 good = good.withColumn(column, F.lit(None).cast("string"))
         good = good.persist(StorageLevel.MEMORY_AND_DISK)
@@ -419,8 +437,8 @@ def run(spark, config: EtlConfig) -> dict:
 
     # 3. time split ------------------------------------------------------------------------------
     with Stage(report, "time_split") as stage:
-        n_train = int(round(n_good * (1 - config.test_fraction - config.valid_fraction)))
-        n_valid = int(round(n_good * (1 - config.test_fraction))) - n_train
+        n_train = round(n_good * (1 - config.test_fraction - config.valid_fraction))
+        n_valid = round(n_good * (1 - config.test_fraction)) - n_train
         position = F.row_number().over(Window.orderBy("__dt", "__tid"))
         good = good.withColumn("__pos", position).withColumn(
             "__split",
@@ -542,23 +560,29 @@ def run(spark, config: EtlConfig) -> dict:
                 *[F.sum(F.col(f).cast("double")).alias(f) for f in feature_names],
             )
         )
-        encode = F.udf(lambda values: encode_vector(values), "string")
-        states = sums.select(
-            "__column",
-            "__key",
-            "__degree",
-            encode(F.array(*[F.col(f) for f in feature_names])).alias("__feat_sum"),
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        n_entities = 0
+        # Entities are few (tens of thousands even for the full Kaggle data), so their float32
+        # sums are encoded on the driver: no Python UDF workers needed.
+        states = sums.collect()
+        node_schema = "id string, label string, key string, feat_sum string, degree int"
+        per_type: dict[str, int] = {c: 0 for c in config.entity_cols}
+        node_rows: dict[str, list[tuple]] = {c: [] for c in config.entity_cols}
+        for row in states:
+            column, key = row["__column"], row["__key"]
+            per_type[column] += 1
+            node_rows[column].append(
+                (
+                    schema.entity_node_id(column, key),
+                    schema.entity_label(column),
+                    key,
+                    encode_vector([row[f] for f in feature_names]),
+                    int(row["__degree"]),
+                )
+            )
         for column in config.entity_cols:
-            nodes = states.where(F.col("__column") == column).select(
-                F.concat(F.lit(f"{column}-"), F.col("__key")).alias(":ID"),
-                F.lit(schema.entity_label(column)).alias(":LABEL"),
-                F.col("__key"),
-                F.col("__feat_sum"),
-                F.col("__degree").cast("int"),
-            ).toDF(*schema.ENTITY_NODE_HEADER)
-            write_csv(nodes, f"{nep}/{schema.bulk_load_folder('nodes', column)}")
+            nodes = spark.createDataFrame(node_rows[column], node_schema).toDF(
+                *schema.ENTITY_NODE_HEADER
+            )
+            write_csv(nodes, f"{nep}/{schema.bulk_load_folder('nodes', column)}", partitions=1)
             edges = all_edges.where(F.col("__column") == column).select(
                 F.concat_ws(
                     "-", F.lit(column), F.col(schema.ID_COLUMN).cast("string"), F.col("__key")
@@ -568,7 +592,6 @@ def run(spark, config: EtlConfig) -> dict:
                 F.lit(schema.edge_type(column)).alias(":TYPE"),
             )
             write_csv(edges, f"{nep}/{schema.bulk_load_folder('edges', column)}")
-        per_type = {r["__column"]: r["count"] for r in states.groupBy("__column").count().collect()}
         n_entities = sum(per_type.values())
         stage.count(entities=n_entities, transactions=n_good, edges=n_edges)
         report["entities_per_type"] = per_type
@@ -579,12 +602,12 @@ def run(spark, config: EtlConfig) -> dict:
         for frame in bad_parts[1:]:
             bad = bad.unionByName(frame)
         bad = bad.persist(StorageLevel.MEMORY_AND_DISK)
-        n_bad = bad.count()
         write_csv(bad, f"{out}/{schema.BAD_ROWS_FOLDER}", partitions=1)
         reasons = {
             f"{r['source']}: {r['reason']}": r["count"]
             for r in bad.groupBy("source", "reason").count().collect()
         }
+        n_bad = sum(reasons.values())
         stage.count(bad_rows=n_bad)
 
     report.update(
@@ -599,7 +622,7 @@ def run(spark, config: EtlConfig) -> dict:
         seconds=round(time.perf_counter() - started, 3),
     )
     write_text(f"{out}/{schema.ETL_REPORT_FILE}", json.dumps(report, indent=1, default=str))
-    for frame in (tx, good, feats, all_edges, states, bad):
+    for frame in (tx, good, feats, all_edges, bad):  # free the cache for the next job
         frame.unpersist()
     LOG.info(
         "done: %d rows in, %d transactions out, %d set aside, %d entities, %d edges in %.1fs",
@@ -617,6 +640,8 @@ def local_spark_session(master: str = "local[*]", shuffle_partitions: int = 16):
     """A local SparkSession for running the job (or its tests) off Glue."""
     from pyspark.sql import SparkSession
 
+    # Python workers (if any) run the same interpreter as the driver.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     return (
         SparkSession.builder.master(master)
         .appName("vigil-fraud-etl")
@@ -647,7 +672,9 @@ def main(argv: list[str] | None = None) -> int:
     report = run(spark, config)
     if job is not None:  # pragma: no cover
         job.commit()
-    print(json.dumps({k: report[k] for k in ("rows_in", "transactions_out", "bad_rows", "seconds")}))
+    print(
+        json.dumps({k: report[k] for k in ("rows_in", "transactions_out", "bad_rows", "seconds")})
+    )
     return 0
 
 

@@ -171,8 +171,10 @@ class TopicRuleBridge:
         self.forwarded = 0
         self.received = 0
         self._mqtt = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="vigil-topic-rule")
+        self._subscribed = threading.Event()
         self._mqtt.on_message = self._on_message
         self._mqtt.on_connect = lambda c, *_: c.subscribe(self.rule.topic_filter, qos=1)
+        self._mqtt.on_subscribe = lambda *_: self._subscribed.set()
         self._mqtt.connect(host, broker_port)
         self._thread = threading.Thread(target=self._flush_loop, daemon=True)
 
@@ -183,8 +185,12 @@ class TopicRuleBridge:
             if record is not None:
                 self._pending.append(record + b"\n")
 
-    def start(self) -> TopicRuleBridge:
+    def start(self, timeout: float = 10.0) -> TopicRuleBridge:
+        """Start, and return once the broker acknowledged the subscription (as a deployed rule
+        is active before devices publish; earlier messages would not be routed)."""
         self._mqtt.loop_start()
+        if not self._subscribed.wait(timeout):
+            raise TimeoutError(f"topic rule bridge not subscribed within {timeout}s")
         self._thread.start()
         return self
 

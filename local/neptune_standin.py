@@ -147,9 +147,9 @@ class GraphEngine:
                 )
             return rows
 
-    def load_bulk_files(self, directory: Path) -> dict[str, int]:
+    def load_bulk_files(self, *directories: Path) -> dict[str, int]:
         """Load Neptune openCypher bulk-load CSVs (nodes first, then edges); returns row counts."""
-        return load_bulk_files(self, Path(directory))
+        return load_bulk_files(self, *[Path(d) for d in directories])
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -217,8 +217,8 @@ def _convert(value: str, kind: str) -> Any:
     return value
 
 
-def load_bulk_files(engine: GraphEngine, directory: Path) -> dict[str, int]:
-    files = sorted(p for p in directory.rglob("*.csv") if p.is_file())
+def load_bulk_files(engine: GraphEngine, *directories: Path) -> dict[str, int]:
+    files = sorted(p for d in directories for p in d.rglob("*.csv") if p.is_file())
     node_files, edge_files = [], []
     for path in files:
         with path.open(newline="") as handle:
@@ -446,13 +446,18 @@ class StandinProcess:
 
 
 def start_neptune_standin(
-    bulk_dir: Path | str | None = None, *, port: int | None = None, timeout: float = 120.0
+    bulk_dir: Path | str | list[Path | str] | None = None,
+    *,
+    port: int | None = None,
+    timeout: float = 300.0,
 ) -> StandinProcess:
-    """Start the stand-in process on 127.0.0.1, load ``bulk_dir``, wait until it answers."""
+    """Start the stand-in process on 127.0.0.1, load ``bulk_dir`` (one folder or several, each
+    a set of bulk-load files, all loaded in one go), wait until it answers."""
     port = port or free_port()
     command = [sys.executable, "-m", "local.neptune_standin", "--port", str(port)]
-    if bulk_dir is not None:
-        command += ["--load", str(bulk_dir)]
+    folders = [] if bulk_dir is None else bulk_dir if isinstance(bulk_dir, list) else [bulk_dir]
+    for folder in folders:
+        command += ["--load", str(folder)]
     repo_root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(repo_root)}
     process = subprocess.Popen(command, cwd=repo_root, env=env, stdout=subprocess.DEVNULL)
@@ -482,12 +487,14 @@ def running_neptune_standin(bulk_dir: Path | str | None = None) -> Iterator[Stan
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8182)
-    parser.add_argument("--load", type=Path, help="folder of Neptune bulk-load CSV files")
+    parser.add_argument(
+        "--load", type=Path, action="append", help="folder of Neptune bulk-load CSV files"
+    )
     parser.add_argument("--database", default=":memory:", help="ladybug database path")
     args = parser.parse_args(argv)
     engine = GraphEngine(graph_layout(), args.database)
     if args.load:
-        counts = engine.load_bulk_files(args.load)
+        counts = engine.load_bulk_files(*args.load)
         print(json.dumps({"loaded": counts}), file=sys.stderr, flush=True)
     standin = NeptuneStandin(engine, args.port)
     signal.signal(

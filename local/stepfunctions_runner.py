@@ -399,9 +399,14 @@ class LocalPipeline:
             match = re.fullmatch(r"arn:aws:states:::sagemaker:(\w+)(\.sync)?", resource)
             if match:
                 if match.group(2) or match.group(1) == "updateEndpoint":
-                    raise KeyError(
-                        f"state {name} ({resource}) cannot run in moto: give it an override"
+                    # Reached without an override, the task fails saying so (a run that never
+                    # gets there, e.g. one that fails earlier, needs none).
+                    self._emulators[name] = _needs_override(name, resource)
+                    state["Resource"] = (
+                        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{OVERRIDE_PREFIX}{name}"
                     )
+                    self.localizations.append(f"{name}: {resource} → fails: no override given")
+                    continue
                 state["Resource"] = f"arn:aws:states:::aws-sdk:sagemaker:{match.group(1)}"
                 self.localizations.append(f"{name}: {resource} → aws-sdk integration")
         return definition
@@ -490,6 +495,15 @@ class LocalPipeline:
             return {"StatusCode": 200, "Payload": json.loads(json.dumps(result, default=str))}
 
         return invoke
+
+
+def _needs_override(name: str, resource: str) -> Override:
+    def fail(params: dict[str, Any]) -> Any:
+        raise TaskFailure(
+            "LocalRunner.NoOverride", f"state {name} ({resource}) cannot run in moto: override it"
+        )
+
+    return fail
 
 
 def _function_error(error: str, message: str) -> dict:

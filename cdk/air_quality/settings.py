@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from cdk.config import ContextModel
@@ -50,9 +48,6 @@ class AirQualitySettings(ContextModel):
         description="Prefix in the readings bucket the detector learns from before going live.",
     )
     detector_memory_mib: int = Field(1024, ge=128, le=10240, description="Detector Lambda memory.")
-    trigger: Literal["s3-event"] = Field(
-        "s3-event", description="How the detector runs: on each new Firehose object (s3-event)."
-    )
 
     def detector_config(self, bucket_name: str = "") -> DetectorConfig:
         """The one detector configuration model, validated at synth time."""

@@ -30,7 +30,7 @@ from vigil.air_quality.records import validate_frame
 def read_table(path: str | Path, *, sep: str | None = None, decimal: str = ".") -> pd.DataFrame:
     path = Path(path)
     if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        return pd.read_json(path, lines=True, dtype=False, convert_dates=False)
+        return pd.read_json(path, lines=True, dtype=False)
     frame = pd.read_csv(path, sep=sep or ",", decimal=decimal, engine="python" if sep else "c")
     frame = frame.loc[:, [c for c in frame.columns if not str(c).startswith("Unnamed")]]
     return frame.dropna(how="all")

@@ -44,8 +44,9 @@ class ModelParams(_Strict):
     stuck_z: float = Field(7.0, ge=0, description="z-equivalent of a stuck run of stuck_run")
     z_floor: float = Field(2.0, ge=0, description="z-equivalent of severity 0")
     z_ceiling: float = Field(10.0, gt=0, description="z-equivalent of severity 100")
-    transform: Literal["auto", "log", "none"] = Field(
-        "auto", description="log for non-negative series (multiplicative seasonality)"
+    variance_cap: float = Field(36.0, gt=0, description="z^2 is capped at this in the EWMA")
+    transform: Literal["auto", "log", "sqrt", "none"] = Field(
+        "auto", description="auto: log for non-negative series (multiplicative seasonality)"
     )
 
 

@@ -343,15 +343,19 @@ class Detector:
             self.trend[mask] *= phi**k
 
     def _transform(self, sid: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """offset > 0: log1p(y / offset); offset < 0: sqrt(y / -offset); 0: identity."""
         off = self.offset[sid]
-        logged = off > 0
         out = y.copy()
+        logged, rooted = off > 0, off < 0
         out[logged] = np.log1p(np.maximum(y[logged], 0.0) / off[logged])
+        out[rooted] = np.sqrt(np.maximum(y[rooted], 0.0) / -off[rooted])
         return out
 
     def _inverse(self, sid: np.ndarray, yt: np.ndarray) -> np.ndarray:
         off = self.offset[sid]
-        return np.where(off > 0, off * np.expm1(yt), yt)
+        return np.where(
+            off > 0, off * np.expm1(yt), np.where(off < 0, -off * np.maximum(yt, 0.0) ** 2, yt)
+        )
 
     def _slots(self, iv: int) -> tuple[int, int]:
         minute = iv * self.interval
@@ -362,13 +366,16 @@ class Detector:
 
     def _init_series(self, sid: np.ndarray, y: np.ndarray) -> None:
         transform = self.p.transform
-        use_log = (transform == "log") | ((transform == "auto") & (y >= 0))
-        self.offset[sid] = np.where(use_log, np.maximum(np.abs(y), 1e-6), 0.0)
+        nonneg = y >= 0
+        use_log = (transform == "log") | ((transform == "auto") & nonneg)
+        use_sqrt = (transform == "sqrt") & nonneg
+        scale = np.maximum(np.abs(y), 1e-6)
+        self.offset[sid] = np.where(use_log, scale, np.where(use_sqrt, -scale, 0.0))
         yt = self._transform(sid, y)
         self.level[sid] = yt
         self.slow[sid] = yt
         self.trend[sid] = 0.0
-        init_scale = np.where(use_log, 0.2, np.maximum(0.1 * np.abs(y), 1e-3))
+        init_scale = np.where(use_log | use_sqrt, 0.2, np.maximum(0.1 * np.abs(y), 1e-3))
         self.scale[sid] = init_scale[:, None]
         self.dev_scale[sid] = init_scale
         self.last_raw[sid] = y
@@ -393,7 +400,7 @@ class Detector:
         z = e / sc
         lm, lv = p.shift_lambda, p.variance_lambda
         ew_z = (1 - lm) * self.ew_z[sid] + lm * np.clip(z, -6, 6)
-        ew_z2 = (1 - lv) * self.ew_z2[sid] + lv * np.minimum(z * z, 36.0)
+        ew_z2 = (1 - lv) * self.ew_z2[sid] + lv * np.minimum(z * z, p.variance_cap)
         shift_stat = np.abs(ew_z) / np.sqrt(lm / (2 - lm))
         level_dev = self.level[sid] - self.slow[sid]
         dev_scale = np.maximum(self.dev_scale[sid], 1e-9)

@@ -63,15 +63,14 @@ def parse_json_lines(data: bytes | str, config: DetectorConfig) -> Batch:
         return _empty(config)
     frame = None
     try:  # fast path: one C parser call for the whole object
-        frame = pd.read_json(
-            io.BytesIO(b"\n".join(lines)), lines=True, dtype=False, convert_dates=False
-        )
+        frame = pd.read_json(io.BytesIO(b"\n".join(lines)), lines=True, dtype=False)
         if len(frame) != len(lines) or not all(line.lstrip()[:1] == b"{" for line in lines[:1]):
             frame = None
     except ValueError:
         frame = None
     rejects: list[Reject] = []
     if frame is None:  # slow path: find the lines that are not JSON objects
+        required = [*config.timestamp_columns, *config.dimensions, *config.measure_names]
         rows, kept = [], []
         for line in lines:
             text = line.decode("utf-8", errors="replace")
@@ -83,9 +82,14 @@ def parse_json_lines(data: bytes | str, config: DetectorConfig) -> Batch:
             if not isinstance(parsed, dict):
                 rejects.append(Reject(text, f"not a JSON object but {type(parsed).__name__}"))
                 continue
+            problems = [f"missing field {n}" for n in required if n not in parsed]
+            problems += [f"{n} is null" for n in required if n in parsed and parsed[n] is None]
+            if problems:
+                rejects.append(Reject(text, "; ".join(problems)))
+                continue
             rows.append(parsed)
             kept.append(text)
-        frame = pd.DataFrame(rows)
+        frame = pd.DataFrame(rows, columns=required) if not rows else pd.DataFrame(rows)
         raw = kept
     else:
         raw = lines
@@ -131,7 +135,9 @@ def _arrow_fast_path(data: bytes, config: DetectorConfig) -> Batch | None:
         return None
     if any(table[name].null_count for name in names):
         return None
-    seconds = pc.strptime(table[stamp], format=config.timestamp_format, unit="s", error_is_null=True)
+    seconds = pc.strptime(
+        table[stamp], format=config.timestamp_format, unit="s", error_is_null=True
+    )
     if seconds.null_count:
         return None
     minutes = pc.floor(pc.divide(seconds.cast(pa.int64()).cast(pa.float64()), 60.0))

@@ -162,9 +162,7 @@ def insert_query(entities: Sequence[tuple[EntityType, str]], *, scored: bool) ->
     created = [f"(t:Transaction {{id: $id, TransactionDT: $dt, isFraud: -1{answer}}})"]
     for i, (entity, mode) in enumerate(entities):
         if mode == NEW:
-            created.append(
-                f"(e{i}:{entity.label} {{key: $k{i}, feat_sum: $f{i}, degree: $n{i}}})"
-            )
+            created.append(f"(e{i}:{entity.label} {{key: $k{i}, feat_sum: $f{i}, degree: $n{i}}})")
         created.append(f"(t)-[:{entity.edge}]->(e{i})")
     lines.append("CREATE " + ", ".join(created))
     updates = [

@@ -2,8 +2,10 @@
 
 Texts become per-token bags of embedding rows (``SubwordVocabulary``); an ``EmbeddingBag``
 averages each bag, so misspelled and unseen words get vectors from their character n-grams.
-Padding is masked twice: packed sequences skip pad steps in the LSTM, and pooling (max and mean
-over time) ignores them.
+Padding is masked exactly: the forward direction reads pads only after a text's last token, the
+backward direction reads each text reversed in place (its tokens first, pads after), and pooling
+(max and mean over time) ignores pad steps. (Packed sequences would do the same, but their
+backward pass on CPU costs O(steps x batch) zero-fills: 5x slower here.)
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from vigil.toxicity.embeddings import SubwordVocabulary, tokenize
 from vigil.toxicity.labels import LossMode
@@ -76,15 +77,17 @@ class BiLSTMClassifier(nn.Module):
         self.config = config
         self.embedding = nn.EmbeddingBag(rows, config.embed_size, mode="mean")
         self.embedding.weight.requires_grad = not freeze_embeddings
-        self.lstm = nn.LSTM(
-            config.embed_size,
-            config.lstm_hidden_size,
-            num_layers=config.lstm_num_layers,
-            batch_first=True,
-            bidirectional=config.bidirectional,
-            dropout=config.dropout if config.lstm_num_layers > 1 else 0.0,
-        )
         directions = 2 if config.bidirectional else 1
+        self.layers = nn.ModuleList()
+        for layer in range(config.lstm_num_layers):
+            size = config.embed_size if layer == 0 else directions * config.lstm_hidden_size
+            self.layers.append(
+                nn.ModuleList(
+                    nn.LSTM(size, config.lstm_hidden_size, batch_first=True)
+                    for _ in range(directions)
+                )
+            )
+        self.dropout = nn.Dropout(config.dropout)
         self.projection = nn.Sequential(
             nn.Linear(2 * directions * config.lstm_hidden_size, config.proj_size),
             nn.ReLU(),
@@ -103,9 +106,20 @@ class BiLSTMClassifier(nn.Module):
         mask = torch.arange(t)[None, :] < lengths[:, None]  # [B, T]
         padded = token_vectors.new_zeros(b, t, token_vectors.shape[-1])
         padded[mask] = token_vectors
-        packed = pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=t)  # [B, T, H]
+        # reversed[b, i] = i-th token of text b counted from its end; pads stay at the end
+        steps = torch.arange(t)[None, :].expand(b, t)
+        reverse = torch.where(mask, lengths[:, None] - 1 - steps, steps)
+        out = padded
+        for index, directions in enumerate(self.layers):
+            if index:
+                out = self.dropout(out)
+            forward_out, _ = directions[0](out)
+            outputs = [forward_out]
+            if len(directions) > 1:
+                flipped = out.gather(1, reverse[..., None].expand_as(out))
+                backward_out, _ = directions[1](flipped)
+                outputs.append(backward_out.gather(1, reverse[..., None].expand_as(backward_out)))
+            out = torch.cat(outputs, dim=-1)  # [B, T, directions * H]
         m = mask.unsqueeze(-1)
         max_pool = out.masked_fill(~m, float("-inf")).max(dim=1).values
         mean_pool = (out * m).sum(dim=1) / lengths[:, None].to(out.dtype)

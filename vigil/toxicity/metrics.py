@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import (
     average_precision_score,
-    f1_score,
     precision_recall_curve,
     roc_auc_score,
     roc_curve,
@@ -41,6 +40,22 @@ def _ranking_metric(fn, truth: np.ndarray, probs: np.ndarray) -> dict[str, float
     return out
 
 
+def _f1(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Multi-label F1 (also for one label: sklearn would read a column as binary classes)."""
+    tp = (truth & predicted).sum(axis=0).astype(float)
+    fp = ((1 - truth) & predicted).sum(axis=0).astype(float)
+    fn = (truth & (1 - predicted)).sum(axis=0).astype(float)
+    denominator = 2 * tp + fp + fn
+    per_label = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    support = truth.sum(axis=0).astype(float)
+    total = denominator.sum()
+    return {
+        "f1_micro": float(2 * tp.sum() / total) if total else 0.0,
+        "f1_macro": float(per_label.mean()),
+        "f1_weighted": float((per_label * support).sum() / support.sum()) if support.sum() else 0.0,
+    }
+
+
 def per_label_auc(targets: np.ndarray, probs: np.ndarray) -> list[float]:
     truth = _truth(targets)
     return [
@@ -62,8 +77,7 @@ def compute_metrics(
     cut = np.asarray(thresholds if thresholds is not None else [0.5] * probs.shape[1])
     predicted = (probs >= cut).astype(int)
     metrics = {"accuracy": float((predicted == truth).all(axis=1).mean())}
-    for avg in AVERAGES:
-        metrics[f"f1_{avg}"] = float(f1_score(truth, predicted, average=avg, zero_division=0))
+    metrics.update(_f1(truth, predicted))
     for name, fn in (("ap_score", average_precision_score), ("roc_auc", roc_auc_score)):
         for avg, value in _ranking_metric(fn, truth, probs).items():
             metrics[f"{name}_{avg}"] = value

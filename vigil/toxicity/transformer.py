@@ -37,8 +37,8 @@ def train_bpe_tokenizer(texts: Iterable[str], folder: str | Path, *, vocab_size:
     bpe.save_model(str(folder))
     vocab = json.loads((folder / "vocab.json").read_text())
     merges = [
-        line
-        for line in (folder / "merges.txt").read_text().splitlines()
+        tuple(line.split(" "))
+        for line in (folder / "merges.txt").read_text(encoding="utf-8").splitlines()
         if line and not line.startswith("#version")
     ]
     tokenizer = RobertaTokenizerFast(vocab=vocab, merges=merges)

@@ -30,15 +30,23 @@ ENV = {
 }
 
 
+@pytest.fixture(scope="module")
+def _moto():
+    with mock_aws():  # started once per module (seconds each); reset per test below
+        yield
+
+
 @pytest.fixture
-def aws(monkeypatch):
+def aws(_moto, monkeypatch):
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        for bucket in (RAW, PROCESSED):
-            s3.create_bucket(Bucket=bucket)
-        yield s3
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for bucket in (RAW, PROCESSED):
+        s3.create_bucket(Bucket=bucket)
+    return s3
 
 
 def _tar(files: dict[str, bytes]) -> bytes:

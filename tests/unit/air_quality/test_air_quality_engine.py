@@ -31,7 +31,7 @@ def run(detector: Detector, items: list[dict]):
 
 def test_learns_daily_and_weekly_seasonality():
     detector = learnt()
-    _, closed, scores = run(detector, records(START + timedelta(hours=3 * WEEKS), 2 * 24 * 7))
+    _, _, scores = run(detector, records(START + timedelta(hours=3 * WEEKS), 2 * 24 * 7))
     co = scores[scores["measure"] == "CO"].set_index("interval_start")
     # The expectation follows the rush hours (not a flat line) and tracks what was observed...
     weekday = co.loc["2026-01-27"]
@@ -39,7 +39,10 @@ def test_learns_daily_and_weekly_seasonality():
     assert (co["expected"] - co["observed"]).abs().median() < 0.1
     # ...including quieter weekends, learnt from the weekly profile.
     saturday = co.loc["2026-01-31"]
-    assert saturday.loc["2026-01-31 08:00", "expected"] < 0.85 * weekday.loc["2026-01-27 08:00", "expected"]
+    assert (
+        saturday.loc["2026-01-31 08:00", "expected"]
+        < 0.85 * weekday.loc["2026-01-27 08:00", "expected"]
+    )
     # Clean data raises (almost) nothing: at most a couple of noise blips in two weeks.
     assert (scores["status"] == "anomaly").sum() <= 2
 
@@ -73,8 +76,12 @@ def test_missing_intervals_advance_without_scores_or_alerts():
     detector = learnt()
     later = START + timedelta(hours=3 * WEEKS)
     before = detector.nobs.copy()
-    items = [r for r in records(later, 48) if not ("2026-01-26 10:00" <= r["TIMESTAMP"] < "2026-01-26 20:00")]
-    _, closed, scores = run(detector, items)
+    items = [
+        r
+        for r in records(later, 48)
+        if not ("2026-01-26 10:00" <= r["TIMESTAMP"] < "2026-01-26 20:00")
+    ]
+    _, _, scores = run(detector, items)
     stamps = set(scores["interval_start"].dt.strftime("%Y-%m-%d %H:%M"))
     assert "2026-01-26 12:00" not in stamps  # no score invented for a gap
     assert "2026-01-26 21:00" in stamps
@@ -137,7 +144,9 @@ def test_duplicates_are_counted_once_within_and_across_batches():
     assert (first.accepted, first.duplicates) == (3, 1)
     again = detector.ingest(batch(rows[2:3], cfg))  # redelivered in a later object
     assert (again.accepted, again.duplicates) == (0, 1)
-    closed = detector.ingest(batch([{"TIMESTAMP": "2026-01-05 08:05", "LOCATION_ID": "B-101", "CO": 1.0}], cfg)).closed
+    closed = detector.ingest(
+        batch([{"TIMESTAMP": "2026-01-05 08:05", "LOCATION_ID": "B-101", "CO": 1.0}], cfg)
+    ).closed
     by_sid = dict(zip(closed[0].sid.tolist(), closed[0].observed.tolist(), strict=True))
     assert by_sid[detector._index[(0, "B-101")]] == 3.0  # SUM of 1 + 2, not 1 + 1 + 2 + 2
     assert by_sid[detector._index[(0, "B-102")]] == 5.0

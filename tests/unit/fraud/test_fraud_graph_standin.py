@@ -83,7 +83,11 @@ def test_a_stale_read_writes_nothing(graph, standin):
     keys = _keys(graph, card2=77, DeviceInfo="stale-device")
     seen = graph.read("stale-1", keys)
     assert graph.insert(
-        "stale-1", 1, [(s, encode_vector([1.0])) for s in seen.entities], pred_prob=0.1, flag="legit"
+        "stale-1",
+        1,
+        [(s, encode_vector([1.0])) for s in seen.entities],
+        pred_prob=0.1,
+        flag="legit",
     )
     # "stale-2" was read before stale-1 landed: its guard (degree 0 / absent) must fail
     before = standin.engine.execute("MATCH (t:Transaction) RETURN count(t) AS n")

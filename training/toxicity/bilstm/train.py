@@ -38,6 +38,7 @@ from vigil.toxicity.embeddings import (
     DEFAULT_BUCKET,
     SubwordVocabulary,
     load_fasttext,
+    tokenize,
     train_fasttext,
 )
 from vigil.toxicity.losses import probabilities, toxicity_loss
@@ -100,6 +101,18 @@ def _fasttext(args, texts):
     )
 
 
+def length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng) -> list[np.ndarray]:
+    """Shuffled batches of texts of similar length (less padding, same epoch coverage)."""
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def _evaluate(model, vocab, split, args, loss_mode, class_weights) -> tuple[dict, np.ndarray]:
     logits = predict_logits(model, vocab, split.texts, batch_size=args.eval_batch_size)
     probs = probabilities(logits, loss_mode).numpy()
@@ -149,13 +162,12 @@ def main(argv: list[str] | None = None) -> dict:
     higher = greater_is_better(args.metric_for_best_model)
     best_score, best_state, best_epoch, stale = None, None, 0, 0
     n = len(data.train.texts)
+    lengths = np.array([min(len(tokenize(t)), args.total_length) for t in data.train.texts])
     for epoch in range(1, args.epochs + 1):
         model.train()
-        order = rng.permutation(n)
         total = 0.0
-        batches = range(0, n, args.train_batch_size)
-        for start in tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=5):
-            idx = order[start : start + args.train_batch_size]
+        batches = length_bucketed_batches(lengths, args.train_batch_size, rng)
+        for idx in tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=5):
             batch = encode([data.train.texts[i] for i in idx], vocab, config.total_length)
             loss = toxicity_loss(
                 model(batch),
@@ -168,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimizer.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         metrics, _ = _evaluate(model, vocab, data.valid, args, config.loss_mode, class_weights)
         print(f"epoch = {epoch}; train_loss = {total / n:.6f};", flush=True)
         print_metrics(metrics)

@@ -1,0 +1,226 @@
+"""Real-time fraud scoring: latency, hub cost and online/offline parity (JSON on the last line).
+
+Builds the whole local pipeline (generate → Spark ETL → train → Neptune stand-in loaded from the
+bulk-load files → real SageMaker serving stack behind the runtime proxy), then measures, calling
+the scoring Lambda handler with API Gateway events:
+
+* ``path_p50_ms``/``path_p99_ms``: the whole handler (validation, graph read, endpoint, graph
+  insert) over ``--stream`` new transactions (default 2,000);
+* ``handler_p50_ms``/``handler_p99_ms``: the same requests minus the time spent inside the graph
+  and endpoint calls (boto3 request to response), i.e. the handler's own work;
+* ``hub_ratio``: median latency of transactions whose device is a hub with ``--hub-degree``
+  (default 100,000) transactions over that of transactions touching only degree-10 entities
+  (every entity column pointed at bench entities loaded with the graph);
+* ``parity_max_abs_diff``: max |online − offline| over the test-split transactions, online
+  through the handler (their stored graph state), offline from the training run's full-graph
+  inference.
+
+``python benchmarks/fraud_scoring.py [--transactions 20000] [--stream 2000]``; targets: handler
+p99 ≤ 10 ms, path p99 ≤ 50 ms, hub ratio ≤ 1.5, parity ≤ 1e-4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from local.demo_fraud import build_artifacts, percentile, stream_rows  # noqa: E402
+from local.fraud_scoring import local_scoring  # noqa: E402
+from vigil.fraud import schema  # noqa: E402
+from vigil.fraud.features import Featurizer, FeaturizerSpec, encode_vector  # noqa: E402
+from vigil.fraud.scoring import transaction_event  # noqa: E402
+
+HUB_KEY = "bench-hub-device"
+
+
+def api_event(body: dict) -> dict:
+    return {
+        "httpMethod": "POST",
+        "path": "/transactions",
+        "resource": "/transactions",
+        "requestContext": {"requestId": "bench", "stage": "v1"},
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def write_bench_entities(folder: Path, vector: list[float], *, hub_degree: int, per_column: int):
+    """Bulk-load files (the ETL's format) adding a hub device with ``hub_degree`` transactions
+    and, for every entity column, ``2 * per_column`` entities with exactly 10 transactions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tx_rows, entity_rows, edge_rows = [], [], []
+
+    def add_entity(column: str, key: str, degree: int) -> None:
+        label = schema.entity_label(column)
+        total = encode_vector([v * degree for v in vector])
+        entity_rows.append([schema.entity_node_id(column, key), label, key, total, degree])
+        for i in range(degree):
+            tid = f"{key}-t{i}"
+            tx_rows.append([f"t-{tid}", schema.TRANSACTION_LABEL, tid, 0, 0])
+            edge_rows.append(
+                [
+                    f"e-{tid}",
+                    f"t-{tid}",
+                    schema.entity_node_id(column, key),
+                    schema.edge_type(column),
+                ]
+            )
+
+    add_entity("DeviceInfo", HUB_KEY, hub_degree)
+    for column in schema.DEFAULT_ENTITY_COLUMNS:
+        for j in range(2 * per_column):
+            add_entity(column, f"bench-d10-{column}-{j}", 10)
+    for name, header, rows in (
+        ("nodes_transaction", schema.TRANSACTION_NODE_HEADER, tx_rows),
+        ("nodes_entities", schema.ENTITY_NODE_HEADER, entity_rows),
+        ("edges_entities", schema.EDGE_HEADER, edge_rows),
+    ):
+        (folder / name).mkdir(exist_ok=True)
+        with (folder / name / "part-0.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+
+def offline_scores(artifacts) -> dict[str, float]:
+    """TransactionID → offline full-graph pred_prob of the test split (the training run's)."""
+    from local.fraud_training import offline_test_scores
+
+    return offline_test_scores(artifacts.model_dir)
+
+
+def timed_call(handler, scorer, event, context) -> tuple[dict, float, float]:
+    graph_before, endpoint_before = scorer.graph.seconds, scorer.endpoint.seconds
+    started = time.perf_counter()
+    response = handler(event, context)
+    wall = (time.perf_counter() - started) * 1000
+    calls = (scorer.graph.seconds - graph_before + scorer.endpoint.seconds - endpoint_before) * 1000
+    return response, wall, wall - calls
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--transactions", type=int, default=20_000)
+    parser.add_argument("--stream", type=int, default=2_000)
+    parser.add_argument("--hub-degree", type=int, default=100_000)
+    parser.add_argument("--hub-samples", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "build" / "bench_fraud")
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    artifacts = build_artifacts(
+        args.workdir, transactions=args.transactions, seed=args.seed, epochs=args.epochs
+    )
+    build_seconds = time.monotonic() - started
+    offline = offline_scores(artifacts)
+    featurizer = Featurizer(FeaturizerSpec.from_json(artifacts.featurizer.read_text()))
+    rows = stream_rows(args.stream + 2 * args.hub_samples + 1, args.seed + 1)
+    bench_dir = args.workdir / "bench_entities"
+    write_bench_entities(
+        bench_dir,
+        featurizer.transform(rows[0]),
+        hub_degree=args.hub_degree,
+        per_column=args.hub_samples,
+    )
+    raw = {
+        int(r[schema.ID_COLUMN]): r
+        for r in _raw_rows(artifacts.raw_dir)
+        if str(int(r[schema.ID_COLUMN])) in offline
+    }
+
+    from local.api_gateway import LocalContext
+
+    with (
+        local_scoring(
+            bulk_dir=[artifacts.bulk_dir, bench_dir],
+            model_dir=artifacts.model_dir,
+            featurizer=artifacts.featurizer,
+        ) as local,
+        local.activated(),
+    ):
+        from lambdas.fraud.score_transaction import handler as module
+
+        module.scorer.cache_clear()
+        scorer = module.scorer()
+        context = LocalContext()
+        call = module.handler
+        # warm-up: clients, plan caches, the model worker
+        for row in rows[:20]:
+            call(api_event(transaction_event({**row, schema.ID_COLUMN: 1})), context)
+
+        # parity: test transactions already in the graph, scored online through the handler
+        diffs = []
+        for tid, row in raw.items():
+            response = call(api_event(transaction_event(row)), context)
+            answer = json.loads(response["body"])
+            if answer.get("pred_prob") is None:
+                continue
+            diffs.append(abs(answer["pred_prob"] - offline[str(tid)]))
+
+        # latency of new transactions through the whole handler path
+        walls, owns, fallbacks = [], [], 0
+        for row in rows[1 : args.stream + 1]:
+            response, wall, own = timed_call(
+                call, scorer, api_event(transaction_event(row)), context
+            )
+            if '"fallback"' in response["body"]:
+                fallbacks += 1
+            walls.append(wall)
+            owns.append(own)
+
+        # hub vs degree-10 entities (every entity column set, one entity each)
+        hub_ms, d10_ms = [], []
+        extra = rows[args.stream + 1 :]
+        for j in range(args.hub_samples):
+            for use_hub, sink in ((True, hub_ms), (False, d10_ms)):
+                row = dict(extra[2 * j + (0 if use_hub else 1)])
+                index = j if use_hub else args.hub_samples + j
+                for column in schema.DEFAULT_ENTITY_COLUMNS:
+                    row[column] = f"bench-d10-{column}-{index}"
+                if use_hub:
+                    row["DeviceInfo"] = HUB_KEY
+                _, wall, _ = timed_call(call, scorer, api_event(transaction_event(row)), context)
+                sink.append(wall)
+
+    result = {
+        "graph_transactions": args.transactions,
+        "streamed": len(walls),
+        "fallbacks": fallbacks,
+        "path_p50_ms": round(percentile(walls, 50), 3),
+        "path_p99_ms": round(percentile(walls, 99), 3),
+        "handler_p50_ms": round(percentile(owns, 50), 3),
+        "handler_p99_ms": round(percentile(owns, 99), 3),
+        "hub_degree": args.hub_degree,
+        "hub_p50_ms": round(statistics.median(hub_ms), 3),
+        "degree10_p50_ms": round(statistics.median(d10_ms), 3),
+        "hub_ratio": round(statistics.median(hub_ms) / statistics.median(d10_ms), 3),
+        "parity_transactions": len(diffs),
+        "parity_max_abs_diff": max(diffs) if diffs else None,
+        "build_seconds": round(build_seconds, 1),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    print(json.dumps(result))
+    return 0
+
+
+def _raw_rows(raw_dir: Path) -> list[dict]:
+    import pandas as pd
+
+    transactions = pd.read_csv(raw_dir / "train_transaction.csv")
+    identity = pd.read_csv(raw_dir / "train_identity.csv")
+    return transactions.merge(identity, on=schema.ID_COLUMN, how="left").to_dict("records")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

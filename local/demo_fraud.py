@@ -1,0 +1,255 @@
+"""`make demo-fraud`: generate → ETL → train → load the local graph → serve → score over the API.
+
+Every step is the project's real code on local stand-ins:
+
+1. ``vigil.fraud.datagen`` writes IEEE-CIS-layout transactions with fraud rings;
+2. the PySpark ETL (``glue/fraud_etl.py``, local Spark) writes features, labels, edge lists,
+   ``featurizer.json`` and the Neptune bulk-load files;
+3. the RGCN is trained by ``training/fraud/train.py`` (tiny settings) into a SageMaker model
+   directory with ``code/inference.py``;
+4. the Neptune stand-in loads the bulk-load files; the real SageMaker serving stack serves the
+   model behind the SageMaker runtime proxy (``local/fraud_scoring.py``);
+5. a second batch of generated transactions (new TransactionIDs, overlapping cards, devices and
+   fraud rings) is streamed one by one as HTTP requests to a local API front
+   (``local/api_gateway.py``) that invokes the scoring Lambda handler;
+6. prints precision/recall at the threshold and p50/p99 latency, and writes plots
+   (``build/demo_fraud/``: score distribution, precision-recall curve, latency histogram) with a
+   ``metrics.json`` beside them.
+
+``python -m local.demo_fraud [--transactions 3000] [--stream 300] [--workdir build/demo_fraud]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STREAM_ID_OFFSET = 10_000_000  # streamed transactions get new ids, never colliding with the graph
+
+
+@dataclass
+class Artifacts:
+    raw_dir: Path
+    processed_dir: Path
+    model_dir: Path
+
+    @property
+    def bulk_dir(self) -> Path:
+        from vigil.fraud import schema
+
+        return self.processed_dir / schema.NEPTUNE_FOLDER
+
+    @property
+    def featurizer(self) -> Path:
+        from vigil.fraud import schema
+
+        return self.processed_dir / schema.FEATURIZER_FILE
+
+
+def generate(out: Path, transactions: int, seed: int) -> Path:
+    from vigil.fraud import datagen
+
+    datagen.write(datagen.generate(transactions, seed), out)
+    return out
+
+
+def run_etl(raw_dir: Path, out: Path, *, master: str = "local[2]") -> dict:
+    """The Glue job's ``run`` on a local SparkSession (the workers use this interpreter)."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    sys.path.insert(0, str(REPO_ROOT / "glue"))
+    import fraud_etl
+
+    config = fraud_etl.parse_args(
+        [
+            "--transactions",
+            str(raw_dir / "train_transaction.csv"),
+            "--identity",
+            str(raw_dir / "train_identity.csv"),
+            "--output",
+            str(out),
+            "--shuffle-partitions",
+            "2",
+        ]
+    )
+    spark = fraud_etl.local_spark_session(master, 2)
+    try:
+        return fraud_etl.run(spark, config)
+    finally:
+        spark.stop()
+
+
+def train(processed_dir: Path, model_dir: Path, *, epochs: int = 30) -> Path:
+    """Train the RGCN with F1's entry point (tiny settings) into a SageMaker model directory."""
+    from local.fraud_training import train_model
+
+    return train_model(processed_dir, model_dir, epochs=epochs)
+
+
+def build_artifacts(workdir: Path, *, transactions: int, seed: int, epochs: int = 30) -> Artifacts:
+    raw = generate(workdir / "raw", transactions, seed)
+    processed = workdir / "processed"
+    if not (processed / "etl_report.json").exists():
+        run_etl(raw, processed)
+    model_dir = train(processed, workdir / "model", epochs=epochs)
+    return Artifacts(raw_dir=raw, processed_dir=processed, model_dir=model_dir)
+
+
+def stream_rows(transactions: int, seed: int) -> list[dict[str, Any]]:
+    """Generated rows (transaction + identity) with ids moved past the graph's, label kept."""
+    from vigil.fraud import datagen, schema
+
+    data = datagen.generate(transactions, seed)
+    rows = data.transactions.merge(data.identity, on=schema.ID_COLUMN, how="left")
+    rows[schema.ID_COLUMN] = rows[schema.ID_COLUMN] + STREAM_ID_OFFSET
+    return rows.to_dict("records")
+
+
+def post(connection: http.client.HTTPConnection, body: dict) -> tuple[int, dict, float]:
+    payload = json.dumps(body).encode()
+    started = time.perf_counter()
+    connection.request(
+        "POST", "/transactions", body=payload, headers={"Content-Type": "application/json"}
+    )
+    response = connection.getresponse()
+    answer = json.loads(response.read())
+    return response.status, answer, (time.perf_counter() - started) * 1000
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def precision_recall(labels: list[int], flags: list[bool]) -> tuple[float, float]:
+    tp = sum(1 for y, f in zip(labels, flags, strict=True) if y and f)
+    fp = sum(1 for y, f in zip(labels, flags, strict=True) if not y and f)
+    fn = sum(1 for y, f in zip(labels, flags, strict=True) if y and not f)
+    precision = tp / (tp + fp) if tp + fp else float("nan")
+    recall = tp / (tp + fn) if tp + fn else float("nan")
+    return precision, recall
+
+
+def plots(out: Path, labels: list[int], scores: list[float], latencies: list[float]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve
+
+    written = []
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fraud = [s for s, y in zip(scores, labels, strict=True) if y]
+    legit = [s for s, y in zip(scores, labels, strict=True) if not y]
+    axes[0].hist([legit, fraud], bins=30, label=["legit", "fraud"], density=True)
+    axes[0].set(title="pred_prob by label (streamed)", xlabel="pred_prob")
+    axes[0].legend()
+    if fraud and legit:
+        precision, recall, _ = precision_recall_curve(labels, scores)
+        axes[1].plot(recall, precision)
+    axes[1].set(title="precision-recall (streamed)", xlabel="recall", ylabel="precision")
+    axes[2].hist(latencies, bins=40)
+    axes[2].set(title="API latency per transaction", xlabel="ms")
+    fig.tight_layout()
+    path = out / "fraud_scoring.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    written.append(path)
+    return written
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.demo_fraud", description=__doc__)
+    parser.add_argument("--transactions", type=int, default=3000, help="rows in the graph")
+    parser.add_argument("--stream", type=int, default=300, help="new rows scored over the API")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "build" / "demo_fraud")
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+
+    from local.api_gateway import LocalApi
+    from local.fraud_scoring import local_scoring
+    from vigil.fraud import schema
+    from vigil.fraud.scoring import transaction_event
+
+    started = time.monotonic()
+    print(f"[1-3/6] generate {args.transactions} transactions → ETL (Spark) → train", flush=True)
+    artifacts = build_artifacts(
+        args.workdir, transactions=args.transactions, seed=args.seed, epochs=args.epochs
+    )
+    print(f"        done in {time.monotonic() - started:.0f}s; model in {artifacts.model_dir}")
+    print("[4/6] Neptune stand-in + SageMaker serving stack + runtime proxy", flush=True)
+    with (
+        local_scoring(
+            bulk_dir=artifacts.bulk_dir,
+            model_dir=artifacts.model_dir,
+            featurizer=artifacts.featurizer,
+        ) as local,
+        local.activated(),
+    ):
+        from lambdas.fraud.score_transaction import handler as lambda_handler
+
+        lambda_handler.scorer.cache_clear()
+        api = LocalApi({("POST", "/transactions"): lambda_handler.handler}).serve_in_thread()
+        threshold = lambda_handler.scorer().config.threshold
+        rows = stream_rows(args.stream, args.seed + 1)
+        print(f"[5/6] streaming {len(rows)} new transactions to {api.url}/transactions", flush=True)
+        connection = http.client.HTTPConnection("127.0.0.1", api.httpd.server_address[1])
+        labels, scores, flags, latencies, fallbacks = [], [], [], [], 0
+        try:
+            post(connection, transaction_event(rows[0]))  # warm-up (not counted)
+            for row in rows[1:]:
+                status, answer, ms = post(connection, transaction_event(row))
+                if status != 200 or answer.get("pred_prob") is None:
+                    fallbacks += 1
+                    continue
+                labels.append(int(row[schema.LABEL_COLUMN]))
+                scores.append(answer["pred_prob"])
+                flags.append(answer["flag"] == "fraud")
+                latencies.append(ms)
+        finally:
+            connection.close()
+            api.stop()
+    precision, recall = precision_recall(labels, flags)
+    metrics = {
+        "streamed": len(rows) - 1,
+        "scored": len(scores),
+        "fallbacks": fallbacks,
+        "fraud_in_stream": sum(labels),
+        "threshold": threshold,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "latency_p50_ms": round(percentile(latencies, 50), 2),
+        "latency_p99_ms": round(percentile(latencies, 99), 2),
+        "latency_mean_ms": round(statistics.fmean(latencies), 2) if latencies else None,
+    }
+    out = args.workdir
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    written = plots(out, labels, scores, latencies)
+    print("[6/6] results")
+    width = max(len(k) for k in metrics)
+    print("-" * (width + 14))
+    for key, value in metrics.items():
+        print(f"{key:<{width}}  {value}")
+    print("-" * (width + 14))
+    print(f"plots: {', '.join(str(p) for p in written)}; metrics: {out / 'metrics.json'}")
+    print(f"total {time.monotonic() - started:.0f}s")
+    return 0 if scores else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

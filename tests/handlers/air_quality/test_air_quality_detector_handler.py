@@ -1,0 +1,175 @@
+"""The detector Lambda under mock_aws: S3 event → DynamoDB state → SNS alert read back via SQS."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from moto import mock_aws
+
+from local.air_quality_pipeline import provision, read_alerts
+from tests.conftest import EVENTS
+from tests.unit.air_quality.helpers import as_lines, config, records
+from vigil.air_quality.service import BY_DIMENSION_INDEX, DetectorService
+from vigil.aws import client
+
+START = datetime(2026, 1, 5)
+HISTORY_HOURS = 3 * 24 * 7
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    with mock_aws():
+        resources = provision("vigil-air-test")
+        cfg = config(cooldown_minutes=120)
+        for name, value in resources.environment(cfg).items():
+            monkeypatch.setenv(name, value)
+        service = DetectorService(
+            cfg,
+            state_table=resources.state_table,
+            anomaly_table=resources.anomaly_table,
+            topic_arn=resources.topic_arn,
+        )
+        detector, _ = service.load_detector()
+        detector.learn(
+            service_batch(records(START, HISTORY_HOURS, locations=("B-101", "B-102")), cfg)
+        )
+        service.save_detector(detector, 0)
+        yield resources, cfg
+
+
+def service_batch(items, cfg):
+    from vigil.air_quality.records import parse_json_lines
+
+    return parse_json_lines(as_lines(items), cfg)
+
+
+def s3_put(bucket: str, key: str, body: bytes) -> dict:
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    event = json.loads((EVENTS / "air_quality_s3_put.json").read_text())
+    event["Records"][0]["s3"]["bucket"]["name"] = bucket
+    event["Records"][0]["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    event["Records"][0]["s3"]["object"]["key"] = key
+    event["Records"][0]["s3"]["object"]["size"] = len(body)
+    return event
+
+
+def _live(change=None, hours=24):
+    return records(
+        START + timedelta(hours=HISTORY_HOURS), hours, locations=("B-101", "B-102"), change=change
+    )
+
+
+def test_s3_event_to_state_anomalies_and_an_alert(aws, lambda_context):
+    from lambdas.air_quality.detector.handler import handler
+
+    resources, _ = aws
+
+    def spike(h, loc, record):
+        if h == 3 and loc == "B-102":
+            record["NO2"] = round(record["NO2"] * 4, 2)
+
+    event = s3_put(resources.bucket, "readings/2026/01/26/00/obj-1", as_lines(_live(spike)))
+    totals = handler(event, lambda_context)
+    assert totals["received"] == 48 and totals["rejected"] == 0
+    assert totals["received"] == totals["processed"] + totals["rejected"]
+    assert totals["anomalies"] >= 1 and totals["alerts_published"] >= 1
+
+    ddb = client("dynamodb")
+    head = ddb.get_item(
+        TableName=resources.state_table,
+        Key={"pk": {"S": "detector#air-quality"}, "sk": {"S": "head"}},
+    )["Item"]
+    assert int(head["version"]["N"]) == 2  # learnt (1), then this object (2)
+
+    by_dimension = ddb.query(
+        TableName=resources.anomaly_table,
+        IndexName=BY_DIMENSION_INDEX,
+        KeyConditionExpression="dimensions = :d AND interval_start BETWEEN :a AND :b",
+        ExpressionAttributeValues={
+            ":d": {"S": "LOCATION_ID=B-102"},
+            ":a": {"S": "2026-01-26T00:00"},
+            ":b": {"S": "2026-01-26T23:59"},
+        },
+    )["Items"]
+    spike_items = [i for i in by_dimension if i["interval_start"]["S"] == "2026-01-26T03:00"]
+    assert spike_items and spike_items[0]["measure"]["S"] == "NO2"
+    by_time = ddb.query(
+        TableName=resources.anomaly_table,
+        KeyConditionExpression="detector = :n AND sk BETWEEN :a AND :b",
+        ExpressionAttributeValues={
+            ":n": {"S": "air-quality"},
+            ":a": {"S": "2026-01-26T03:00"},
+            ":b": {"S": "2026-01-26T03:00~"},
+        },
+    )["Items"]
+    assert any(i["series"]["S"] == "NO2[LOCATION_ID=B-102]" for i in by_time)
+
+    alerts = read_alerts(resources.queue_url)
+    spike_alert = [a for a in alerts if "NO2" in a["subject"] and "B-102" in a["subject"]]
+    assert spike_alert, [a["subject"] for a in alerts]
+    text = spike_alert[0]["message"]
+    assert "2026-01-26T03:00" in text and "expected about" in text and "observed" in text
+    assert "LOCATION_ID: B-102" in text
+
+
+def test_malformed_records_go_to_the_error_prefix_and_nothing_is_lost(aws, lambda_context):
+    from lambdas.air_quality.detector.handler import handler
+
+    resources, _ = aws
+    good = _live(hours=6)
+    lines = [json.dumps(r) for r in good] + [
+        "{broken",
+        json.dumps(
+            {"TIMESTAMP": "2026-01-26 01:00", "LOCATION_ID": "B-101", "CO": "high", "NO2": 5}
+        ),
+        json.dumps({"TIMESTAMP": "2026-01-26 01:00", "CO": 1.0, "NO2": 5}),
+        '{"TIMESTAMP":"2026-01-26 01:00","LOCATION_ID":"B-101","CO":NaN,"NO2":5}',
+        json.dumps(good[0]),  # a duplicate: processed (counted once), not rejected
+    ]
+    body = ("\n".join(lines) + "\n").encode()
+    totals = handler(s3_put(resources.bucket, "readings/x/obj-2", body), lambda_context)
+    assert totals["received"] == len(lines) == totals["processed"] + totals["rejected"]
+    assert totals["rejected"] == 4 and totals["duplicates"] == 1
+
+    s3 = client("s3")
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=resources.bucket, Prefix="errors/detector/")["Contents"]
+    ]
+    assert len(keys) == 1
+    errors = [
+        json.loads(line)
+        for line in s3.get_object(Bucket=resources.bucket, Key=keys[0])["Body"].read().splitlines()
+    ]
+    assert len(errors) == 4
+    assert {e["source"] for e in errors} == {f"s3://{resources.bucket}/readings/x/obj-2"}
+    assert any("not valid JSON" in e["reason"] and e["record"] == "{broken" for e in errors)
+    assert any("CO must be a number" in e["reason"] for e in errors)
+    assert any("missing field LOCATION_ID" in e["reason"] for e in errors)
+    assert any("not a finite number" in e["reason"] for e in errors)
+
+    # S3 may deliver the same event twice: the second delivery is recognised and skipped.
+    again = handler(s3_put(resources.bucket, "readings/x/obj-2", body), lambda_context)
+    assert again["received"] == 0
+
+
+def test_cool_down_suppresses_repeated_alerts_per_series(aws, lambda_context):
+    from lambdas.air_quality.detector.handler import handler
+
+    resources, _ = aws
+
+    def burst(h, loc, record):
+        if h in (3, 4) and loc == "B-101":
+            record["CO"] = round(record["CO"] * 5, 3)
+
+    totals = handler(
+        s3_put(resources.bucket, "readings/y/obj-3", as_lines(_live(burst))), lambda_context
+    )
+    assert totals["anomalies"] >= 2
+    assert totals["alerts_suppressed"] >= 1  # 04:00 falls within 03:00's 120-minute cool-down
+    co_alerts = [
+        a for a in read_alerts(resources.queue_url) if a["subject"].startswith("[air-quality] CO")
+    ]
+    assert len(co_alerts) == 1

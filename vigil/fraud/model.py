@@ -1,0 +1,363 @@
+"""The fraud RGCN — its one definition, used by training, offline scoring and serving.
+
+Follows DGL's ``examples/pytorch/rgcn-hetero``: each :class:`RelGraphConvLayer` has a weight per
+relation applied to ``GraphConv(norm="right", weight=False)`` (the mean over that relation's
+neighbours), a self-loop weight (one per node type, since transaction features and entity
+embeddings differ in size), a bias, an activation and dropout; relations are summed per node
+type. Entity nodes have learnable embeddings; transaction nodes take their feature vectors.
+
+Unseen entities. An entity that touches no labelled training transaction never receives a
+gradient, so its embedding would stay random noise. Such entities (``known`` is False) and any
+entity value the model has never seen use the per-type mean of the known embeddings — offline
+and online alike.
+
+Exact online scoring (:meth:`FraudRGCN.score_targets`). With two layers, a transaction's logit
+depends on its own features ``x_t``, the input of each of its entities ``e`` (embedding) and
+``e``'s layer-1 output, which depends on ``e``'s neighbours only through the MEAN of their
+feature vectors (``feat_sum / degree``). So serving needs no neighbourhood scan, and gives the
+same result as the layer-wise full-graph :meth:`FraudRGCN.inference` (to float rounding).
+
+DGL is imported only by the graph paths; serving (``score_targets``) needs torch alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vigil.fraud.schema import TRANSACTION_NTYPE, forward_relation, reverse_relation
+
+MODEL_FILE = "model.pt"
+CONFIG_FILE = "model_config.json"
+ENTITY_KEYS_FILE = "entity_keys.json"
+
+
+@dataclass
+class RGCNConfig:
+    in_dim: int
+    entity_counts: dict[str, int]
+    n_hidden: int = 32
+    n_layers: int = 2
+    embedding_size: int = 32
+    dropout: float = 0.2
+    self_loop: bool = True
+
+    @property
+    def entity_types(self) -> list[str]:
+        return list(self.entity_counts)
+
+    @property
+    def relations(self) -> list[tuple[str, str, str]]:
+        out = []
+        for etype in self.entity_types:
+            out.append((TRANSACTION_NTYPE, forward_relation(etype), etype))
+            out.append((etype, reverse_relation(etype), TRANSACTION_NTYPE))
+        return out
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RelGraphConvLayer(nn.Module):
+    """One relational graph convolution over a heterograph (or a sampled block)."""
+
+    def __init__(
+        self,
+        in_dims: Mapping[str, int],
+        out_dim: int,
+        relations: Sequence[tuple[str, str, str]],
+        *,
+        activation=None,
+        self_loop: bool = True,
+        dropout: float = 0.0,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self.relations = [tuple(r) for r in relations]
+        self.out_dim = out_dim
+        self.activation = activation
+        self.self_loop = self_loop
+        self.weight = nn.ParameterDict(
+            {
+                rel: nn.Parameter(torch.empty(in_dims[src], out_dim))
+                for src, rel, _ in self.relations
+            }
+        )
+        for param in self.weight.values():
+            nn.init.xavier_uniform_(param, gain=nn.init.calculate_gain("relu"))
+        self.loop_weight = nn.ParameterDict()
+        if self_loop:
+            for ntype, dim in in_dims.items():
+                self.loop_weight[ntype] = nn.Parameter(torch.empty(dim, out_dim))
+                nn.init.xavier_uniform_(
+                    self.loop_weight[ntype], gain=nn.init.calculate_gain("relu")
+                )
+        self.h_bias = nn.Parameter(torch.zeros(out_dim)) if bias else None
+        self.dropout = nn.Dropout(dropout)
+        self._convs: dict = {}
+
+    # -- the arithmetic shared by the graph and the single-target paths ------------------------------
+    def message(self, relation: str, mean_input: torch.Tensor) -> torch.Tensor:
+        """``W_r · mean`` for relation ``relation`` (``mean_input`` is the neighbour mean)."""
+        return mean_input @ self.weight[relation]
+
+    def finish(
+        self, ntype: str, h_self: torch.Tensor, messages: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``act(Σ_r messages + self-loop + bias)`` then dropout."""
+        h = messages if messages is not None else h_self.new_zeros(h_self.shape[0], self.out_dim)
+        if self.self_loop:
+            h = h + h_self @ self.loop_weight[ntype]
+        if self.h_bias is not None:
+            h = h + self.h_bias
+        if self.activation is not None:
+            h = self.activation(h)
+        return self.dropout(h)
+
+    # -- graph path -----------------------------------------------------------------------------------
+    def _conv(self):
+        if "conv" not in self._convs:  # no parameters: kept out of the state dict
+            from dgl.nn import GraphConv
+
+            from vigil.dgl_compat import dgl  # noqa: F401  (the shim before dgl.nn)
+
+            self._convs["conv"] = GraphConv(
+                1, 1, norm="right", weight=False, bias=False, allow_zero_in_degree=True
+            )
+        return self._convs["conv"]
+
+    def forward(self, graph, inputs: Mapping[str, torch.Tensor], dst_types=None):
+        """``inputs`` per source node type; returns outputs per destination node type.
+
+        Works on a full heterograph and on a DGL block (destination nodes are the first
+        ``num_dst_nodes`` source nodes). ``dst_types`` limits which node types are computed.
+        """
+        conv = self._conv()
+        is_block = getattr(graph, "is_block", False)
+        sums: dict[str, torch.Tensor] = {}
+        for src, rel, dst in self.relations:
+            if dst_types is not None and dst not in dst_types:
+                continue
+            if src not in inputs or rel not in graph.etypes:
+                continue
+            rel_graph = graph[src, rel, dst]
+            if rel_graph.num_edges() == 0:
+                continue
+            h_src = inputs[src]
+            n_src, n_dst = rel_graph.num_src_nodes(), rel_graph.num_dst_nodes()
+            dummy = h_src.new_zeros(n_dst, 1)
+            if n_src < n_dst:  # mean is linear: multiply on the smaller side
+                out = conv(rel_graph, (self.message(rel, h_src), dummy))
+            else:
+                out = self.message(rel, conv(rel_graph, (h_src, dummy)))
+            sums[dst] = sums[dst] + out if dst in sums else out
+        outputs = {}
+        for ntype in graph.dsttypes if is_block else graph.ntypes:
+            if (dst_types is not None and ntype not in dst_types) or ntype not in inputs:
+                continue
+            n_dst = graph.num_dst_nodes(ntype) if is_block else graph.num_nodes(ntype)
+            outputs[ntype] = self.finish(ntype, inputs[ntype][:n_dst], sums.get(ntype))
+        return outputs
+
+
+class FraudRGCN(nn.Module):
+    """RGCN over transactions and entities; one fraud logit per transaction."""
+
+    def __init__(self, config: RGCNConfig):
+        super().__init__()
+        if config.n_layers < 1:
+            raise ValueError("n_layers must be at least 1")
+        self.config = config
+        self.embeddings = nn.ParameterDict()
+        for etype, count in config.entity_counts.items():
+            emb = nn.Parameter(torch.empty(count, config.embedding_size))
+            nn.init.xavier_uniform_(emb)
+            self.embeddings[etype] = emb
+            self.register_buffer(f"known_{etype}", torch.ones(count, dtype=torch.bool))
+        in_dims = {TRANSACTION_NTYPE: config.in_dim}
+        in_dims.update({etype: config.embedding_size for etype in config.entity_types})
+        self.layers = nn.ModuleList()
+        for i in range(config.n_layers):
+            last = i == config.n_layers - 1
+            self.layers.append(
+                RelGraphConvLayer(
+                    in_dims if i == 0 else {n: config.n_hidden for n in in_dims},
+                    1 if last else config.n_hidden,
+                    config.relations,
+                    activation=None if last else torch.relu,
+                    self_loop=config.self_loop,
+                    dropout=0.0 if last else config.dropout,
+                )
+            )
+
+    # -- entity inputs ----------------------------------------------------------------------------------
+    def known(self, etype: str) -> torch.Tensor:
+        return getattr(self, f"known_{etype}")
+
+    def set_known(self, known: Mapping[str, Sequence[bool]]) -> None:
+        for etype, flags in known.items():
+            self.known(etype).copy_(torch.as_tensor(flags, dtype=torch.bool))
+
+    def mean_embedding(self, etype: str) -> torch.Tensor:
+        emb, known = self.embeddings[etype], self.known(etype)
+        if bool(known.any()):
+            return emb[known].mean(dim=0)
+        return emb.new_zeros(emb.shape[1])
+
+    def entity_input(self, etype: str, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Embeddings of entities ``index`` (all when None), unknown ones as the type mean."""
+        emb, known = self.embeddings[etype], self.known(etype)
+        if index is not None:
+            emb, known = emb[index], known[index]
+        return torch.where(known.unsqueeze(1), emb, self.mean_embedding(etype).unsqueeze(0))
+
+    # -- graph paths ------------------------------------------------------------------------------------
+    def forward(self, graph, features: torch.Tensor) -> torch.Tensor:
+        """Full-graph forward: a logit for every transaction node."""
+        h = {TRANSACTION_NTYPE: features}
+        h.update({etype: self.entity_input(etype) for etype in self.config.entity_types})
+        for i, layer in enumerate(self.layers):
+            last = i == len(self.layers) - 1
+            h = layer(graph, h, dst_types={TRANSACTION_NTYPE} if last else None)
+        return h[TRANSACTION_NTYPE].squeeze(-1)
+
+    def forward_blocks(self, blocks, features: torch.Tensor) -> torch.Tensor:
+        """Mini-batch forward on sampled blocks; ``features`` are the input transactions' rows."""
+        first = blocks[0]
+        h = {TRANSACTION_NTYPE: features}
+        for etype in self.config.entity_types:
+            if etype in first.srctypes and first.num_src_nodes(etype) > 0:
+                h[etype] = self.entity_input(etype, first.srcnodes[etype].data["_ID"])
+            elif etype in first.srctypes:
+                h[etype] = self.embeddings[etype].new_zeros(0, self.config.embedding_size)
+        for i, (layer, block) in enumerate(zip(self.layers, blocks, strict=True)):
+            last = i == len(self.layers) - 1
+            h = layer(block, h, dst_types={TRANSACTION_NTYPE} if last else None)
+        return h[TRANSACTION_NTYPE].squeeze(-1)
+
+    @torch.no_grad()
+    def inference(self, graph, features: torch.Tensor) -> torch.Tensor:
+        """Layer-wise full-graph inference (eval mode): every transaction's fraud probability."""
+        was_training = self.training
+        self.eval()
+        try:
+            h = {TRANSACTION_NTYPE: features}
+            h.update({etype: self.entity_input(etype) for etype in self.config.entity_types})
+            for i, layer in enumerate(self.layers):  # one layer at a time, all nodes
+                last = i == len(self.layers) - 1
+                h = layer(graph, h, dst_types={TRANSACTION_NTYPE} if last else None)
+            return torch.sigmoid(h[TRANSACTION_NTYPE].squeeze(-1))
+        finally:
+            self.train(was_training)
+
+    # -- single-target path (serving) -----------------------------------------------------------------
+    @torch.no_grad()
+    def score_targets(
+        self,
+        features: torch.Tensor,
+        contexts: Sequence[Mapping[str, Sequence[tuple[int | None, torch.Tensor | None]]]],
+    ) -> torch.Tensor:
+        """Fraud probabilities of target transactions from their graph context alone.
+
+        ``features``: ``[B, D]`` target feature vectors. ``contexts[b][etype]``: the target's
+        entities of that type (usually one), each ``(index, neighbour_mean)`` where ``index`` is
+        the entity's row in the model (``None``: unseen → mean embedding) and
+        ``neighbour_mean`` is ``feat_sum / degree`` over all of the entity's transactions
+        (``None``: the entity is new, its only transaction is the target). Needs ≤ 2 layers.
+        """
+        if self.config.n_layers > 2:
+            raise ValueError(
+                f"single-target scoring supports 1 or 2 layers, the model has {self.config.n_layers}"
+            )
+        if features.dim() != 2 or features.shape[1] != self.config.in_dim:
+            raise ValueError(
+                f"features must be [B, {self.config.in_dim}], got {list(features.shape)}"
+            )
+        self.eval()
+        first = self.layers[0]
+        logits = []
+        for b, context in enumerate(contexts):
+            x_t = features[b : b + 1]
+            messages_1 = None  # layer-1 messages into the target
+            messages_2 = None  # layer-2 messages into the target
+            for etype in self.config.entity_types:
+                entities = context.get(etype) or []
+                if not entities:
+                    continue
+                emb = torch.stack([self._embedding_row(etype, idx) for idx, _ in entities])
+                m1 = first.message(reverse_relation(etype), emb.mean(dim=0, keepdim=True))
+                messages_1 = m1 if messages_1 is None else messages_1 + m1
+                if len(self.layers) == 2:
+                    means = torch.stack(
+                        [x_t[0] if mean is None else mean.to(x_t.dtype) for _, mean in entities]
+                    )
+                    h1_e = first.finish(etype, emb, first.message(forward_relation(etype), means))
+                    m2 = self.layers[1].message(
+                        reverse_relation(etype), h1_e.mean(dim=0, keepdim=True)
+                    )
+                    messages_2 = m2 if messages_2 is None else messages_2 + m2
+            h1_t = first.finish(TRANSACTION_NTYPE, x_t, messages_1)
+            if len(self.layers) == 2:
+                h1_t = self.layers[1].finish(TRANSACTION_NTYPE, h1_t, messages_2)
+            logits.append(h1_t.squeeze(-1))
+        return torch.sigmoid(torch.cat(logits)) if logits else features.new_zeros(0)
+
+    def _embedding_row(self, etype: str, index: int | None) -> torch.Tensor:
+        if index is None or not bool(self.known(etype)[index]):
+            return self.mean_embedding(etype)
+        return self.embeddings[etype][index]
+
+
+# --- artifacts -------------------------------------------------------------------------------------------
+@dataclass
+class FraudModelBundle:
+    """A trained model with what serving needs around it."""
+
+    model: FraudRGCN
+    entity_keys: dict[str, list[str]]
+    featurizer: dict | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.key_index = {
+            etype: {key: i for i, key in enumerate(keys)}
+            for etype, keys in self.entity_keys.items()
+        }
+
+    def index_of(self, etype: str, key: str | None) -> int | None:
+        if key is None:
+            return None
+        return self.key_index.get(etype, {}).get(key)
+
+    def save(self, model_dir: str | Path) -> None:
+        out = Path(model_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        torch.save(self.model.state_dict(), out / MODEL_FILE)
+        config = {"rgcn": self.model.config.to_dict(), **self.metadata}
+        (out / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+        (out / ENTITY_KEYS_FILE).write_text(json.dumps(self.entity_keys))
+        if self.featurizer is not None:
+            from vigil.fraud.schema import FEATURIZER_FILE
+
+            (out / FEATURIZER_FILE).write_text(json.dumps(self.featurizer, indent=1))
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> FraudModelBundle:
+        from vigil.fraud.schema import FEATURIZER_FILE
+
+        src = Path(model_dir)
+        config = json.loads((src / CONFIG_FILE).read_text())
+        rgcn = RGCNConfig(**config.pop("rgcn"))
+        model = FraudRGCN(rgcn)
+        state = torch.load(src / MODEL_FILE, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+        model.eval()
+        keys = json.loads((src / ENTITY_KEYS_FILE).read_text())
+        spec_path = src / FEATURIZER_FILE
+        featurizer = json.loads(spec_path.read_text()) if spec_path.exists() else None
+        return cls(model=model, entity_keys=keys, featurizer=featurizer, metadata=config)
