@@ -256,6 +256,50 @@ def write_csv(frame, path: str, partitions: int | None = None) -> None:
     )
 
 
+def write_partitioned(
+    spark, frame, path: str, folders: dict[str, str], partitions=None, tmp_name="_partitioned"
+) -> None:
+    """Write ``frame`` partitioned by its ``__column`` column in ONE Spark job, then rename each
+    ``__column=<value>`` folder to ``folders[value]`` (relative to ``path``) through the Hadoop
+    file system (local, or S3 on Glue). Empty partitions get a header-only file so every folder
+    exists."""
+    if partitions:
+        frame = frame.coalesce(partitions)
+    tmp = f"{path.rstrip('/')}/{tmp_name}"
+    (
+        frame.write.mode("overwrite")
+        .partitionBy("__column")
+        .option("header", True)
+        .option("escape", '"')
+        .option("emptyValue", "")
+        .csv(tmp)
+    )
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
+    fs = hadoop_path(tmp).getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    header = ",".join(c for c in frame.columns if c != "__column")
+    for value, folder in folders.items():
+        target = hadoop_path(f"{path.rstrip('/')}/{folder}")
+        if fs.exists(target):
+            fs.delete(target, True)
+        source = hadoop_path(f"{tmp}/__column={_escape_partition(value)}")
+        if fs.exists(source):
+            fs.mkdirs(target.getParent())
+            if not fs.rename(source, target):
+                raise OSError(f"could not move {source} to {target}")
+        else:
+            stream = fs.create(hadoop_path(f"{target}/part-00000-empty.csv"), True)
+            stream.write(bytearray((header + "\n").encode("utf-8")))
+            stream.close()
+    fs.delete(hadoop_path(tmp), True)
+
+
+def _escape_partition(value: str) -> str:
+    """Spark's escaping of partition values in folder names (``ExternalCatalogUtils``)."""
+    special = set("\"#%'*/:=?\\\x7f{[]^")
+    return "".join(f"%{ord(ch):02X}" if ch in special or ord(ch) < 0x20 else ch for ch in value)
+
+
 def write_text(path: str, text: str) -> None:
     """Write a small text file to a local path or an S3 URI."""
     if path.startswith(("s3://", "s3a://")):
@@ -435,27 +479,37 @@ def run(spark, config: EtlConfig) -> dict:
     if n_good == 0:
         raise ValueError("no valid transactions left after setting bad rows aside")
 
-    # 3. time split ------------------------------------------------------------------------------
+    # 3. time split, and every used column parsed once -----------------------------------------
     with Stage(report, "time_split") as stage:
         n_train = round(n_good * (1 - config.test_fraction - config.valid_fraction))
         n_valid = round(n_good * (1 - config.test_fraction)) - n_train
         position = F.row_number().over(Window.orderBy("__dt", "__tid"))
-        good = good.withColumn("__pos", position).withColumn(
-            "__split",
-            F.when(F.col("__pos") <= n_train, F.lit(schema.SPLIT_TRAIN))
-            .when(F.col("__pos") <= n_train + n_valid, F.lit(schema.SPLIT_VALID))
-            .otherwise(F.lit(schema.SPLIT_TEST)),
+        split = (
+            F.when(position <= n_train, F.lit(schema.SPLIT_TRAIN))
+            .when(position <= n_train + n_valid, F.lit(schema.SPLIT_VALID))
+            .otherwise(F.lit(schema.SPLIT_TEST))
         )
-        good = good.persist(StorageLevel.MEMORY_AND_DISK)
-        counts = {r["__split"]: r["count"] for r in good.groupBy("__split").count().collect()}
+        numbers = {c: f"__n{i}" for i, c in enumerate(config.numeric_cols)}
+        keys = {
+            c: f"__k{i}" for i, c in enumerate(dict.fromkeys(config.cat_cols + config.entity_cols))
+        }
+        prepared = good.select(
+            "__tid",
+            "__dt",
+            "__y",
+            split.alias("__split"),
+            *[number_column(F.col(_q(c))).alias(n) for c, n in numbers.items()],
+            *[canonical_key_column(F.col(_q(c))).alias(k) for c, k in keys.items()],
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        counts = {r["__split"]: r["count"] for r in prepared.groupBy("__split").count().collect()}
         stage.count(**{f"{k}_rows": v for k, v in counts.items()})
 
     # 4. featurizer statistics on training rows only -----------------------------------------
     with Stage(report, "fit_featurizer") as stage:
-        train = good.where(F.col("__split") == schema.SPLIT_TRAIN)
+        train = prepared.where(F.col("__split") == schema.SPLIT_TRAIN)
         aggs = []
         for i, column in enumerate(config.numeric_cols):
-            value = number_column(F.col(_q(column)))
+            value = F.col(numbers[column])
             if column in config.log_cols:
                 value = F.signum(value) * F.log1p(F.abs(value))
             aggs += [F.mean(value).alias(f"m{i}"), F.stddev_pop(value).alias(f"s{i}")]
@@ -476,7 +530,7 @@ def run(spark, config: EtlConfig) -> dict:
             pairs = F.explode(
                 F.array(
                     *[
-                        F.struct(F.lit(c).alias("c"), canonical_key_column(F.col(_q(c))).alias("k"))
+                        F.struct(F.lit(c).alias("c"), F.col(keys[c]).alias("k"))
                         for c in config.cat_cols
                     ]
                 )
@@ -503,11 +557,23 @@ def run(spark, config: EtlConfig) -> dict:
 
     # 5. features and labels --------------------------------------------------------------
     with Stage(report, "features") as stage:
-        feats = good.select(
-            F.col("__tid").alias(schema.ID_COLUMN), *feature_columns(spec, good)
+        columns = []
+        for feature in spec.numeric:  # the arithmetic of features.numeric_value, then float32
+            value = F.col(numbers[feature.column])
+            if feature.log:
+                value = F.signum(value) * F.log1p(F.abs(value))
+            std = feature.std if feature.std and feature.std > 0 else 1.0
+            columns.append(F.coalesce((value - F.lit(feature.mean)) / F.lit(std), F.lit(0.0)))
+        for cat in spec.categorical:
+            key = F.col(keys[cat.column])
+            columns.extend(F.when(key == F.lit(v), 1.0).otherwise(0.0) for v in cat.values)
+        feature_names = [f"{schema.FEATURE_PREFIX}{i}" for i in range(spec.dim)]
+        feats = prepared.select(
+            F.col("__tid").alias(schema.ID_COLUMN),
+            *[c.cast("float").alias(n) for c, n in zip(columns, feature_names, strict=True)],
         ).persist(StorageLevel.MEMORY_AND_DISK)
         write_csv(feats, f"{out}/{schema.FEATURES_FOLDER}")
-        labels = good.select(
+        labels = prepared.select(
             F.col("__tid").alias(schema.ID_COLUMN),
             F.col("__dt").alias(schema.TIME_COLUMN),
             F.col("__y").alias(schema.LABEL_COLUMN),
@@ -516,26 +582,32 @@ def run(spark, config: EtlConfig) -> dict:
         write_csv(labels, f"{out}/{schema.LABELS_FOLDER}")
         stage.count(rows_out=n_good)
 
-    # 6. edge lists ---------------------------------------------------------------------------
+    # 6. edge lists (one write, one folder per entity column) ---------------------------------
     with Stage(report, "edges") as stage:
-        edge_frames = []
-        for column in config.entity_cols:
-            edges = good.select(
+        all_edges = (
+            prepared.select(
                 F.col("__tid").alias(schema.ID_COLUMN),
-                canonical_key_column(F.col(_q(column))).alias(column),
-            ).where(F.col(column).isNotNull())
-            write_csv(edges, f"{out}/{schema.EDGES_FOLDER}/{schema.edgelist_name(column)}")
-            edge_frames.append(
-                edges.select(
-                    F.lit(column).alias("__column"),
-                    F.col(column).alias("__key"),
-                    F.col(schema.ID_COLUMN),
-                )
+                F.explode(
+                    F.array(
+                        *[
+                            F.struct(F.lit(c).alias("column"), F.col(keys[c]).alias("key"))
+                            for c in config.entity_cols
+                        ]
+                    )
+                ).alias("p"),
             )
-        all_edges = edge_frames[0]
-        for frame in edge_frames[1:]:
-            all_edges = all_edges.unionByName(frame)
-        all_edges = all_edges.persist(StorageLevel.MEMORY_AND_DISK)
+            .select(
+                schema.ID_COLUMN, F.col("p.column").alias("__column"), F.col("p.key").alias("__key")
+            )
+            .where(F.col("__key").isNotNull())
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        write_partitioned(
+            spark,
+            all_edges.select(schema.ID_COLUMN, F.col("__key").alias("key"), "__column"),
+            f"{out}/{schema.EDGES_FOLDER}",
+            {c: schema.edgelist_name(c) for c in config.entity_cols},
+        )
         n_edges = all_edges.count()
         stage.count(edges=n_edges)
 
@@ -543,15 +615,13 @@ def run(spark, config: EtlConfig) -> dict:
     with Stage(report, "neptune_bulk_load") as stage:
         nep = f"{out}/{schema.NEPTUNE_FOLDER}"
         tx_nodes = labels.select(
-            F.concat(F.lit("t-"), F.col(schema.ID_COLUMN).cast("string")).alias(":ID"),
-            F.lit(schema.TRANSACTION_LABEL).alias(":LABEL"),
-            F.col(schema.ID_COLUMN).cast("string").alias(schema.TRANSACTION_ID_PROPERTY),
-            F.col(schema.TIME_COLUMN).alias(schema.TIME_COLUMN),
-            F.col(schema.LABEL_COLUMN).alias(schema.LABEL_COLUMN),
+            F.concat(F.lit("t-"), F.col(schema.ID_COLUMN).cast("string")),
+            F.lit(schema.TRANSACTION_LABEL),
+            F.col(schema.ID_COLUMN).cast("string"),
+            F.col(schema.TIME_COLUMN),
+            F.col(schema.LABEL_COLUMN),
         ).toDF(*schema.TRANSACTION_NODE_HEADER)
         write_csv(tx_nodes, f"{nep}/{schema.bulk_load_folder('transaction')}")
-        dim = spec.dim
-        feature_names = [f"{schema.FEATURE_PREFIX}{i}" for i in range(dim)]
         sums = (
             all_edges.join(feats, schema.ID_COLUMN)
             .groupBy("__column", "__key")
@@ -562,36 +632,54 @@ def run(spark, config: EtlConfig) -> dict:
         )
         # Entities are few (tens of thousands even for the full Kaggle data), so their float32
         # sums are encoded on the driver: no Python UDF workers needed.
-        states = sums.collect()
-        node_schema = "id string, label string, key string, feat_sum string, degree int"
         per_type: dict[str, int] = {c: 0 for c in config.entity_cols}
-        node_rows: dict[str, list[tuple]] = {c: [] for c in config.entity_cols}
-        for row in states:
+        node_rows = []
+        for row in sums.collect():
             column, key = row["__column"], row["__key"]
             per_type[column] += 1
-            node_rows[column].append(
+            node_rows.append(
                 (
                     schema.entity_node_id(column, key),
                     schema.entity_label(column),
                     key,
                     encode_vector([row[f] for f in feature_names]),
                     int(row["__degree"]),
+                    column,
                 )
             )
-        for column in config.entity_cols:
-            nodes = spark.createDataFrame(node_rows[column], node_schema).toDF(
-                *schema.ENTITY_NODE_HEADER
+        node_schema = "id string, label string, key string, feat_sum string, degree int, c string"
+        nodes = spark.createDataFrame(node_rows, node_schema).toDF(
+            *schema.ENTITY_NODE_HEADER, "__column"
+        )
+        write_partitioned(
+            spark,
+            nodes,
+            nep,
+            {c: schema.bulk_load_folder("nodes", c) for c in config.entity_cols},
+            partitions=1,
+        )
+        edge_rows = all_edges.select(
+            F.concat_ws(
+                "-", F.col("__column"), F.col(schema.ID_COLUMN).cast("string"), F.col("__key")
+            ),
+            F.concat(F.lit("t-"), F.col(schema.ID_COLUMN).cast("string")),
+            F.concat_ws("-", F.col("__column"), F.col("__key")),
+            F.concat(F.lit("USES_"), F.col("__column")),
+            F.col("__column"),
+        ).toDF(*schema.EDGE_HEADER, "__column")
+        types = F.col(":TYPE")
+        for column in config.entity_cols:  # edge types are upper-case snake names of the column
+            types = F.when(F.col("__column") == column, F.lit(schema.edge_type(column))).otherwise(
+                types
             )
-            write_csv(nodes, f"{nep}/{schema.bulk_load_folder('nodes', column)}", partitions=1)
-            edges = all_edges.where(F.col("__column") == column).select(
-                F.concat_ws(
-                    "-", F.lit(column), F.col(schema.ID_COLUMN).cast("string"), F.col("__key")
-                ).alias(":ID"),
-                F.concat(F.lit("t-"), F.col(schema.ID_COLUMN).cast("string")).alias(":START_ID"),
-                F.concat(F.lit(f"{column}-"), F.col("__key")).alias(":END_ID"),
-                F.lit(schema.edge_type(column)).alias(":TYPE"),
-            )
-            write_csv(edges, f"{nep}/{schema.bulk_load_folder('edges', column)}")
+        edge_rows = edge_rows.withColumn(":TYPE", types)
+        write_partitioned(
+            spark,
+            edge_rows,
+            nep,
+            {c: schema.bulk_load_folder("edges", c) for c in config.entity_cols},
+            tmp_name="_partitioned_edges",
+        )
         n_entities = sum(per_type.values())
         stage.count(entities=n_entities, transactions=n_good, edges=n_edges)
         report["entities_per_type"] = per_type
@@ -622,7 +710,7 @@ def run(spark, config: EtlConfig) -> dict:
         seconds=round(time.perf_counter() - started, 3),
     )
     write_text(f"{out}/{schema.ETL_REPORT_FILE}", json.dumps(report, indent=1, default=str))
-    for frame in (tx, good, feats, all_edges, bad):  # free the cache for the next job
+    for frame in (tx, good, prepared, feats, all_edges, bad):  # free the cache for the next job
         frame.unpersist()
     LOG.info(
         "done: %d rows in, %d transactions out, %d set aside, %d entities, %d edges in %.1fs",

@@ -40,13 +40,13 @@ class ModelParams(_Strict):
     shift_gain: float = Field(0.55, ge=0, description="weight of the shift statistic")
     variance_lambda: float = Field(0.25, gt=0, le=1, description="EWMA of z^2 for variance bursts")
     variance_gain: float = Field(1.6, ge=0, description="weight of the variance statistic")
-    stuck_run: int = Field(3, ge=1, description="repeats of the same value that mean stuck")
+    stuck_run: int = Field(4, ge=1, description="repeats of the same value that mean stuck")
     stuck_z: float = Field(7.0, ge=0, description="z-equivalent of a stuck run of stuck_run")
     z_floor: float = Field(2.0, ge=0, description="z-equivalent of severity 0")
     z_ceiling: float = Field(10.0, gt=0, description="z-equivalent of severity 100")
-    variance_cap: float = Field(36.0, gt=0, description="z^2 is capped at this in the EWMA")
+    variance_cap: float = Field(9.0, gt=0, description="z^2 is capped at this in the EWMA")
     transform: Literal["auto", "log", "sqrt", "none"] = Field(
-        "auto", description="auto: log for non-negative series (multiplicative seasonality)"
+        "auto", description="auto: sqrt for non-negative series (variance grows with level)"
     )
 
 
@@ -61,7 +61,9 @@ class DetectorConfig(_Strict):
     timestamp_format: str = Field(
         "%Y-%m-%d %H:%M", description="strftime format, 'iso8601', 'epoch_s' or 'epoch_ms'"
     )
-    severity_threshold: float = Field(70.0, ge=0, le=100)
+    severity_threshold: float = Field(
+        35.0, ge=0, le=100, description="alert at or above (35: tuned on the UCI benchmark)"
+    )
     lateness_minutes: int = Field(1, ge=0, le=7 * MINUTES_PER_DAY)
     sentinels: list[float] = Field(default_factory=lambda: [-200.0])
     warmup_intervals: int = Field(

@@ -1,6 +1,7 @@
 """The streaming anomaly detector: one small model per (measure, dimension values) series.
 
-Per series, in a log space for non-negative series (multiplicative seasonality), a double-seasonal
+Per series, on a square-root scale for non-negative series (it stabilises the variance of
+concentrations, which grows with their level; ``log`` and ``none`` are options), a double-seasonal
 Holt-Winters model in error-correction form learns
 
     expected = level + phi * trend + daily[slot of day] + weekly[slot of week]
@@ -367,8 +368,8 @@ class Detector:
     def _init_series(self, sid: np.ndarray, y: np.ndarray) -> None:
         transform = self.p.transform
         nonneg = y >= 0
-        use_log = (transform == "log") | ((transform == "auto") & nonneg)
-        use_sqrt = (transform == "sqrt") & nonneg
+        use_log = (transform == "log") & nonneg
+        use_sqrt = ((transform == "sqrt") | (transform == "auto")) & nonneg
         scale = np.maximum(np.abs(y), 1e-6)
         self.offset[sid] = np.where(use_log, scale, np.where(use_sqrt, -scale, 0.0))
         yt = self._transform(sid, y)

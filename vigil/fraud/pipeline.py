@@ -45,13 +45,17 @@ RUNNING_LOAD_STATES = frozenset(
 # SageMaker framework-container hyperparameters (how the PyTorch image finds the entry point).
 SAGEMAKER_PROGRAM = "train.py"
 # Training logs print `name = value;` lines; one metric definition per name.
-TRAINING_METRICS = (
+TRAINING_METRICS = (  # what training/fraud/train.py prints
     "train_loss",
-    "validation_loss",
-    "validation_roc_auc",
-    "validation_pr_auc",
+    "valid_roc_auc",
     "test_roc_auc",
     "test_pr_auc",
+    "test_ap",
+    "test_f1",
+    "test_precision",
+    "test_recall",
+    "baseline_test_roc_auc",
+    "training_seconds",
 )
 METRIC_VALUE_REGEX = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
@@ -59,7 +63,8 @@ METRIC_VALUE_REGEX = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 def metric_definitions() -> list[dict[str, str]]:
     """SageMaker ``MetricDefinitions`` for the training script's ``name = value;`` log lines."""
     return [
-        {"Name": name, "Regex": rf"{re.escape(name)} = {METRIC_VALUE_REGEX};"}
+        # \b: `test_roc_auc` must not match inside `baseline_test_roc_auc`
+        {"Name": name, "Regex": rf"\b{re.escape(name)} = {METRIC_VALUE_REGEX};"}
         for name in TRAINING_METRICS
     ]
 
@@ -74,24 +79,36 @@ class _Model(BaseModel):
 
 # --- hyperparameters -----------------------------------------------------------------------------
 class Hyperparameters(_Model):
-    """RGCN training flags (``training/fraud/train.py --<kebab-case>``); every field overridable."""
+    """``training/fraud/train.py``'s flags (``--<kebab-case>``) and defaults; all overridable."""
 
-    n_hidden: int = Field(16, ge=1, le=4096, description="hidden size of each RGCN layer")
     n_layers: int = Field(2, ge=1, le=8, description="number of RGCN layers")
-    n_epochs: int = Field(100, ge=1, le=100_000, description="full-graph training epochs")
+    n_hidden: int = Field(32, ge=1, le=4096, description="hidden size of each RGCN layer")
+    embedding_size: int = Field(32, ge=1, le=4096, description="learned entity embedding size")
+    n_epochs: int = Field(60, ge=1, le=100_000, description="full-graph training epochs")
     lr: float = Field(0.01, gt=0, le=10, description="Adam learning rate")
     weight_decay: float = Field(5e-4, ge=0, le=1, description="L2 penalty")
     dropout: float = Field(0.2, ge=0, lt=1, description="dropout between layers")
-    embedding_size: int = Field(16, ge=1, le=4096, description="learned entity embedding size")
+    class_weight: str = Field("balanced", min_length=1, description="fraud class weight")
+    patience: int = Field(10, ge=1, description="early-stopping epochs without improvement")
+    batch_size: int = Field(0, ge=0, description="0: full-graph training; >0: mini-batches")
+    fanout: int = Field(10, ge=1, description="neighbour sampling fanout (mini-batch mode)")
+    seed: int = Field(0, ge=0, description="random seed")
     threshold: float = Field(
-        0.5, gt=0, lt=1, description="pred_prob above which a transaction is flagged"
+        0.5, gt=0, lt=1, description="pred_prob at or above which a transaction is flagged"
     )
-    seed: int = Field(42, ge=0, description="random seed")
+    baseline_iter: int = Field(
+        200, ge=0, description="iterations of the non-graph baseline (0: skip)"
+    )
+    num_threads: int = Field(0, ge=0, description="torch threads (0: default)")
 
     @classmethod
     def flag(cls, field_name: str) -> str:
         """``n_hidden`` → ``n-hidden`` (SageMaker passes each as ``--n-hidden <value>``)."""
         return field_name.replace("_", "-")
+
+    @classmethod
+    def flags(cls) -> list[str]:
+        return [cls.flag(name) for name in cls.model_fields]
 
     @classmethod
     def aliases(cls) -> dict[str, str]:

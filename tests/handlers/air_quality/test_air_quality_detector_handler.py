@@ -15,7 +15,8 @@ from vigil.air_quality.service import BY_DIMENSION_INDEX, DetectorService
 from vigil.aws import client
 
 START = datetime(2026, 1, 5)
-HISTORY_HOURS = 3 * 24 * 7
+HISTORY_HOURS = 2 * 24 * 7
+DAY = (START + timedelta(hours=HISTORY_HOURS)).strftime("%Y-%m-%d")  # the live day
 
 
 @pytest.fixture
@@ -89,19 +90,19 @@ def test_s3_event_to_state_anomalies_and_an_alert(aws, lambda_context):
         KeyConditionExpression="dimensions = :d AND interval_start BETWEEN :a AND :b",
         ExpressionAttributeValues={
             ":d": {"S": "LOCATION_ID=B-102"},
-            ":a": {"S": "2026-01-26T00:00"},
-            ":b": {"S": "2026-01-26T23:59"},
+            ":a": {"S": f"{DAY}T00:00"},
+            ":b": {"S": f"{DAY}T23:59"},
         },
     )["Items"]
-    spike_items = [i for i in by_dimension if i["interval_start"]["S"] == "2026-01-26T03:00"]
+    spike_items = [i for i in by_dimension if i["interval_start"]["S"] == f"{DAY}T03:00"]
     assert spike_items and spike_items[0]["measure"]["S"] == "NO2"
     by_time = ddb.query(
         TableName=resources.anomaly_table,
         KeyConditionExpression="detector = :n AND sk BETWEEN :a AND :b",
         ExpressionAttributeValues={
             ":n": {"S": "air-quality"},
-            ":a": {"S": "2026-01-26T03:00"},
-            ":b": {"S": "2026-01-26T03:00~"},
+            ":a": {"S": f"{DAY}T03:00"},
+            ":b": {"S": f"{DAY}T03:00~"},
         },
     )["Items"]
     assert any(i["series"]["S"] == "NO2[LOCATION_ID=B-102]" for i in by_time)
@@ -110,7 +111,7 @@ def test_s3_event_to_state_anomalies_and_an_alert(aws, lambda_context):
     spike_alert = [a for a in alerts if "NO2" in a["subject"] and "B-102" in a["subject"]]
     assert spike_alert, [a["subject"] for a in alerts]
     text = spike_alert[0]["message"]
-    assert "2026-01-26T03:00" in text and "expected about" in text and "observed" in text
+    assert f"{DAY}T03:00" in text and "expected about" in text and "observed" in text
     assert "LOCATION_ID: B-102" in text
 
 
@@ -121,11 +122,9 @@ def test_malformed_records_go_to_the_error_prefix_and_nothing_is_lost(aws, lambd
     good = _live(hours=6)
     lines = [json.dumps(r) for r in good] + [
         "{broken",
-        json.dumps(
-            {"TIMESTAMP": "2026-01-26 01:00", "LOCATION_ID": "B-101", "CO": "high", "NO2": 5}
-        ),
-        json.dumps({"TIMESTAMP": "2026-01-26 01:00", "CO": 1.0, "NO2": 5}),
-        '{"TIMESTAMP":"2026-01-26 01:00","LOCATION_ID":"B-101","CO":NaN,"NO2":5}',
+        json.dumps({"TIMESTAMP": f"{DAY} 01:00", "LOCATION_ID": "B-101", "CO": "high", "NO2": 5}),
+        json.dumps({"TIMESTAMP": f"{DAY} 01:00", "CO": 1.0, "NO2": 5}),
+        '{"TIMESTAMP":"' + DAY + ' 01:00","LOCATION_ID":"B-101","CO":NaN,"NO2":5}',
         json.dumps(good[0]),  # a duplicate: processed (counted once), not rejected
     ]
     body = ("\n".join(lines) + "\n").encode()
@@ -173,3 +172,34 @@ def test_cool_down_suppresses_repeated_alerts_per_series(aws, lambda_context):
         a for a in read_alerts(resources.queue_url) if a["subject"].startswith("[air-quality] CO")
     ]
     assert len(co_alerts) == 1
+
+
+def test_without_state_the_detector_learns_from_the_history_prefix(lambda_context, monkeypatch):
+    """First run in the cloud: no state yet, so learn from s3://bucket/history/ before scoring."""
+    from lambdas.air_quality.detector.handler import handler
+
+    with mock_aws():
+        resources = provision("vigil-air-history")
+        cfg = config(history=f"s3://{resources.bucket}/history/")
+        for name, value in resources.environment(cfg).items():
+            monkeypatch.setenv(name, value)
+        history = records(START, HISTORY_HOURS, locations=("B-101", "B-102"))
+        client("s3").put_object(
+            Bucket=resources.bucket, Key="history/2026/01.jsonl", Body=as_lines(history)
+        )
+
+        def spike(h, loc, record):
+            if h == 3 and loc == "B-101":
+                record["CO"] = round(record["CO"] * 4, 3)
+
+        totals = handler(
+            s3_put(resources.bucket, "readings/z/obj-4", as_lines(_live(spike))), lambda_context
+        )
+        assert totals["received"] == 48 and totals["anomalies"] >= 1
+        head = client("dynamodb").get_item(
+            TableName=resources.state_table,
+            Key={"pk": {"S": "detector#air-quality"}, "sk": {"S": "head"}},
+        )["Item"]
+        assert int(head["version"]["N"]) == 1
+        subjects = [a["subject"] for a in read_alerts(resources.queue_url)]
+        assert any(s.startswith("[air-quality] CO anomaly at B-101") for s in subjects), subjects

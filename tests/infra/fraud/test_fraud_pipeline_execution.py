@@ -148,7 +148,7 @@ def test_create_endpoint_path(local, neptune):
     (job,) = training.requests
     assert job["TrainingJobName"] == "vigil-fraud-first"
     assert job["HyperParameters"]["n-epochs"] == "3"
-    assert job["HyperParameters"]["n-hidden"] == "16"
+    assert job["HyperParameters"]["n-hidden"] == "32"
     assert job["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
     assert job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] == (
         f"s3://{processed}/runs/first/processed/"

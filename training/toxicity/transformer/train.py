@@ -57,6 +57,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--num-hidden-layers", type=int, default=2)
     parser.add_argument("--num-attention-heads", type=int, default=2)
+    parser.add_argument(
+        "--freeze-embeddings",
+        action="store_true",
+        help="keep the (pretrained) token embeddings fixed: faster on CPU, more robust to rare tokens",
+    )
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
     parser.add_argument("--train-batch-size", type=int, default=16)
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_dir.mkdir(parents=True, exist_ok=True)
     if args.train_tokenizer and not args.model_name:
         tokenizer = train_bpe_tokenizer(
-            data.train.texts, model_dir / "tokenizer", vocab_size=args.vocab_size
+            data.train.texts, Path(args.output_data_dir) / "tokenizer", vocab_size=args.vocab_size
         )
         model = roberta_from_config(
             tokenizer,
@@ -103,6 +108,9 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         tokenizer = AutoTokenizer.from_pretrained(args.model_name)
         model = pretrained_classifier(args.model_name, data.labels)
+    if args.freeze_embeddings:
+        for parameter in model.get_input_embeddings().parameters():
+            parameter.requires_grad = False
     datasets = {
         name: TextDataset(
             tokenizer,

@@ -1,0 +1,73 @@
+"""Run the fraud training entry point locally and lay its output out as a SageMaker model.
+
+An adapter for the demo, the benchmark and the scoring integration tests (F2's): it calls
+``training/fraud/train.py``'s ``main`` (F1's entry point, unchanged, as SageMaker script mode runs
+it: ``--train <ETL output> --model-dir … --output-data-dir …``), then writes ``code/`` with
+``inference/fraud/inference.py`` and the ``vigil`` package into the model directory
+(``vigil.packaging.add_inference_code``), so ``local/model_server.py`` serves exactly what a
+SageMaker endpoint would unpack from ``model.tar.gz``.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = REPO_ROOT / "training" / "fraud" / "train.py"
+INFERENCE_SCRIPT = REPO_ROOT / "inference" / "fraud" / "inference.py"
+OUTPUT_DIR = "train_output"
+
+
+def _train_module():
+    spec = importlib.util.spec_from_file_location("vigil_fraud_train", TRAIN_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def train_model(
+    processed_dir: Path, model_dir: Path, *, epochs: int = 30, seed: int = 0, hidden: int = 32
+) -> Path:
+    """Train (tiny, CPU) into ``model_dir``; offline scores go beside it (``train_output/``)."""
+    from vigil.packaging import add_inference_code
+
+    model_dir = Path(model_dir)
+    output = model_dir.parent / OUTPUT_DIR
+    if not (model_dir / "model.pt").exists():
+        code = _train_module().main(
+            [
+                "--train",
+                str(processed_dir),
+                "--model-dir",
+                str(model_dir),
+                "--output-data-dir",
+                str(output),
+                "--n-epochs",
+                str(epochs),
+                "--n-hidden",
+                str(hidden),
+                "--embedding-size",
+                str(hidden),
+                "--baseline-iter",
+                "0",
+                "--num-threads",
+                "1",
+                "--seed",
+                str(seed),
+                "--patience",
+                str(epochs),
+            ]
+        )
+        if code:
+            raise RuntimeError(f"training/fraud/train.py exited with {code}")
+    add_inference_code(model_dir, entry_point=INFERENCE_SCRIPT, packages=["vigil"])
+    return model_dir
+
+
+def offline_test_scores(model_dir: Path) -> dict[str, float]:
+    """TransactionID (string) → the training run's offline full-graph ``pred_prob`` (test split)."""
+    path = Path(model_dir).parent / OUTPUT_DIR / "test_scores.csv"
+    with path.open(newline="") as handle:
+        return {row["TransactionID"]: float(row["pred_prob"]) for row in csv.DictReader(handle)}
