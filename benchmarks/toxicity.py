@@ -49,7 +49,9 @@ def tfidf_baseline(train: pd.DataFrame, labels: list[str]):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=50_000)
+    vectorizer = TfidfVectorizer(
+        ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=50_000
+    )
     x = vectorizer.fit_transform(train["text"])
     models = []
     for label in labels:
@@ -182,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     result["best_model"] = best
     torch.set_num_threads(1)
     predictor = bilstm_predict if best == "bilstm" else transformer_predict
-    result.update(latency(predictor, clean, singles=20 if quick else 100, batches=3 if quick else 10))
+    result.update(
+        latency(predictor, clean, singles=20 if quick else 100, batches=3 if quick else 10)
+    )
     drops = {
         k: result[f"{k}_mean_auc"] - result[f"{k}_mean_auc_obfuscated"]
         for k in ("bilstm", "transformer", "tfidf")

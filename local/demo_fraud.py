@@ -97,7 +97,12 @@ def train(processed_dir: Path, model_dir: Path, *, epochs: int = 30) -> Path:
 
 
 def build_artifacts(workdir: Path, *, transactions: int, seed: int, epochs: int = 30) -> Artifacts:
-    raw = generate(workdir / "raw", transactions, seed)
+    """Generate, ETL and train under ``workdir/n<transactions>-s<seed>``; a step whose output
+    is already there (a previous run with the same size and seed) is not repeated."""
+    workdir = Path(workdir) / f"n{transactions}-s{seed}"
+    raw = workdir / "raw"
+    if not (raw / "train_identity.csv").exists():
+        generate(raw, transactions, seed)
     processed = workdir / "processed"
     if not (processed / "etl_report.json").exists():
         run_etl(raw, processed)

@@ -71,8 +71,13 @@ class SageMakerRuntimeFront:
                 match = _INVOCATIONS.match(self.path.split("?")[0])
                 server = front.endpoints.get(match.group(1)) if match else None
                 if server is None:
-                    error = {"__type": "ValidationError", "message": f"Endpoint {self.path} not found."}
-                    self._send(400, json.dumps(error).encode(), {"x-amzn-ErrorType": "ValidationError"})
+                    error = {
+                        "__type": "ValidationError",
+                        "message": f"Endpoint {self.path} not found.",
+                    }
+                    self._send(
+                        400, json.dumps(error).encode(), {"x-amzn-ErrorType": "ValidationError"}
+                    )
                     return
                 answer = server.invoke(
                     body,
@@ -170,7 +175,7 @@ def moderate(messages: list[str] | None, body: str | None = None) -> dict:
 
     if body is None:
         body = json.dumps({"messages": messages})
-    with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115 - EMF metric lines
+    with contextlib.redirect_stdout(open(os.devnull, "w")):
         return handler(api_event(body), _Context())
 
 
@@ -222,7 +227,7 @@ def main(argv: list[str]) -> int:
         reset_clients()
         s3 = client("s3")
         s3.create_bucket(Bucket=BUCKET)
-        print("[1/5] preparing channels → s3://%s/prepared/" % BUCKET, flush=True)
+        print(f"[1/5] preparing channels → s3://{BUCKET}/prepared/", flush=True)
         code = data.main(["--input", str(DATA), "--output", f"s3://{BUCKET}/prepared"])
         if code:
             return code
@@ -240,8 +245,11 @@ def main(argv: list[str]) -> int:
         best = max(results, key=lambda k: results[k]["roc_auc_macro"])
         tarball = package_model(work / best, work / f"{best}.tar.gz")
         s3.upload_file(str(tarball), BUCKET, f"models/{best}/model.tar.gz")
-        print(f"[4/5] serving the {best} model (s3://{BUCKET}/models/{best}/model.tar.gz) with "
-              "the SageMaker PyTorch serving stack", flush=True)
+        print(
+            f"[4/5] serving the {best} model (s3://{BUCKET}/models/{best}/model.tar.gz) with "
+            "the SageMaker PyTorch serving stack",
+            flush=True,
+        )
         with moderation_endpoint(tarball):
             print("[5/5] moderating example messages through the Lambda handler", flush=True)
             answer = moderate(EXAMPLES)
@@ -252,8 +260,11 @@ def main(argv: list[str]) -> int:
     print(f"  {'model':<12}" + "".join(f"{c:>19}" for c in columns) + f"{'train s':>10}")
     for kind, metrics in results.items():
         marker = " *" if kind == best else ""
-        print(f"  {kind + marker:<12}" + "".join(f"{metrics[c]:>19.4f}" for c in columns)
-              + f"{metrics['seconds']:>10.0f}")
+        print(
+            f"  {kind + marker:<12}"
+            + "".join(f"{metrics[c]:>19.4f}" for c in columns)
+            + f"{metrics['seconds']:>10.0f}"
+        )
     print(f"\nModeration API answers (status {answer['statusCode']}):")
     for text, result in zip(EXAMPLES, json.loads(answer["body"])["results"], strict=True):
         verdict = "FLAG " + ",".join(result["categories"]) if result["flagged"] else "ok"

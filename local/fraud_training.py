@@ -3,8 +3,8 @@
 An adapter for the demo, the benchmark and the scoring integration tests (F2's): it calls
 ``training/fraud/train.py``'s ``main`` (F1's entry point, unchanged, as SageMaker script mode runs
 it: ``--train <ETL output> --model-dir … --output-data-dir …``), then writes ``code/`` with
-``inference/fraud/inference.py`` and the ``vigil`` package into the model directory
-(``vigil.packaging.add_inference_code``), so ``local/model_server.py`` serves exactly what a
+``inference/fraud/inference.py`` and the ``vigil`` modules it imports into the model directory
+(F1's ``vigil.fraud.serving.add_serving_code``), so ``local/model_server.py`` serves exactly what a
 SageMaker endpoint would unpack from ``model.tar.gz``.
 """
 
@@ -16,7 +16,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO_ROOT / "training" / "fraud" / "train.py"
-INFERENCE_SCRIPT = REPO_ROOT / "inference" / "fraud" / "inference.py"
 OUTPUT_DIR = "train_output"
 
 
@@ -31,7 +30,7 @@ def train_model(
     processed_dir: Path, model_dir: Path, *, epochs: int = 30, seed: int = 0, hidden: int = 32
 ) -> Path:
     """Train (tiny, CPU) into ``model_dir``; offline scores go beside it (``train_output/``)."""
-    from vigil.packaging import add_inference_code
+    from vigil.fraud.serving import add_serving_code
 
     model_dir = Path(model_dir)
     output = model_dir.parent / OUTPUT_DIR
@@ -62,7 +61,7 @@ def train_model(
         )
         if code:
             raise RuntimeError(f"training/fraud/train.py exited with {code}")
-    add_inference_code(model_dir, entry_point=INFERENCE_SCRIPT, packages=["vigil"])
+    add_serving_code(model_dir)  # code/inference.py + the vigil modules it imports
     return model_dir
 
 

@@ -3,7 +3,8 @@
 * VPC: private isolated subnets only (no NAT, no internet route), flow logs to a KMS-encrypted log
   group, and only the endpoints something in it needs: the S3 gateway (Neptune's bulk loader reads
   the processed bucket through it) and the SageMaker runtime interface endpoint (the scoring
-  Lambda invokes the model endpoint from inside the VPC).
+  Lambda invokes the model endpoint from inside the VPC). Or an existing VPC given by id, subnets
+  and AZs (``existing_vpc``; no lookup, so the stack stays environment-agnostic).
 * Neptune (L1 only: aws-cdk-lib has no Neptune L2): IAM database authentication, storage
   encrypted with the stack's key, audit logs exported to CloudWatch, backups kept 7 days,
   deletion protection by setting, provisioned instances or serverless v2 capacity by setting.
@@ -48,37 +49,47 @@ class NetworkAndGraph(Construct):
         min_capacity: float,
         max_capacity: float,
         deletion_protection: bool,
+        existing_vpc: tuple[str, list[str], list[str]] | None = None,
     ):
         super().__init__(scope, construct_id)
-        flow_logs = logs.LogGroup(
-            self,
-            "FlowLogs",
-            encryption_key=key,
-            retention=_retention(log_retention_days),
-            removal_policy=removal_policy,
-        )
-        self.vpc = ec2.Vpc(
-            self,
-            "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(cidr),
-            max_azs=max_azs,
-            nat_gateways=0,
-            subnet_configuration=[
-                ec2.SubnetConfiguration(
-                    name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
-                )
-            ],
-            flow_logs={
-                "all": ec2.FlowLogOptions(
-                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
-                    traffic_type=ec2.FlowLogTrafficType.ALL,
-                )
-            },
-        )
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-        self.vpc.add_gateway_endpoint(
-            "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.subnets]
-        )
+        new_vpc = existing_vpc is None
+        if new_vpc:
+            flow_logs = logs.LogGroup(
+                self,
+                "FlowLogs",
+                encryption_key=key,
+                retention=_retention(log_retention_days),
+                removal_policy=removal_policy,
+            )
+            self.vpc = ec2.Vpc(
+                self,
+                "Vpc",
+                ip_addresses=ec2.IpAddresses.cidr(cidr),
+                max_azs=max_azs,
+                nat_gateways=0,
+                subnet_configuration=[
+                    ec2.SubnetConfiguration(
+                        name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
+                    )
+                ],
+                flow_logs={
+                    "all": ec2.FlowLogOptions(
+                        destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+                        traffic_type=ec2.FlowLogTrafficType.ALL,
+                    )
+                },
+            )
+            self.vpc.add_gateway_endpoint(
+                "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.subnets]
+            )
+        else:
+            vpc_id, subnet_ids, zones = existing_vpc
+            # By attributes, not lookup: the stack stays environment-agnostic. The VPC's owner
+            # provides its flow logs and the routes to S3 and the SageMaker runtime.
+            self.vpc = ec2.Vpc.from_vpc_attributes(
+                self, "Vpc", vpc_id=vpc_id, availability_zones=zones, isolated_subnet_ids=subnet_ids
+            )
         self.client_security_group = ec2.SecurityGroup(
             self,
             "ClientSecurityGroup",
@@ -86,27 +97,28 @@ class NetworkAndGraph(Construct):
             description="Lambdas that call Neptune and the SageMaker runtime endpoint",
             allow_all_outbound=False,
         )
-        endpoint_sg = ec2.SecurityGroup(
-            self,
-            "EndpointSecurityGroup",
-            vpc=self.vpc,
-            description="SageMaker runtime interface endpoint: HTTPS from Neptune clients",
-            allow_all_outbound=False,
-        )
-        endpoint_sg.add_ingress_rule(
-            self.client_security_group, ec2.Port.tcp(443), "HTTPS from Neptune/endpoint clients"
-        )
-        self.client_security_group.add_egress_rule(
-            endpoint_sg, ec2.Port.tcp(443), "to the SageMaker runtime endpoint"
-        )
-        self.vpc.add_interface_endpoint(
-            "SageMakerRuntime",
-            service=ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
-            subnets=self.subnets,
-            private_dns_enabled=True,
-            security_groups=[endpoint_sg],
-            open=False,
-        )
+        if new_vpc:
+            endpoint_sg = ec2.SecurityGroup(
+                self,
+                "EndpointSecurityGroup",
+                vpc=self.vpc,
+                description="SageMaker runtime interface endpoint: HTTPS from Neptune clients",
+                allow_all_outbound=False,
+            )
+            endpoint_sg.add_ingress_rule(
+                self.client_security_group, ec2.Port.tcp(443), "HTTPS from Neptune/endpoint clients"
+            )
+            self.client_security_group.add_egress_rule(
+                endpoint_sg, ec2.Port.tcp(443), "to the SageMaker runtime endpoint"
+            )
+            self.vpc.add_interface_endpoint(
+                "SageMakerRuntime",
+                service=ec2.InterfaceVpcEndpointAwsService.SAGEMAKER_RUNTIME,
+                subnets=self.subnets,
+                private_dns_enabled=True,
+                security_groups=[endpoint_sg],
+                open=False,
+            )
 
         self.security_group = ec2.SecurityGroup(
             self,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cdk.config import ContextModel
 
@@ -15,6 +15,18 @@ class FraudSettings(ContextModel):
     # network, graph database, data, Glue ETL, training pipeline (issue 5)
     vpc_cidr: str = Field(
         "10.40.0.0/16", description="CIDR of the fraud VPC (private isolated subnets only, no NAT)."
+    )
+    vpc_id: str | None = Field(
+        None,
+        pattern=r"^vpc-[0-9a-f]+$",
+        description="Use this existing VPC instead of creating one (with `vpcSubnetIds` and `vpcAvailabilityZones`; no lookup, so the stack stays environment-agnostic). It must route to S3 (gateway endpoint) and SageMaker runtime itself.",
+    )
+    vpc_subnet_ids: list[str] = Field(
+        default_factory=list,
+        description="Private subnets of `vpcId` for Neptune and the Lambdas (at least 2, in different AZs).",
+    )
+    vpc_availability_zones: list[str] = Field(
+        default_factory=list, description="The AZ of each of `vpcSubnetIds`, in the same order."
     )
     max_azs: int = Field(
         2, ge=2, le=6, description="Availability zones of the VPC (Neptune needs at least 2)."
@@ -69,6 +81,20 @@ class FraudSettings(ContextModel):
     endpoint_instance_count: int = Field(
         1, ge=1, le=32, description="Default endpoint instance count."
     )
+
+    @model_validator(mode="after")
+    def _existing_vpc_is_complete(self):
+        if self.vpc_id is None:
+            if self.vpc_subnet_ids or self.vpc_availability_zones:
+                raise ValueError("vpcSubnetIds/vpcAvailabilityZones need vpcId")
+        elif len(self.vpc_subnet_ids) < 2 or len(self.vpc_subnet_ids) != len(
+            self.vpc_availability_zones
+        ):
+            raise ValueError(
+                "vpcId needs at least 2 vpcSubnetIds and one vpcAvailabilityZones entry per subnet"
+            )
+        return self
+
     pipeline_timeout_hours: int = Field(
         24, ge=1, le=168, description="Timeout of one pipeline execution."
     )

@@ -57,6 +57,11 @@ class FraudStack(Stack):
             deletion_protection=(shared.removal_policy != "destroy")
             if protect is None
             else protect,
+            existing_vpc=(
+                (settings.vpc_id, settings.vpc_subnet_ids, settings.vpc_availability_zones)
+                if settings.vpc_id
+                else None
+            ),
         )
         self.data = FraudData(
             self,

@@ -65,13 +65,17 @@ class ToxicityStack(Stack):
             removal_policy=self.baseline.removal_policy,
         )
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
-        CfnOutput(self, "PreparedDataUri", value=self.data_bucket.s3_url_for_object(PREPARED_PREFIX))
+        CfnOutput(
+            self, "PreparedDataUri", value=self.data_bucket.s3_url_for_object(PREPARED_PREFIX)
+        )
         CfnOutput(
             self, "TrainingStateMachineArn", value=self.training.state_machine.state_machine_arn
         )
         if not settings.deploy_endpoint:
             return
-        model_key = settings.model_data_key or f"{MODELS_PREFIX}/{settings.served_model}/model.tar.gz"
+        model_key = (
+            settings.model_data_key or f"{MODELS_PREFIX}/{settings.served_model}/model.tar.gz"
+        )
         self.endpoint = ToxicityEndpoint(
             self,
             "Serving",

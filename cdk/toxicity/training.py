@@ -51,7 +51,12 @@ PROGRAMS = {
     "transformer": "training/toxicity/transformer/train.py",
 }
 SOURCE_TREES = ("training/toxicity", "inference/toxicity", "vigil/toxicity")
-SOURCE_FILES = ("vigil/__init__.py", "vigil/serving_errors.py", "vigil/packaging.py", "vigil/aws.py")
+SOURCE_FILES = (
+    "vigil/__init__.py",
+    "vigil/serving_errors.py",
+    "vigil/packaging.py",
+    "vigil/aws.py",
+)
 # Installed by the training toolkit before the entry point runs (the DLCs bring torch and, in
 # the Hugging Face image, transformers).
 TRAINING_REQUIREMENTS = ("gensim==4.4.0", "pyarrow", "scikit-learn", "matplotlib", "tqdm")
@@ -139,7 +144,9 @@ class ToxicityTraining(Construct):
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
                 resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}},
+                conditions={
+                    "StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
+                },
             )
         )
         images.grant_pull(self.role, "bilstmTraining", "transformerTraining")

@@ -27,7 +27,8 @@ flag                   default  meaning
 =====================  =======  ==============================================================
 
 Outputs. ``SM_MODEL_DIR``: ``model.pt``, ``model_config.json``, ``entity_keys.json``,
-``featurizer.json`` (see ``vigil.fraud.model.FraudModelBundle``). ``SM_OUTPUT_DATA_DIR``:
+``featurizer.json`` (see ``vigil.fraud.model.FraudModelBundle``) and ``code/`` (inference.py and
+the ``vigil`` modules it imports, so the training job's ``model.tar.gz`` deploys as is). ``SM_OUTPUT_DATA_DIR``:
 ``metrics.json``, ``roc_curve.png``, ``pr_curve.png``, ``test_scores.csv``
 (``TransactionID, isFraud, pred_prob, baseline_prob``: the offline full-graph scores). Every metric
 is also printed as a ``name = value;`` line for SageMaker metric definitions.
@@ -243,7 +244,7 @@ def fit(data, args, *, log=print):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            epoch_loss = float(loss)
+            epoch_loss = float(loss.detach())
         else:
             total, count = 0.0, 0
             for input_nodes, output_nodes, blocks in loader:
@@ -362,6 +363,12 @@ def main(argv: list[str] | None = None) -> int:
         },
     )
     bundle.save(model_dir)
+    try:  # make SM_MODEL_DIR a deployable model: code/inference.py + the vigil modules it needs
+        from vigil.fraud.serving import add_serving_code
+
+        add_serving_code(model_dir)
+    except (ImportError, FileNotFoundError) as error:  # a source dir without inference/
+        LOG.warning("model saved without code/: %s", error)
     result["seconds"] = round(time.perf_counter() - started, 2)
     (out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=float))
     print(f"training_seconds = {result['seconds']};", flush=True)

@@ -7,7 +7,8 @@ Holt-Winters model in error-correction form learns
     expected = level + phi * trend + daily[slot of day] + weekly[slot of week]
 
 where ``weekly`` holds each week slot's deviation from the daily profile (weekends differ from
-weekdays). Updates use Huber-clipped residuals so an outlier barely moves the model, and are damped
+weekdays). After a gap the residual scale is inflated as for a random walk (the level is stale).
+Updates use Huber-clipped residuals so an outlier barely moves the model, and are damped
 further while a series is anomalous. The residual scale is learnt per slot of day (rush hours are
 noisier than nights) as an exponentially weighted mean absolute residual.
 
@@ -128,6 +129,9 @@ class Detector:
         self.n_weekly = 7 * self.n_daily
         self.series: list[tuple[int, str]] = []  # (measure index, dimension key)
         self._index: dict[tuple[int, str], int] = {}
+        self.measure_of = np.zeros(0, dtype=np.int64)
+        self._dim_index = pd.Index([], dtype=object)  # dimension key → row of _sid_table
+        self._sid_table = np.zeros((0, len(config.measures)), dtype=np.int64)
         self.watermark: int | None = None  # latest record minute seen
         self.last_closed: int | None = None  # interval index closed through
         z = np.zeros
@@ -137,6 +141,7 @@ class Detector:
         self.scale = z((0, self.n_daily))
         self.ew_z, self.ew_z2 = z(0), z(0)
         self.last_raw = z(0)
+        self.last_iv = z(0, dtype=np.int64)  # interval of each series' latest observation
         self.stuck = z(0, dtype=np.int64)
         self.nobs = z(0, dtype=np.int64)
         self.offset = z(0)  # log transform: yt = log1p(y / offset); 0 → no transform
@@ -148,15 +153,31 @@ class Detector:
         self.seen_iv = z(0, dtype=np.int64)
 
     # --- series bookkeeping -----------------------------------------------------------------
-    def _series_ids(self, measure: int, dim_keys: np.ndarray) -> np.ndarray:
+    def _dimension_rows(self, dim_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per record, the row of its dimension key in ``_sid_table`` (new keys get a row)."""
         codes, uniques = pd.factorize(dim_keys)
-        index = self._index
-        table = np.fromiter(
-            (index.get((measure, key), -1) for key in uniques), dtype=np.int64, count=len(uniques)
-        )
-        unknown = np.flatnonzero(table < 0)
-        if unknown.size:
-            table[unknown] = self._add_series(measure, [uniques[k] for k in unknown])
+        rows = self._dim_index.get_indexer(uniques)
+        new = rows < 0
+        if new.any():
+            fresh = pd.Index(np.asarray(uniques)[new], dtype=object)
+            start = len(self._dim_index)
+            self._dim_index = self._dim_index.append(fresh)
+            rows[new] = np.arange(start, start + len(fresh))
+            pad = np.full((len(fresh), len(self.config.measures)), -1, dtype=np.int64)
+            self._sid_table = np.concatenate([self._sid_table, pad])
+        return codes, rows
+
+    def _series_ids(self, measure: int, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Series ids for one measure of records given as (unique-key code, key row)."""
+        used = np.flatnonzero(np.bincount(codes, minlength=len(rows)))
+        sids = self._sid_table[rows[used], measure]
+        unknown = sids < 0
+        if unknown.any():
+            keys = [self._dim_index[r] for r in rows[used][unknown]]
+            sids[unknown] = self._add_series(measure, keys)
+            self._sid_table[rows[used][unknown], measure] = sids[unknown]
+        table = np.full(len(rows), -1, dtype=np.int64)
+        table[used] = sids
         return table[codes]
 
     def _add_series(self, measure: int, keys: list[str]) -> np.ndarray:
@@ -166,6 +187,7 @@ class Detector:
             self.series.append((measure, key))
             self._index[(measure, key)] = first + offset
         k = len(keys)
+        self.measure_of = np.concatenate([self.measure_of, np.full(k, measure, dtype=np.int64)])
 
         def grow(a, fill=0.0):
             return np.concatenate([a, np.full((k, *a.shape[1:]), fill, dtype=a.dtype)])
@@ -175,6 +197,7 @@ class Detector:
         self.daily, self.weekly, self.scale = grow(self.daily), grow(self.weekly), grow(self.scale)
         self.ew_z, self.ew_z2 = grow(self.ew_z), grow(self.ew_z2, 1.0)
         self.last_raw = grow(self.last_raw, np.nan)
+        self.last_iv = grow(self.last_iv, -1)
         self.stuck, self.nobs = grow(self.stuck), grow(self.nobs, -1)
         self.offset = grow(self.offset)
         return np.arange(first, first + k, dtype=np.int64)
@@ -207,7 +230,7 @@ class Detector:
             hashes = pd.util.hash_array(batch.dim_keys) ^ (minutes.astype(np.uint64) * _GOLDEN)
             dup = pd.Series(hashes).duplicated().to_numpy().copy()
             if self.seen_h.size:
-                dup |= np.isin(hashes, self.seen_h)
+                dup |= pd.Index(self.seen_h).get_indexer(hashes) >= 0
             dup &= keep
             duplicates = int(dup.sum())
             use = keep & ~dup
@@ -256,12 +279,13 @@ class Detector:
     def _aggregate(self, iv: np.ndarray, dim_keys: np.ndarray, values: np.ndarray) -> None:
         parts_iv, parts_sid, parts_v = [self.ob_iv], [self.ob_sid], [self.ob_sum]
         parts_c = [self.ob_cnt]
+        codes, rows = self._dimension_rows(dim_keys)
         for j in range(values.shape[1]):
             col = values[:, j]
             finite = ~np.isnan(col)
             if not finite.any():
                 continue
-            sid = self._series_ids(j, dim_keys[finite])
+            sid = self._series_ids(j, codes[finite], rows)
             parts_iv.append(iv[finite])
             parts_sid.append(sid)
             parts_v.append(col[finite])
@@ -270,9 +294,10 @@ class Detector:
         all_sid = np.concatenate(parts_sid)
         n = max(len(self.series), 1)
         key = all_iv * n + all_sid
-        uniq, inverse = np.unique(key, return_inverse=True)
+        inverse, uniq = pd.factorize(key)
         self.ob_sum = np.bincount(inverse, weights=np.concatenate(parts_v), minlength=len(uniq))
         self.ob_cnt = np.bincount(inverse, weights=np.concatenate(parts_c), minlength=len(uniq))
+        uniq = np.asarray(uniq, dtype=np.int64)
         self.ob_iv = uniq // n
         self.ob_sid = uniq % n
 
@@ -326,10 +351,8 @@ class Detector:
     def _aggregate_values(self, sid: np.ndarray, sums: np.ndarray, counts: np.ndarray):
         if not sid.size:
             return sums
-        measure_of = np.fromiter(
-            (m for m, _ in self.series), dtype=np.int64, count=len(self.series)
-        )
-        is_sum = np.array([m.aggregation == "SUM" for m in self.config.measures])[measure_of[sid]]
+        is_sum = np.array([m.aggregation == "SUM" for m in self.config.measures])
+        is_sum = is_sum[self.measure_of[sid]]
         return np.where(is_sum, sums, sums / np.maximum(counts, 1))
 
     def _advance_missing(self, k: int, mask: np.ndarray | None = None) -> None:
@@ -398,7 +421,10 @@ class Detector:
         pred = self.level[sid] + p.phi * self.trend[sid] + self.daily[sid, d] + self.weekly[sid, w]
         e = yt - pred
         sc = np.maximum(self.scale[sid, d], 1e-9)
-        z = e / sc
+        # After a gap the level is stale: the forecast's error grows with the gap (random walk).
+        gap = np.where(self.last_iv[sid] >= 0, np.clip(iv - self.last_iv[sid] - 1, 0, 48), 0)
+        sc_gap = sc * np.sqrt(1.0 + p.alpha**2 * gap)
+        z = e / sc_gap
         lm, lv = p.shift_lambda, p.variance_lambda
         ew_z = (1 - lm) * self.ew_z[sid] + lm * np.clip(z, -6, 6)
         ew_z2 = (1 - lv) * self.ew_z2[sid] + lv * np.minimum(z * z, p.variance_cap)
@@ -428,7 +454,7 @@ class Detector:
 
         # learn (robustly; barely while anomalous)
         learn = ~new
-        ec = np.clip(e, -p.huber * sc, p.huber * sc) * np.where(anomalous, 0.2, 1.0)
+        ec = np.clip(e, -p.huber * sc_gap, p.huber * sc_gap) * np.where(anomalous, 0.2, 1.0)
         s = sid[learn]
         ec_l = ec[learn]
         trend = self.trend[s]
@@ -452,6 +478,7 @@ class Detector:
         self.ew_z2[sid] = np.where(learn, ew_z2, 1.0)
         self.stuck[sid] = np.where(learn, stuck, 0)
         self.last_raw[sid] = y
+        self.last_iv[sid] = iv
         self.nobs[sid] += 1
         expected = self._inverse(sid, pred)
         expected = np.where(new, y, expected)
@@ -541,6 +568,13 @@ class Detector:
                 setattr(det, name, npz[name].copy())
         det.series = [(int(m), str(k)) for m, k in meta["series"]]
         det._index = {s: i for i, s in enumerate(det.series)}
+        det.measure_of = np.array([m for m, _ in det.series], dtype=np.int64)
+        keys = list(dict.fromkeys(k for _, k in det.series))
+        det._dim_index = pd.Index(keys, dtype=object)
+        det._sid_table = np.full((len(keys), len(config.measures)), -1, dtype=np.int64)
+        row = {k: i for i, k in enumerate(keys)}
+        for sid, (m, k) in enumerate(det.series):
+            det._sid_table[row[k], m] = sid
         det.watermark = meta["watermark"]
         det.last_closed = meta["last_closed"]
         return det
@@ -630,6 +664,7 @@ _ARRAYS = (
     "ew_z",
     "ew_z2",
     "last_raw",
+    "last_iv",
     "stuck",
     "nobs",
     "offset",

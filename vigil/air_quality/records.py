@@ -152,7 +152,7 @@ def _arrow_fast_path(data: bytes, config: DetectorConfig) -> Batch | None:
         for name in config.dimensions[1:]:
             keys = pc.binary_join_element_wise(keys, table[name], DIM_SEPARATOR)
         encoded = pc.dictionary_encode(keys).combine_chunks()
-        if any(not str(v).strip() for v in encoded.dictionary.to_pylist()):
+        if pc.any(pc.equal(pc.utf8_trim_whitespace(encoded.dictionary), "")).as_py():
             return None
         dictionary = np.array(encoded.dictionary.to_pylist(), dtype=object)
         dim_keys = dictionary[encoded.indices.to_numpy(zero_copy_only=False)]

@@ -69,7 +69,7 @@ class FraudGraphData:
         data = {}
         num_nodes = {schema.TRANSACTION_NTYPE: len(self.transaction_ids)}
         for etype, (tx, ent) in self.edges.items():
-            tx_t, ent_t = torch.from_numpy(tx), torch.from_numpy(ent)
+            tx_t, ent_t = torch.tensor(tx), torch.tensor(ent)
             data[(schema.TRANSACTION_NTYPE, schema.forward_relation(etype), etype)] = (tx_t, ent_t)
             data[(etype, schema.reverse_relation(etype), schema.TRANSACTION_NTYPE)] = (ent_t, tx_t)
             num_nodes[etype] = len(self.entity_keys[etype])

@@ -473,7 +473,7 @@ class Scorer:
             updates.append((state, new_sum))
         return entities, updates
 
-    def score(self, transaction: Mapping[str, Any], metrics=None) -> Answer:
+    def score(self, transaction: Mapping[str, Any], metrics=None, context=None) -> Answer:
         """Score a validated transaction (the output of :func:`parse_transaction`).
 
         With an idempotency table, a Powertools idempotency record per ``TransactionID`` answers
@@ -490,8 +490,11 @@ class Scorer:
         )
 
         self._metrics = metrics
+        idempotent, idempotency_config = self._idempotent()
+        if context is not None:
+            idempotency_config.register_lambda_context(context)
         try:
-            body = self._idempotent()(transaction=dict(transaction))
+            body = idempotent(transaction=dict(transaction))
         except _NotRecorded as not_recorded:
             return not_recorded.answer
         except IdempotencyAlreadyInProgressError:
@@ -540,7 +543,7 @@ class Scorer:
                 raise _NotRecorded(answer)
             return answer.body()
 
-        return score
+        return score, config
 
     def score_in_graph(self, transaction: Mapping[str, Any], metrics=None) -> Answer:
         """Score with the graph as the only idempotency record (read → endpoint → insert)."""
@@ -634,9 +637,13 @@ def _response(status: int, body: dict[str, Any], api: bool) -> dict[str, Any]:
     }
 
 
-def handle_event(event: Any, scorer_factory: Callable[[], Scorer], metrics=None) -> dict:
+def handle_event(
+    event: Any, scorer_factory: Callable[[], Scorer], metrics=None, context=None
+) -> dict:
     """One Lambda event (API Gateway proxy or direct invoke) → the response; never raises."""
     api = is_api_gateway_event(event)
+    if metrics is not None:
+        metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     try:
         payload = _decode_body(event) if api else event
         transaction = parse_transaction(payload)
@@ -648,7 +655,7 @@ def handle_event(event: Any, scorer_factory: Callable[[], Scorer], metrics=None)
             400, {"message": "invalid transaction", "errors": invalid.errors[:20]}, api
         )
     try:
-        answer = scorer_factory().score(transaction, metrics)
+        answer = scorer_factory().score(transaction, metrics, context)
     except Exception:  # a bug or a broken configuration: answer, count, log — never crash
         logger.exception("scoring failed unexpectedly")
         if metrics is not None:

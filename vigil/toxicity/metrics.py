@@ -17,7 +17,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from vigil.toxicity.labels import AVERAGES, POSITIVE_THRESHOLD, metric_line
+from vigil.toxicity.labels import POSITIVE_THRESHOLD, metric_line
 
 
 def _truth(targets: np.ndarray) -> np.ndarray:

@@ -60,7 +60,7 @@ def classify(messages: list[str], *, endpoint_name: str) -> dict:
     from vigil.aws import client
 
     try:
-        response = client("sagemaker-runtime", read_timeout=30.0).invoke_endpoint(
+        response = client("sagemaker-runtime", read_timeout=20.0).invoke_endpoint(
             EndpointName=endpoint_name,
             ContentType="application/json",
             Accept="application/json",
@@ -82,8 +82,9 @@ def classify(messages: list[str], *, endpoint_name: str) -> dict:
     results = prediction.get("results") if isinstance(prediction, dict) else None
     if not isinstance(results, list) or len(results) != len(messages):
         raise ModerationError(
-            502, "EndpointError", f"the endpoint answered {len(results or [])} results "
-            f"for {len(messages)} messages"
+            502,
+            "EndpointError",
+            f"the endpoint answered {len(results or [])} results for {len(messages)} messages",
         )
     return prediction
 

@@ -30,6 +30,4 @@ def obfuscate_word(word: str, rng: random.Random) -> str:
 def obfuscate(text: str, *, seed: int = 0, rate: float = 0.5) -> str:
     """Obfuscate about ``rate`` of the words (of 4+ letters) of ``text``; same seed, same output."""
     rng = random.Random(f"{seed}:{text}")
-    return " ".join(
-        obfuscate_word(w, rng) if rng.random() < rate else w for w in text.split(" ")
-    )
+    return " ".join(obfuscate_word(w, rng) if rng.random() < rate else w for w in text.split(" "))

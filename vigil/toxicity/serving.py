@@ -19,7 +19,11 @@ JSON = "application/json"
 
 
 def parse_request(
-    body: bytes | str, content_type: str, *, max_texts: int = MAX_TEXTS, max_chars: int = MAX_TEXT_CHARS
+    body: bytes | str,
+    content_type: str,
+    *,
+    max_texts: int = MAX_TEXTS,
+    max_chars: int = MAX_TEXT_CHARS,
 ) -> list[str]:
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type != JSON:

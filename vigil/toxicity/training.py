@@ -26,12 +26,26 @@ SERVING_REQUIREMENTS = {
 }
 
 
+def flag(value: str | bool) -> bool:
+    """A boolean hyperparameter: ``--x`` alone, or ``--x true`` as SageMaker passes it."""
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
+
+
+def add_flag(parser: argparse.ArgumentParser, name: str, help: str) -> None:
+    parser.add_argument(name, type=flag, nargs="?", const=True, default=False, help=help)
+
+
 def add_sagemaker_args(parser: argparse.ArgumentParser) -> None:
     env = os.environ
     parser.add_argument("--model-dir", default=env.get("SM_MODEL_DIR", "model"))
-    parser.add_argument(
-        "--output-data-dir", default=env.get("SM_OUTPUT_DATA_DIR", "output/data")
-    )
+    parser.add_argument("--output-data-dir", default=env.get("SM_OUTPUT_DATA_DIR", "output/data"))
     for channel in ("train", "valid", "test"):
         parser.add_argument(
             f"--{channel}", default=env.get(f"SM_CHANNEL_{channel.upper()}", f"data/{channel}")
@@ -76,13 +90,13 @@ def _split(frame, labels, limit: int) -> Split:
     if limit:
         frame = frame.iloc[:limit]
     weights = (
-        frame[SAMPLE_WEIGHT_COLUMN].to_numpy(dtype=np.float32)
+        frame[SAMPLE_WEIGHT_COLUMN].to_numpy(dtype=np.float32, copy=True)
         if SAMPLE_WEIGHT_COLUMN in frame.columns
         else np.ones(len(frame), dtype=np.float32)
     )
     return Split(
         texts=frame["text"].astype(str).tolist(),
-        targets=frame[labels].to_numpy(dtype=np.float32),
+        targets=frame[labels].to_numpy(dtype=np.float32, copy=True),
         sample_weights=weights,
     )
 

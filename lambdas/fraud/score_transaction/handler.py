@@ -30,4 +30,4 @@ def scorer() -> Scorer:
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict, context: LambdaContext) -> dict:
-    return handle_event(event, scorer, metrics)
+    return handle_event(event, scorer, metrics, context)

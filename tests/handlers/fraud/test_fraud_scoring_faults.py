@@ -58,7 +58,7 @@ def _scorer(standin, proxy, monkeypatch, **overrides) -> Scorer:
         endpoint_name="vigil-fraud-rgcn",
         featurizer_spec="unused",
         **{
-            "latency_budget_ms": 600,
+            "latency_budget_ms": 5_000,  # retry counts must not depend on machine load
             "graph_timeout_ms": 150,
             "endpoint_timeout_ms": 150,
             "backoff_base_ms": 5,

@@ -59,7 +59,12 @@ def test_flags_come_from_the_endpoint_thresholds(handler, event, lambda_context,
     assert response["statusCode"] == 200
     body = json.loads(response["body"])
     first, second = body["results"]
-    assert first["flagged"] and first["categories"] == ["toxic", "severe_toxic", "obscene", "insult"]
+    assert first["flagged"] and first["categories"] == [
+        "toxic",
+        "severe_toxic",
+        "obscene",
+        "insult",
+    ]
     assert first["scores"]["toxic"] == pytest.approx(0.97)
     assert not second["flagged"] and second["categories"] == []
     metrics = emitted_metrics(capsys.readouterr().out)

@@ -154,3 +154,37 @@ def test_provisioned_multi_az_without_protection_by_setting():
     assert [i["Properties"]["DBInstanceClass"] for i in instances] == ["db.r6g.large"] * 2
     subnets = [r for r in resources.values() if r["Type"] == "AWS::EC2::Subnet"]
     assert len(subnets) == 2
+
+
+def test_an_existing_vpc_by_attributes_hosts_neptune_without_new_network():
+    resources = _construct_template(
+        existing_vpc=("vpc-0abc", ["subnet-0a", "subnet-0b"], ["eu-west-1a", "eu-west-1b"])
+    )["Resources"]
+    kinds = {r["Type"] for r in resources.values()}
+    assert not kinds & {"AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::EC2::VPCEndpoint"}
+    (group,) = [r for r in resources.values() if r["Type"] == "AWS::Neptune::DBSubnetGroup"]
+    assert group["Properties"]["SubnetIds"] == ["subnet-0a", "subnet-0b"]
+    sgs = [r for r in resources.values() if r["Type"] == "AWS::EC2::SecurityGroup"]
+    assert {sg["Properties"]["VpcId"] for sg in sgs} == {"vpc-0abc"}
+
+
+def test_existing_vpc_settings_must_be_complete():
+    from cdk.config import SettingsError, parse_settings
+    from cdk.fraud.settings import FraudSettings
+
+    with pytest.raises(SettingsError, match="at least 2 vpcSubnetIds"):
+        parse_settings(
+            FraudSettings,
+            {"vigil:fraud:vpcId": "vpc-0abc", "vigil:fraud:vpcSubnetIds": "subnet-0a"},
+            "fraud",
+        )
+    ok = parse_settings(
+        FraudSettings,
+        {
+            "vigil:fraud:vpcId": "vpc-0abc",
+            "vigil:fraud:vpcSubnetIds": "subnet-0a,subnet-0b",
+            "vigil:fraud:vpcAvailabilityZones": "eu-west-1a,eu-west-1b",
+        },
+        "fraud",
+    )
+    assert ok.vpc_subnet_ids == ["subnet-0a", "subnet-0b"]

@@ -59,7 +59,8 @@ def test_function_runs_in_the_vpc_with_its_settings(fraud):
         assert name in env, name
     assert env["SCORING_ENDPOINT_NAME"] == "vigil-fraud-rgcn"
     assert env["FALLBACK_MODE"] in ("review", "closed")
-    assert "8182" in json.dumps(env["GRAPH_ENDPOINT"])
+    graph = json.dumps(env["GRAPH_ENDPOINT"])  # https://<cluster endpoint>:<cluster port>
+    assert '"https://"' in graph and '"Endpoint"]' in graph and '"Port"]' in graph
 
 
 def test_role_is_least_privilege(fraud):

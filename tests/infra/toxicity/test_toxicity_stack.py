@@ -37,12 +37,16 @@ def _state_machine_definition(raw: dict) -> str:
 
 def test_both_training_jobs_use_sdk_images_and_vigil_metric_regexes(raw):
     definition = _state_machine_definition(raw)
-    assert definition.count('"Resource":"arn:<token>:states:::sagemaker:createTrainingJob.sync"') == 2
+    assert (
+        definition.count('"Resource":"arn:<token>:states:::sagemaker:createTrainingJob.sync"') == 2
+    )
     assert '"sagemaker_program":"training/toxicity/bilstm/train.py"' in definition
     assert '"sagemaker_program":"training/toxicity/transformer/train.py"' in definition
     mapping = next(iter(raw["Mappings"].values()))
     east = mapping["us-east-1"]
-    assert re.match(r"\d+\.dkr\.ecr\.us-east-1\.amazonaws\.com/pytorch-training:", east["bilstmTraining"])
+    assert re.match(
+        r"\d+\.dkr\.ecr\.us-east-1\.amazonaws\.com/pytorch-training:", east["bilstmTraining"]
+    )
     assert "huggingface-pytorch-training" in east["transformerTraining"]
     assert "pytorch-inference" in east["bilstmInference"]
     assert "huggingface-pytorch-inference" in east["transformerInference"]
@@ -76,8 +80,12 @@ def test_endpoint_serves_the_trained_artifact_with_an_encrypted_volume(template)
 
 def test_moderation_api_is_iam_authorised_and_validated(template):
     template.has_resource_properties(
-        "AWS::ApiGateway::Method", {"HttpMethod": "POST", "AuthorizationType": "AWS_IAM",
-                                    "RequestValidatorId": Match.any_value()}
+        "AWS::ApiGateway::Method",
+        {
+            "HttpMethod": "POST",
+            "AuthorizationType": "AWS_IAM",
+            "RequestValidatorId": Match.any_value(),
+        },
     )
     template.has_resource_properties(
         "AWS::ApiGateway::Model",
@@ -88,7 +96,11 @@ def test_moderation_api_is_iam_authorised_and_validated(template):
         {
             "PolicyDocument": {
                 "Statement": Match.array_with(
-                    [Match.object_like({"Action": "sagemaker:InvokeEndpoint", "Sid": "InvokeToxicityEndpoint"})]
+                    [
+                        Match.object_like(
+                            {"Action": "sagemaker:InvokeEndpoint", "Sid": "InvokeToxicityEndpoint"}
+                        )
+                    ]
                 )
             }
         },
@@ -113,7 +125,8 @@ def test_source_bundle_is_deterministic_and_complete(tmp_path):
     first = training_source_bundle(tmp_path / "a.tar.gz")
     second = training_source_bundle(tmp_path / "b.tar.gz")
     assert first.read_bytes() == second.read_bytes()
-    names = tarfile.open(first).getnames()
+    with tarfile.open(first) as tar:
+        names = tar.getnames()
     for needed in (
         "training/toxicity/bilstm/train.py",
         "training/toxicity/transformer/train.py",

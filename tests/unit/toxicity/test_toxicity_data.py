@@ -18,7 +18,10 @@ def fractional_frame() -> pd.DataFrame:
     rng = np.random.default_rng(7)
     n = 400
     frame = pd.DataFrame(
-        {"id": [f"c{i:04d}" for i in range(n)], "comment_text": [f"comment number {i}" for i in range(n)]}
+        {
+            "id": [f"c{i:04d}" for i in range(n)],
+            "comment_text": [f"comment number {i}" for i in range(n)],
+        }
     )
     toxic = rng.integers(0, 11, n) / 10
     frame["toxic"] = toxic
@@ -78,7 +81,7 @@ def test_split_is_deterministic_and_order_free(fractional_frame):
 def test_bad_labels_are_named(fractional_frame):
     bad = fractional_frame.copy()
     bad.loc[5, "threat"] = 1.5
-    with pytest.raises(DataError, match="'threat'.*row 5"):
+    with pytest.raises(DataError, match=r"'threat'.*row 5"):
         prepare(bad)
     with pytest.raises(DataError, match="missing columns"):
         prepare(fractional_frame.drop(columns=["insult"]), label_columns=list(JIGSAW_LABELS))
@@ -91,18 +94,30 @@ def test_cli_writes_channels_to_s3(moto_server, fractional_frame, tmp_path, caps
     fractional_frame.to_parquet(source)
     s3 = client("s3")
     s3.create_bucket(Bucket="tox-data")
-    code = main(["--input", str(source), "--output", "s3://tox-data/prepared", "--label-mode", "binary"])
+    code = main(
+        ["--input", str(source), "--output", "s3://tox-data/prepared", "--label-mode", "binary"]
+    )
     assert code == 0
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="tox-data")["Contents"]}
-    assert keys == {f"prepared/{c}/{f}" for c in ("train", "valid", "test") for f in ("data.parquet", "meta.json")}
-    meta = json.loads(s3.get_object(Bucket="tox-data", Key="prepared/train/meta.json")["Body"].read())
+    assert keys == {
+        f"prepared/{c}/{f}"
+        for c in ("train", "valid", "test")
+        for f in ("data.parquet", "meta.json")
+    }
+    meta = json.loads(
+        s3.get_object(Bucket="tox-data", Key="prepared/train/meta.json")["Body"].read()
+    )
     assert meta["label_mode"] == "binary" and len(meta["class_weights"]) == 6
-    assert json.loads(capsys.readouterr().out)["channels"]["train"] == "s3://tox-data/prepared/train/"
+    assert (
+        json.loads(capsys.readouterr().out)["channels"]["train"] == "s3://tox-data/prepared/train/"
+    )
 
 
 def test_cli_reports_bad_input(tmp_path, capsys):
     source = tmp_path / "bad.csv"
     pd.DataFrame({"comment_text": ["a"], "toxic": [2.0]}).to_csv(source, index=False)
-    code = main(["--input", str(source), "--output", str(tmp_path / "out"), "--label-columns", "toxic"])
+    code = main(
+        ["--input", str(source), "--output", str(tmp_path / "out"), "--label-columns", "toxic"]
+    )
     assert code == 2
     assert "'toxic'" in capsys.readouterr().err

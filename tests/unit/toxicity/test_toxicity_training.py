@@ -11,12 +11,12 @@ import re
 import pytest
 import torch
 
+from tests.infra.synth import REPO_ROOT
 from vigil.serving_errors import BadRequest
 from vigil.toxicity.bilstm import BiLSTMClassifier, BiLSTMConfig, encode
 from vigil.toxicity.embeddings import SubwordVocabulary
 from vigil.toxicity.labels import JIGSAW_LABELS, METRIC_NAMES, sagemaker_metric_definitions
 from vigil.toxicity.transformer import train_bpe_tokenizer
-from tests.infra.synth import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,9 @@ def test_training_writes_a_deployable_model(kind, request, capfd):
     assert len(summary["thresholds"]) == len(JIGSAW_LABELS)
     report = json.loads((out / "output" / "test_metrics.json").read_text())
     assert set(report["metrics"]) >= {"roc_auc_macro", "ap_score_weighted", "f1_micro"}
-    assert (out / "output" / "test_roc.png").is_file() and (out / "output" / "test_pr.png").is_file()
+    assert (out / "output" / "test_roc.png").is_file() and (
+        out / "output" / "test_pr.png"
+    ).is_file()
 
 
 def test_bilstm_epoch_lines_parse_with_the_regexes(tox_channels, tmp_path, capsys):
@@ -129,7 +131,9 @@ def test_inference_hooks_answer_batches(kind, request):
     out, _ = request.getfixturevalue(f"tiny_{kind}")
     module = hooks(kind)
     model = module.model_fn(str(out / "model"))
-    texts = module.input_fn(json.dumps({"inputs": ["you idiot", "thank you", "x" * 50]}), "application/json")
+    texts = module.input_fn(
+        json.dumps({"inputs": ["you idiot", "thank you", "x" * 50]}), "application/json"
+    )
     prediction = module.predict_fn(texts, model)
     body = json.loads(module.output_fn(prediction, "application/json"))
     assert body["labels"] == list(JIGSAW_LABELS)

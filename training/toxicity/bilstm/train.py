@@ -44,6 +44,7 @@ from vigil.toxicity.embeddings import (
 from vigil.toxicity.losses import probabilities, toxicity_loss
 from vigil.toxicity.metrics import compute_metrics, print_metrics
 from vigil.toxicity.training import (
+    add_flag,
     add_sagemaker_args,
     add_serving_code,
     finish,
@@ -65,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--patience", type=int, default=3, help="epochs without improvement")
-    parser.add_argument("--train-embeddings", action="store_true", help="fine-tune embeddings")
+    add_flag(parser, "--train-embeddings", "fine-tune the fastText table too")
     parser.add_argument("--fasttext-epochs", type=int, default=5)
     parser.add_argument("--fasttext-bucket", type=int, default=DEFAULT_BUCKET)
     parser.add_argument("--fasttext-min-count", type=int, default=2)
@@ -139,8 +140,11 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     fasttext = _fasttext(args, data.train.texts)
     vocab, table = SubwordVocabulary.from_fasttext(fasttext)
-    print(f"fastText: {len(vocab.words)} words, {vocab.bucket} n-gram buckets, "
-          f"{time.monotonic() - started:.1f}s", flush=True)
+    print(
+        f"fastText: {len(vocab.words)} words, {vocab.bucket} n-gram buckets, "
+        f"{time.monotonic() - started:.1f}s",
+        flush=True,
+    )
     config = BiLSTMConfig(
         labels=data.labels,
         embed_size=args.embed_size,
@@ -188,9 +192,12 @@ def main(argv: list[str] | None = None) -> dict:
         if score is None:
             raise SystemExit(f"unknown --metric-for-best-model {args.metric_for_best_model!r}")
         if best_score is None or (score > best_score if higher else score < best_score):
-            best_score, best_state, best_epoch, stale = score, copy.deepcopy(
-                model.state_dict()
-            ), epoch, 0
+            best_score, best_state, best_epoch, stale = (
+                score,
+                copy.deepcopy(model.state_dict()),
+                epoch,
+                0,
+            )
         else:
             stale += 1
             if stale >= args.patience:

@@ -28,6 +28,7 @@ from vigil.toxicity.labels import LossMode
 from vigil.toxicity.losses import probabilities
 from vigil.toxicity.metrics import compute_metrics
 from vigil.toxicity.training import (
+    add_flag,
     add_sagemaker_args,
     add_serving_code,
     finish,
@@ -52,16 +53,12 @@ SAGEMAKER_CHECKPOINTS = "/opt/ml/checkpoints"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train the transformer toxicity classifier")
     parser.add_argument("--model-name", default="", help="Hugging Face id or local path")
-    parser.add_argument("--train-tokenizer", action="store_true", help="BPE + model from config")
+    add_flag(parser, "--train-tokenizer", "BPE tokenizer + model from a config (offline)")
     parser.add_argument("--vocab-size", type=int, default=4000)
     parser.add_argument("--hidden-size", type=int, default=64)
     parser.add_argument("--num-hidden-layers", type=int, default=2)
     parser.add_argument("--num-attention-heads", type=int, default=2)
-    parser.add_argument(
-        "--freeze-embeddings",
-        action="store_true",
-        help="keep the (pretrained) token embeddings fixed: faster on CPU, more robust to rare tokens",
-    )
+    add_flag(parser, "--freeze-embeddings", "keep the token embeddings fixed (faster on CPU)")
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
     parser.add_argument("--train-batch-size", type=int, default=16)
@@ -154,6 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
         report_to="none",
         seed=args.seed,
         dataloader_num_workers=0,
+        dataloader_pin_memory=False,
         disable_tqdm=False,
     )
     trainer = make_trainer_class()(
