@@ -93,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test only)")
     parser.add_argument("--workdir", default="")
     parser.add_argument("--transformer-train-samples", type=int, default=2400)
+    parser.add_argument(
+        "--augment",
+        type=float,
+        default=0.3,
+        help="--augment-obfuscation of both models (0: train on clean text only)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
     args = parser.parse_args(argv)
     import torch
@@ -108,7 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     obfuscated = [obfuscate(t, seed=0) for t in clean]
     targets = test[labels].to_numpy()
     channels = [f"--{c}={work / 'data' / c}" for c in ("train", "valid", "test")]
-    result: dict[str, float | str | dict] = {"rows": meta.rows, "labels": labels}
+    result: dict[str, float | str | dict] = {
+        "rows": meta.rows,
+        "labels": labels,
+        "augment_obfuscation": args.augment,
+    }
 
     baseline = tfidf_baseline(splits["train"], labels)
     result["tfidf_mean_auc"], result["tfidf_mean_ap"] = scores(targets, baseline(clean))
@@ -125,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
             *channels,
             f"--model-dir={work / 'bilstm'}",
             f"--output-data-dir={work / 'bilstm_out'}",
-            f"--epochs={2 if quick else 8}",
+            f"--epochs={2 if quick else 12}",
+            f"--augment-obfuscation={args.augment}",
             "--embed-size=100",
             f"--lstm-hidden-size={32 if quick else 96}",
             "--lstm-num-layers=1",
@@ -163,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             "--learning-rate=1e-4",
             "--max-length=64",
             "--save-total-limit=1",
+            f"--augment-obfuscation={args.augment}",
         ]
     )
     tmodel, tokenizer, tmeta = transformer.load_classifier(work / "transformer")

@@ -187,7 +187,8 @@ def _train(kind: str, channels: Path, out: Path, tiny: bool) -> dict:
 
         args += ["--embed-size=100", "--lstm-hidden-size=64", "--lstm-num-layers=1"]
         args += ["--proj-size=64", "--train-batch-size=64", "--learning-rate=3e-3"]
-        args += [f"--epochs={2 if tiny else 5}", f"--fasttext-epochs={1 if tiny else 4}"]
+        args += [f"--epochs={2 if tiny else 6}", f"--fasttext-epochs={1 if tiny else 4}"]
+        args += ["--augment-obfuscation=0.3"]
         return main(args)
     from training.toxicity.transformer.train import main
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_notifications as s3n
@@ -48,6 +49,7 @@ class AnomalyDetector(Construct):
         removal_policy: RemovalPolicy,
         log_retention_days: int,
         memory_mib: int,
+        scientific_layer_arn: str,
     ):
         super().__init__(scope, construct_id)
         table_props = dict(
@@ -108,6 +110,12 @@ class AnomalyDetector(Construct):
             reserved_concurrent_executions=1,
         )
         self.function = self.handler.function
+        # numpy, pandas and pyarrow: the public AWS SDK for pandas layer (no bundling needed).
+        self.function.add_layers(
+            lambda_.LayerVersion.from_layer_version_arn(
+                self, "ScientificPython", scientific_layer_arn
+            )
+        )
         self.function.configure_async_invoke(
             retry_attempts=2,
             max_event_age=Duration.hours(6),

@@ -48,6 +48,16 @@ class AirQualitySettings(ContextModel):
         description="Prefix in the readings bucket the detector learns from before going live.",
     )
     detector_memory_mib: int = Field(1024, ge=128, le=10240, description="Detector Lambda memory.")
+    pandas_layer_version: int = Field(
+        31,
+        ge=1,
+        description="Version of the public AWS SDK for pandas layer (AWSSDKPandas-Python311: numpy, "
+        "pandas, pyarrow) in the deploy region; versions differ per region.",
+    )
+    pandas_layer_arn: str | None = Field(
+        None,
+        description="Full ARN of a layer with numpy, pandas and pyarrow (overrides the version).",
+    )
 
     def detector_config(self, bucket_name: str = "") -> DetectorConfig:
         """The one detector configuration model, validated at synth time."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import Aws, CfnOutput, Stack
 from constructs import Construct
 
 from cdk.air_quality.alerts import Alerts
@@ -11,6 +11,8 @@ from cdk.air_quality.iot_ingest import IotIngest
 from cdk.air_quality.settings import AirQualitySettings
 from cdk.config import SharedSettings
 from cdk.shared.security import SecurityBaseline
+
+PANDAS_LAYER_ACCOUNT = "336392948345"  # AWS SDK for pandas public layers
 
 
 class AirQualityStack(Stack):
@@ -58,6 +60,11 @@ class AirQualityStack(Stack):
             removal_policy=self.baseline.removal_policy,
             log_retention_days=shared.log_retention_days,
             memory_mib=settings.detector_memory_mib,
+            scientific_layer_arn=settings.pandas_layer_arn
+            or (
+                f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{PANDAS_LAYER_ACCOUNT}:layer:"
+                f"AWSSDKPandas-Python311:{settings.pandas_layer_version}"
+            ),
         )
         CfnOutput(self, "ReadingsBucket", value=bucket.bucket_name)
         CfnOutput(self, "AlertTopic", value=self.alerts.topic.topic_arn)

@@ -13,7 +13,8 @@ synth time (a per-region mapping); training runs the PyTorch DLC with a pinned D
 (``cdk/fraud/code_bundles.py``).
 
 Exposes ``state_machine``, ``topic``, ``functions`` (by name), ``training_role``, ``model_role``,
-``log_group`` and the state names (``STATE_*``) the local runner and tests address.
+``log_group``. State names (``TrainModel``, ``ProcessData``…) are part of the interface: the
+local runner's overrides and the tests address states by name.
 """
 
 from __future__ import annotations
@@ -434,6 +435,7 @@ class TrainingPipeline(Construct):
                         "--transactions": sfn.JsonPath.string_at("$.ingest.transactions"),
                         "--identity": sfn.JsonPath.string_at("$.ingest.identity"),
                         "--output": sfn.JsonPath.string_at("$.config.processed"),
+                        "--input-format": sfn.JsonPath.string_at("$.ingest.format"),
                     }
                 ),
                 result_selector={
@@ -646,7 +648,7 @@ class TrainingPipeline(Construct):
         succeeded = sfn.Succeed(self, "PipelineSucceeded")
 
         # --- wiring ------------------------------------------------------------------------------
-        deploy = (
+        (
             package_state.next(create_model)
             .next(create_config)
             .next(check_endpoint)
@@ -685,22 +687,23 @@ class TrainingPipeline(Construct):
             .otherwise(package_state)
         )
         start_crawler.next(wait_crawler)
+        # Two Choices so LastCrawl.Status is only compared when it is present.
         wait_crawler.next(get_crawler).next(
             sfn.Choice(self, "CrawlerDone")
             .when(
-                sfn.Condition.and_(
-                    sfn.Condition.string_equals("$.crawl.crawler.State", "READY"),
-                    sfn.Condition.is_present("$.crawl.crawler.LastCrawl.Status"),
+                sfn.Condition.string_equals("$.crawl.crawler.State", "READY"),
+                sfn.Choice(self, "CrawlSucceeded")
+                .when(sfn.Condition.is_not_present("$.crawl.crawler.LastCrawl.Status"), crawled)
+                .when(
                     sfn.Condition.string_equals("$.crawl.crawler.LastCrawl.Status", "FAILED"),
-                ),
-                crawl_failed,
+                    crawl_failed,
+                )
+                .otherwise(crawled),
             )
-            .when(sfn.Condition.string_equals("$.crawl.crawler.State", "READY"), crawled)
             .otherwise(wait_crawler)
         )
         crawled.next(process).next(build_hp).next(train)
         definition = normalize_state.next(ingest_state).next(start_crawler)
-        del deploy
 
         self.log_group = logs.LogGroup(
             self,

@@ -69,7 +69,8 @@ class FraudGraphData:
         data = {}
         num_nodes = {schema.TRANSACTION_NTYPE: len(self.transaction_ids)}
         for etype, (tx, ent) in self.edges.items():
-            tx_t, ent_t = torch.tensor(tx), torch.tensor(ent)
+            tx_t = torch.from_numpy(np.array(tx, dtype=np.int64))  # a writable copy
+            ent_t = torch.from_numpy(np.array(ent, dtype=np.int64))
             data[(schema.TRANSACTION_NTYPE, schema.forward_relation(etype), etype)] = (tx_t, ent_t)
             data[(etype, schema.reverse_relation(etype), schema.TRANSACTION_NTYPE)] = (ent_t, tx_t)
             num_nodes[etype] = len(self.entity_keys[etype])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -307,7 +308,12 @@ def stage_raw_data(location: str, tables: str, *, s3=None) -> dict[str, Any]:
         for table, folder in RAW_TABLE_FOLDERS.items():
             if not any(k.startswith(f"{dst_prefix}{folder}/") and _table_of(k) for k in found):
                 raise PipelineError(f"no train_{table} file under {tables}{folder}/")
-        return {"staged": False, "files": len(found), **_table_locations(tables)}
+        return {
+            "staged": False,
+            "files": len(found),
+            "format": _format_of([k for k in found if _table_of(k)], tables),
+            **_table_locations(tables),
+        }
     files: dict[str, list[str]] = {table: [] for table in RAW_TABLE_FOLDERS}
     for key in _list(s3, src_bucket, src_prefix):
         table = _table_of(key)
@@ -338,8 +344,17 @@ def stage_raw_data(location: str, tables: str, *, s3=None) -> dict[str, Any]:
     return {
         "staged": True,
         "files": sum(len(keys) for keys in files.values()),
+        "format": _format_of([k for keys in files.values() for k in keys], location),
         **_table_locations(tables),
     }
+
+
+def _format_of(keys: list[str], where: str) -> str:
+    """The ETL's ``--input-format``: every file of a run is CSV (or .csv.gz) or every one Parquet."""
+    formats = {"parquet" if k.lower().endswith(".parquet") else "csv" for k in keys}
+    if len(formats) != 1:
+        raise PipelineError(f"mixed CSV and Parquet files under {where}: use one format per run")
+    return formats.pop()
 
 
 def _table_locations(tables: str) -> dict[str, str]:
@@ -440,8 +455,6 @@ def package_model(model_uri: str, code_bundle_uri: str, output_uri: str, *, s3=N
                 raise PipelineError(f"cannot read {uri}: {exc}") from exc
         model_dir = unpack_model(model_tar, work / "model")
         model_tar.unlink()
-        import shutil
-
         shutil.rmtree(model_dir / CODE_DIR, ignore_errors=True)
         unpack_model(bundle_tar, model_dir)
         if not (model_dir / CODE_DIR / ENTRY_POINT).is_file():
@@ -466,7 +479,8 @@ def endpoint_status(endpoint_name: str, *, sagemaker=None) -> dict:
         if error.get("Code") == "ValidationException" and "Could not find" in error.get(
             "Message", ""
         ):
-            return {"exists": False, "status": "None", "failureReason": ""}
+            # every key always present: the state machine's Choice rules read them all
+            return {"exists": False, "status": "None", "failureReason": "", "configName": ""}
         raise
     return {
         "exists": True,

@@ -68,6 +68,13 @@ def add_sagemaker_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-train-samples", type=int, default=0, help="0: all (debug runs)")
     parser.add_argument("--max-eval-samples", type=int, default=0, help="0: all (debug runs)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--augment-obfuscation",
+        type=float,
+        default=0.0,
+        help="share of training texts replaced each epoch by a spelling-obfuscated copy "
+        "(character swaps, repeats, leetspeak, inserted spaces; vigil.toxicity.obfuscate)",
+    )
 
 
 @dataclass
@@ -129,6 +136,20 @@ def resolve_class_weights(spec: str, meta: dict, num_labels: int) -> list[float]
     if len(weights) != num_labels:
         raise SystemExit(f"--class-weight has {len(weights)} values for {num_labels} labels")
     return weights
+
+
+def augmented(texts: list[str], share: float, seed: int) -> list[str]:
+    """``texts`` with about ``share`` of them obfuscated (which ones and how follow ``seed``)."""
+    if share <= 0:
+        return texts
+    from vigil.toxicity.obfuscate import obfuscate
+
+    rng = np.random.default_rng(seed)
+    chosen = rng.random(len(texts)) < share
+    return [
+        obfuscate(t, seed=10_000 + seed) if pick else t
+        for t, pick in zip(texts, chosen, strict=True)
+    ]
 
 
 def greater_is_better(metric: str) -> bool:

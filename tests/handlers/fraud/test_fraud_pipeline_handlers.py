@@ -182,7 +182,7 @@ def test_ingest_stages_one_folder_per_table_and_drops_stale_files(aws, lambda_co
     aws.put_object(Bucket=RAW, Key="tables/transaction/old_transaction.csv", Body=b"stale")
     event = {"location": f"s3://{RAW}/incoming/", "tables": f"s3://{RAW}/tables/"}
     result = ingest.handler(event, lambda_context)
-    assert result["staged"] is True and result["files"] == 2
+    assert result["staged"] is True and result["files"] == 2 and result["format"] == "csv"
     assert result["transactions"] == f"s3://{RAW}/tables/transaction/"
     assert result["identity"] == f"s3://{RAW}/tables/identity/"
     keys = sorted(o["Key"] for o in aws.list_objects_v2(Bucket=RAW, Prefix="tables/")["Contents"])
@@ -198,6 +198,15 @@ def test_ingest_is_a_no_op_when_the_tables_are_already_staged(aws, lambda_contex
     event = {"location": f"s3://{RAW}/tables/", "tables": f"s3://{RAW}/tables/"}
     result = ingest.handler(event, lambda_context)
     assert result["staged"] is False and result["files"] == 2
+    assert result["format"] == "parquet"
+
+
+def test_ingest_rejects_a_mix_of_csv_and_parquet(aws, lambda_context):
+    aws.put_object(Bucket=RAW, Key="in/train_transaction.parquet", Body=b"p")
+    aws.put_object(Bucket=RAW, Key="in/train_identity.csv", Body=b"c")
+    event = {"location": f"s3://{RAW}/in/", "tables": f"s3://{RAW}/tables/"}
+    with pytest.raises(pipeline.PipelineError, match="mixed CSV and Parquet"):
+        ingest.handler(event, lambda_context)
 
 
 def test_ingest_names_the_missing_table(aws, lambda_context):

@@ -88,6 +88,8 @@ def test_detector_lambda_is_triggered_by_new_readings_serialised_with_a_dlq(temp
     assert len(functions) == 1
     props = next(iter(functions.values()))["Properties"]
     assert props["ReservedConcurrentExecutions"] == 1
+    layers = json.dumps(props["Layers"])
+    assert "AWSLambdaPowertoolsPythonV3" in layers and "AWSSDKPandas-Python311" in layers
     env = props["Environment"]["Variables"]
     assert {"STATE_TABLE", "ANOMALY_TABLE", "ALERT_TOPIC_ARN", "ERROR_PREFIX"} <= set(env)
     config = env["DETECTOR_CONFIG"]

@@ -144,6 +144,7 @@ def test_create_endpoint_path(local, neptune):
         "--transactions": f"s3://{raw}/tables/transaction/",
         "--identity": f"s3://{raw}/tables/identity/",
         "--output": f"s3://{processed}/runs/first/processed/",
+        "--input-format": "csv",
     }
     (job,) = training.requests
     assert job["TrainingJobName"] == "vigil-fraud-first"
@@ -261,6 +262,36 @@ def test_training_failure_notifies_and_fails(local, neptune):
     assert "CUDA out of memory" in body["cause"]
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     assert sagemaker.list_endpoints()["Endpoints"] == []
+
+
+def test_failed_crawl_notifies_with_the_crawler_error(local):
+    read_messages = _subscribe_queue(local)
+    crawler = local.name_of("DataCrawler")
+
+    def crawl_failed(params):  # GetCrawler's answer after a crawl that failed
+        assert params == {"Name": crawler}
+        return {
+            "Crawler": {
+                "Name": crawler,
+                "State": "READY",
+                "LastCrawl": {"Status": "FAILED", "ErrorMessage": "Access denied to tables/"},
+            }
+        }
+
+    raw = local.name_of("DataRawBucket")
+    run = local.run(
+        {"dataLocation": f"s3://{raw}/incoming/"}, overrides={"GetCrawler": crawl_failed}
+    )
+    assert run.status == "FAILED"
+    assert run.states[-5:] == [
+        "CrawlerDone",
+        "CrawlSucceeded",
+        "CrawlFailed",
+        "NotifyFailure",
+        "PipelineFailed",
+    ]
+    body = json.loads(read_messages()[0]["Message"])
+    assert body["error"] == "CrawlFailed" and "Access denied to tables/" in body["cause"]
 
 
 def test_bad_input_fails_at_the_first_state_naming_the_field(local):

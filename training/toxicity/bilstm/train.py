@@ -47,6 +47,7 @@ from vigil.toxicity.training import (
     add_flag,
     add_sagemaker_args,
     add_serving_code,
+    augmented,
     finish,
     greater_is_better,
     load_channels,
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(args.seed)
     data = load_channels(args)
     started = time.monotonic()
-    fasttext = _fasttext(args, data.train.texts)
+    corpus = data.train.texts + augmented(data.train.texts, args.augment_obfuscation, args.seed)
+    fasttext = _fasttext(args, corpus if args.augment_obfuscation > 0 else data.train.texts)
     vocab, table = SubwordVocabulary.from_fasttext(fasttext)
     print(
         f"fastText: {len(vocab.words)} words, {vocab.bucket} n-gram buckets, "
@@ -170,9 +172,10 @@ def main(argv: list[str] | None = None) -> dict:
     for epoch in range(1, args.epochs + 1):
         model.train()
         total = 0.0
+        texts = augmented(data.train.texts, args.augment_obfuscation, args.seed + epoch)
         batches = length_bucketed_batches(lengths, args.train_batch_size, rng)
         for idx in tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=5):
-            batch = encode([data.train.texts[i] for i in idx], vocab, config.total_length)
+            batch = encode([texts[i] for i in idx], vocab, config.total_length)
             loss = toxicity_loss(
                 model(batch),
                 targets[idx],

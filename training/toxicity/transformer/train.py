@@ -31,6 +31,7 @@ from vigil.toxicity.training import (
     add_flag,
     add_sagemaker_args,
     add_serving_code,
+    augmented,
     finish,
     greater_is_better,
     load_channels,
@@ -118,6 +119,14 @@ def main(argv: list[str] | None = None) -> dict:
         )
         for name, split in (("train", data.train), ("valid", data.valid))
     }
+    if args.augment_obfuscation > 0:  # a fixed obfuscated share (one tokenization)
+        datasets["train"] = TextDataset(
+            tokenizer,
+            augmented(data.train.texts, args.augment_obfuscation, args.seed),
+            data.train.targets,
+            data.train.sample_weights,
+            max_length=args.max_length,
+        )
 
     def metrics_of(eval_pred) -> dict[str, float]:
         logits, targets = eval_pred.predictions, eval_pred.label_ids

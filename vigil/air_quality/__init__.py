@@ -1,0 +1,1 @@
+"""Air-quality anomaly detection: config, engine, records, service, backtest, simulator, UCI data."""
