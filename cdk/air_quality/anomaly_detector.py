@@ -9,7 +9,7 @@ are retried twice and then land in an encrypted SQS dead-letter queue, so no obj
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -137,16 +137,3 @@ class AnomalyDetector(Construct):
         for child in Stack.of(self).node.children:
             if child.node.id.startswith("BucketNotificationsHandler"):
                 acknowledge(child, AIR_BUCKET_NOTIFICATIONS)
-                _drop_redundant_role_dependency(
-                    child.node.find_child("Resource"), child.node.find_child("Role")
-                )
-        _drop_redundant_role_dependency(self.function.node.default_child, self.handler.role)
-
-
-def _drop_redundant_role_dependency(function: CfnResource, role: Construct) -> None:
-    """CDK makes a Lambda depend on its role although ``Role: GetAtt`` already orders them, and
-    cfn-lint reports the duplicate (W3005): keep only the dependency on the role's policy."""
-    policy = role.node.try_find_child("DefaultPolicy")
-    policy_resource = policy.node.default_child if policy is not None else None
-    depends = [policy_resource.logical_id] if policy_resource is not None else []
-    function.add_override("DependsOn", depends)
