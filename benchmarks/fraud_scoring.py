@@ -39,6 +39,13 @@ from vigil.fraud.features import Featurizer, FeaturizerSpec, encode_vector  # no
 from vigil.fraud.scoring import transaction_event  # noqa: E402
 
 HUB_KEY = "bench-hub-device"
+_STRING_COLUMNS = set(schema.TRANSACTION_STRING_COLUMNS) | set(schema.IDENTITY_STRING_COLUMNS)
+
+
+def bench_key(column: str, j: int) -> str | int:
+    """The raw value of the ``j``-th degree-10 bench entity of ``column`` (numbers for numeric
+    columns, as a payment service would send them)."""
+    return f"bench-d10-{column}-{j}" if column in _STRING_COLUMNS else 900_000 + j
 
 
 def api_event(body: dict) -> dict:
@@ -78,7 +85,7 @@ def write_bench_entities(folder: Path, vector: list[float], *, hub_degree: int, 
     add_entity("DeviceInfo", HUB_KEY, hub_degree)
     for column in schema.DEFAULT_ENTITY_COLUMNS:
         for j in range(2 * per_column):
-            add_entity(column, f"bench-d10-{column}-{j}", 10)
+            add_entity(column, schema.canonical_key(bench_key(column, j)), 10)
     for name, header, rows in (
         ("nodes_transaction", schema.TRANSACTION_NODE_HEADER, tx_rows),
         ("nodes_entities", schema.ENTITY_NODE_HEADER, entity_rows),
@@ -187,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = dict(extra[2 * j + (0 if use_hub else 1)])
                 index = j if use_hub else args.hub_samples + j
                 for column in schema.DEFAULT_ENTITY_COLUMNS:
-                    row[column] = f"bench-d10-{column}-{index}"
+                    row[column] = bench_key(column, index)
                 if use_hub:
                     row["DeviceInfo"] = HUB_KEY
                 _, wall, _ = timed_call(call, scorer, api_event(transaction_event(row)), context)

@@ -203,6 +203,9 @@ def main(argv: list[str]) -> int:
             bulk_dir=artifacts.bulk_dir,
             model_dir=artifacts.model_dir,
             featurizer=artifacts.featurizer,
+            # a readable console: no EMF metric line per request (the handler still records
+            # its metrics; in Lambda they go to CloudWatch)
+            settings={"POWERTOOLS_METRICS_DISABLED": "true"},
         ) as local,
         local.activated(),
     ):
@@ -230,6 +233,14 @@ def main(argv: list[str]) -> int:
             connection.close()
             api.stop()
     precision, recall = precision_recall(labels, flags)
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    ranking = {}
+    if 0 < sum(labels) < len(labels):
+        ranking = {
+            "roc_auc": round(float(roc_auc_score(labels, scores)), 4),
+            "average_precision": round(float(average_precision_score(labels, scores)), 4),
+        }
     metrics = {
         "streamed": len(rows) - 1,
         "scored": len(scores),
@@ -238,6 +249,7 @@ def main(argv: list[str]) -> int:
         "threshold": threshold,
         "precision": round(precision, 4),
         "recall": round(recall, 4),
+        **ranking,
         "latency_p50_ms": round(percentile(latencies, 50), 2),
         "latency_p99_ms": round(percentile(latencies, 99), 2),
         "latency_mean_ms": round(statistics.fmean(latencies), 2) if latencies else None,

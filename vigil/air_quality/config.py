@@ -40,6 +40,9 @@ class ModelParams(_Strict):
     shift_gain: float = Field(0.55, ge=0, description="weight of the shift statistic")
     variance_lambda: float = Field(0.25, gt=0, le=1, description="EWMA of z^2 for variance bursts")
     variance_gain: float = Field(1.6, ge=0, description="weight of the variance statistic")
+    spike_gain: float = Field(
+        1.0, ge=0, description="weight of the spike-confirmation (interpolation) statistic"
+    )
     stuck_run: int = Field(4, ge=1, description="repeats of the same value that mean stuck")
     stuck_z: float = Field(7.0, ge=0, description="z-equivalent of a stuck run of stuck_run")
     z_floor: float = Field(2.0, ge=0, description="z-equivalent of severity 0")

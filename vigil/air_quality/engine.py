@@ -47,13 +47,21 @@ import pandas as pd
 from vigil.air_quality.config import MINUTES_PER_DAY, DetectorConfig
 from vigil.air_quality.records import DIM_SEPARATOR, Batch, Reject
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 OK, ANOMALY, WARMUP, MISSING = 0, 1, 2, 3
 STATUS_NAMES = {OK: "ok", ANOMALY: "anomaly", WARMUP: "warmup", MISSING: "missing"}
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MAD_TO_SIGMA = 1.2533
 _SLOW_ALPHA = 0.02  # slow baseline level (about 50 intervals) for drift detection
-_REASONS = ("spike or dip", "level shift", "drift", "variance burst", "stuck sensor")
+_SPIKE_RATIO0 = 0.8  # interpolation residual / forecast residual scale, before learning
+_REASONS = (
+    "spike or dip",
+    "level shift",
+    "drift",
+    "variance burst",
+    "stuck sensor",
+    "spike or dip (previous interval)",
+)
 
 
 def minute_to_iso(minute: int) -> str:
@@ -136,13 +144,17 @@ class Detector:
         self.last_closed: int | None = None  # interval index closed through
         z = np.zeros
         self.level, self.trend, self.slow = z(0), z(0), z(0)
-        self.dev_scale = z(0)
         self.daily, self.weekly = z((0, self.n_daily)), z((0, self.n_weekly))
         self.scale = z((0, self.n_daily))
         self.ew_z, self.ew_z2 = z(0), z(0)
         self.last_raw = z(0)
         self.last_iv = z(0, dtype=np.int64)  # interval of each series' latest observation
         self.stuck = z(0, dtype=np.int64)
+        # per series: the drift statistic's scale, then the spike confirmation's state: the
+        # deseasonalised values of the last two intervals (NaN: not adjacent or already flagged),
+        # the residual scale used for the last one, and the learnt ratio of the interpolation
+        # residual's scale to it (one array: fewer entries keep the serialised state small)
+        self.aux = z((0, 5))
         self.nobs = z(0, dtype=np.int64)
         self.offset = z(0)  # log transform: yt = log1p(y / offset); 0 → no transform
         # open (not yet closed) intervals: aggregated partial sums, and record hashes for dedup
@@ -193,14 +205,20 @@ class Detector:
             return np.concatenate([a, np.full((k, *a.shape[1:]), fill, dtype=a.dtype)])
 
         self.level, self.trend, self.slow = grow(self.level), grow(self.trend), grow(self.slow)
-        self.dev_scale = grow(self.dev_scale)
         self.daily, self.weekly, self.scale = grow(self.daily), grow(self.weekly), grow(self.scale)
         self.ew_z, self.ew_z2 = grow(self.ew_z), grow(self.ew_z2, 1.0)
         self.last_raw = grow(self.last_raw, np.nan)
         self.last_iv = grow(self.last_iv, -1)
         self.stuck, self.nobs = grow(self.stuck), grow(self.nobs, -1)
+        self.aux = grow(self.aux, np.nan)
+        self.aux[first:] = (0.0, np.nan, np.nan, 1.0, _SPIKE_RATIO0)
         self.offset = grow(self.offset)
         return np.arange(first, first + k, dtype=np.int64)
+
+    @property
+    def dev_scale(self) -> np.ndarray:
+        """The drift statistic's learnt scale per series (a view: assignments update the state)."""
+        return self.aux[:, 0]
 
     def series_info(self, sid: int) -> tuple[str, dict[str, str]]:
         measure, key = self.series[sid]
@@ -403,6 +421,7 @@ class Detector:
         self.scale[sid] = init_scale[:, None]
         self.dev_scale[sid] = init_scale
         self.last_raw[sid] = y
+        self.aux[sid, 1:] = (np.nan, np.nan, 1.0, _SPIKE_RATIO0)
         self.nobs[sid] = 0
 
     def _score(self, iv: int, sid: np.ndarray, y: np.ndarray) -> ClosedInterval:
@@ -436,6 +455,17 @@ class Detector:
         same = np.abs(y - self.last_raw[sid]) <= 1e-9 * np.maximum(np.abs(y), 1.0)
         stuck = np.where(same, self.stuck[sid] + 1, 0)
         stuck_stat = np.where(stuck >= p.stuck_run, p.stuck_z + (stuck - p.stuck_run), 0.0)
+        # Spike confirmation: the previous interval against the interpolation of its neighbours
+        # (deseasonalised), once this interval shows whether the series came back.
+        u = yt - self.daily[sid, d] - self.weekly[sid, w]
+        adjacent = self.last_iv[sid] == iv - 1
+        _, u1, u2, sc1, ratio = self.aux[sid].T
+        bump = u1 - 0.5 * (u2 + u)
+        spike_ok = adjacent & np.isfinite(bump)
+        bump = np.where(spike_ok, bump, 0.0)
+        ratio = np.maximum(ratio, 1e-6)
+        sc1 = np.maximum(sc1, 1e-9)
+        spike_stat = np.abs(bump) / (ratio * sc1)
         stats = np.stack(
             [
                 np.abs(z),
@@ -443,6 +473,7 @@ class Detector:
                 p.shift_gain * drift_stat,
                 p.variance_gain * var_stat,
                 stuck_stat,
+                p.spike_gain * spike_stat,
             ]
         )
         reason = stats.argmax(axis=0)
@@ -477,6 +508,14 @@ class Detector:
         self.ew_z[sid] = np.where(learn, ew_z, 0.0)
         self.ew_z2[sid] = np.where(learn, ew_z2, 1.0)
         self.stuck[sid] = np.where(learn, stuck, 0)
+        learn_ratio = calm & spike_ok
+        r = ratio[learn_ratio]
+        ratio[learn_ratio] = (1 - p.rho_scale) * r + p.rho_scale * _MAD_TO_SIGMA * (
+            np.minimum(np.abs(bump[learn_ratio]) / sc1[learn_ratio], 4 * r)
+        )
+        # an interval that already alerted needs no confirmation, and must not be a neighbour
+        u_keep = np.where(anomalous, np.nan, u)
+        self.aux[sid, 1:] = np.stack([u_keep, np.where(adjacent, u1, np.nan), sc_gap, ratio], 1)
         self.last_raw[sid] = y
         self.last_iv[sid] = iv
         self.nobs[sid] += 1
@@ -526,6 +565,7 @@ class Detector:
             self.slow[sid[0]] = base
             self.nobs[sid[0]] = 0
             self.last_raw[sid[0]] = np.nan
+            self.aux[sid[0], 1:3] = np.nan
         self.last_closed = int(self.ob_iv.min()) - 1
         closed = self.flush()
         return len(closed)
@@ -657,7 +697,6 @@ _ARRAYS = (
     "level",
     "trend",
     "slow",
-    "dev_scale",
     "daily",
     "weekly",
     "scale",
@@ -666,6 +705,7 @@ _ARRAYS = (
     "last_raw",
     "last_iv",
     "stuck",
+    "aux",
     "nobs",
     "offset",
     "ob_iv",
