@@ -43,9 +43,6 @@ class ModelParams(_Strict):
     spike_gain: float = Field(
         1.0, ge=0, description="weight of the spike-confirmation (interpolation) statistic"
     )
-    peer_gain: float = Field(
-        1.0, ge=0, description="weight of the statistics against the other measures (same place)"
-    )
     stuck_run: int = Field(4, ge=1, description="repeats of the same value that mean stuck")
     stuck_z: float = Field(7.0, ge=0, description="z-equivalent of a stuck run of stuck_run")
     z_floor: float = Field(2.0, ge=0, description="z-equivalent of severity 0")

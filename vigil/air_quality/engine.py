@@ -61,8 +61,6 @@ _REASONS = (
     "variance burst",
     "stuck sensor",
     "spike or dip (previous interval)",
-    "spike or dip against the other measures",
-    "level shift or drift against the other measures",
 )
 
 
@@ -140,7 +138,6 @@ class Detector:
         self.series: list[tuple[int, str]] = []  # (measure index, dimension key)
         self._index: dict[tuple[int, str], int] = {}
         self.measure_of = np.zeros(0, dtype=np.int64)
-        self.row_of = np.zeros(0, dtype=np.int64)  # series → its dimension key's row (peers)
         self._dim_index = pd.Index([], dtype=object)  # dimension key → row of _sid_table
         self._sid_table = np.zeros((0, len(config.measures)), dtype=np.int64)
         self.watermark: int | None = None  # latest record minute seen
@@ -157,9 +154,7 @@ class Detector:
         # deseasonalised values of the last two intervals (NaN: not adjacent or already flagged),
         # the residual scale used for the last one, and the learnt ratio of the interpolation
         # residual's scale to it (one array: fewer entries keep the serialised state small)
-        # ... then the learnt spreads of the peer statistics (z and drift deviation minus the
-        # mean of the other measures' at the same dimension values)
-        self.aux = z((0, 7))
+        self.aux = z((0, 5))
         self.nobs = z(0, dtype=np.int64)
         self.offset = z(0)  # log transform: yt = log1p(y / offset); 0 → no transform
         # open (not yet closed) intervals: aggregated partial sums, and record hashes for dedup
@@ -193,7 +188,6 @@ class Detector:
             keys = [self._dim_index[r] for r in rows[used][unknown]]
             sids[unknown] = self._add_series(measure, keys)
             self._sid_table[rows[used][unknown], measure] = sids[unknown]
-            self.row_of[sids[unknown]] = rows[used][unknown]
         table = np.full(len(rows), -1, dtype=np.int64)
         table[used] = sids
         return table[codes]
@@ -206,7 +200,6 @@ class Detector:
             self._index[(measure, key)] = first + offset
         k = len(keys)
         self.measure_of = np.concatenate([self.measure_of, np.full(k, measure, dtype=np.int64)])
-        self.row_of = np.concatenate([self.row_of, np.full(k, -1, dtype=np.int64)])
 
         def grow(a, fill=0.0):
             return np.concatenate([a, np.full((k, *a.shape[1:]), fill, dtype=a.dtype)])
@@ -218,7 +211,7 @@ class Detector:
         self.last_iv = grow(self.last_iv, -1)
         self.stuck, self.nobs = grow(self.stuck), grow(self.nobs, -1)
         self.aux = grow(self.aux, np.nan)
-        self.aux[first:] = (0.0, np.nan, np.nan, 1.0, _SPIKE_RATIO0, 1.0, 1.0)
+        self.aux[first:] = (0.0, np.nan, np.nan, 1.0, _SPIKE_RATIO0)
         self.offset = grow(self.offset)
         return np.arange(first, first + k, dtype=np.int64)
 
@@ -391,15 +384,6 @@ class Detector:
             self.level[mask] += gain * self.trend[mask]
             self.trend[mask] *= phi**k
 
-    def _peer_residual(self, sid: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """x minus the mean of x over the other series of the same dimension values."""
-        rows = self.row_of[sid]
-        _, inverse = np.unique(rows, return_inverse=True)
-        total = np.bincount(inverse, weights=x)[inverse]
-        count = np.bincount(inverse)[inverse]
-        has = count > 1
-        return np.where(has, x - (total - x) / np.maximum(count - 1, 1), 0.0), has
-
     def _transform(self, sid: np.ndarray, y: np.ndarray) -> np.ndarray:
         """offset > 0: log1p(y / offset); offset < 0: sqrt(y / -offset); 0: identity."""
         off = self.offset[sid]
@@ -437,7 +421,7 @@ class Detector:
         self.scale[sid] = init_scale[:, None]
         self.dev_scale[sid] = init_scale
         self.last_raw[sid] = y
-        self.aux[sid, 1:] = (np.nan, np.nan, 1.0, _SPIKE_RATIO0, 1.0, 1.0)
+        self.aux[sid, 1:] = (np.nan, np.nan, 1.0, _SPIKE_RATIO0)
         self.nobs[sid] = 0
 
     def _score(self, iv: int, sid: np.ndarray, y: np.ndarray) -> ClosedInterval:
@@ -475,21 +459,13 @@ class Detector:
         # (deseasonalised), once this interval shows whether the series came back.
         u = yt - self.daily[sid, d] - self.weekly[sid, w]
         adjacent = self.last_iv[sid] == iv - 1
-        u1, u2, sc1, ratio = self.aux[sid, 1:5].T
+        _, u1, u2, sc1, ratio = self.aux[sid].T
         bump = u1 - 0.5 * (u2 + u)
         spike_ok = adjacent & np.isfinite(bump)
         bump = np.where(spike_ok, bump, 0.0)
         ratio = np.maximum(ratio, 1e-6)
         sc1 = np.maximum(sc1, 1e-9)
         spike_stat = np.abs(bump) / (ratio * sc1)
-        # Peers: the same place's other measures move together with real weather and traffic; a
-        # measure leaving its peers is evidence of its own anomaly (a boost, never a suppression).
-        dv = (level_dev + e) / dev_scale
-        peer_z, has_peer = self._peer_residual(sid, z)
-        peer_dv, _ = self._peer_residual(sid, dv)
-        pz_scale, pd_scale = np.maximum(self.aux[sid, 5], 1e-6), np.maximum(self.aux[sid, 6], 1e-6)
-        peer_z_stat = np.abs(peer_z) / pz_scale
-        peer_dev_stat = np.abs(peer_dv) / pd_scale
         stats = np.stack(
             [
                 np.abs(z),
@@ -498,8 +474,6 @@ class Detector:
                 p.variance_gain * var_stat,
                 stuck_stat,
                 p.spike_gain * spike_stat,
-                p.peer_gain * peer_z_stat,
-                p.peer_gain * p.shift_gain * peer_dev_stat,
             ]
         )
         reason = stats.argmax(axis=0)
@@ -539,15 +513,9 @@ class Detector:
         ratio[learn_ratio] = (1 - p.rho_scale) * r + p.rho_scale * _MAD_TO_SIGMA * (
             np.minimum(np.abs(bump[learn_ratio]) / sc1[learn_ratio], 4 * r)
         )
-        lp = calm & has_peer
-        for col, resid, scl in ((5, peer_z, pz_scale), (6, peer_dv, pd_scale)):
-            old = scl[lp]
-            self.aux[sid[lp], col] = (1 - p.rho_scale) * old + p.rho_scale * _MAD_TO_SIGMA * (
-                np.minimum(np.abs(resid[lp]), 4 * old)
-            )
         # an interval that already alerted needs no confirmation, and must not be a neighbour
         u_keep = np.where(anomalous, np.nan, u)
-        self.aux[sid, 1:5] = np.stack([u_keep, np.where(adjacent, u1, np.nan), sc_gap, ratio], 1)
+        self.aux[sid, 1:] = np.stack([u_keep, np.where(adjacent, u1, np.nan), sc_gap, ratio], 1)
         self.last_raw[sid] = y
         self.last_iv[sid] = iv
         self.nobs[sid] += 1
@@ -647,7 +615,6 @@ class Detector:
         row = {k: i for i, k in enumerate(keys)}
         for sid, (m, k) in enumerate(det.series):
             det._sid_table[row[k], m] = sid
-        det.row_of = np.array([row[k] for _, k in det.series], dtype=np.int64)
         det.watermark = meta["watermark"]
         det.last_closed = meta["last_closed"]
         return det
