@@ -156,7 +156,9 @@ def quality(seed: int, tune_seeds: list[int]) -> dict:
         methods[name] = {
             "knob": list(best) if isinstance(best, tuple) else best,
             "tune_f1": round(float(np.mean(tuned)), 4),
-            "tune_f1_by_seed": {str(s): round(f, 4) for s, f in zip(tune_seeds, tuned, strict=True)},
+            "tune_f1_by_seed": {
+                str(s): round(f, 4) for s, f in zip(tune_seeds, tuned, strict=True)
+            },
             **result.summary(),
         }
     return {

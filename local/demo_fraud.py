@@ -222,6 +222,9 @@ def main(argv: list[str]) -> int:
             post(connection, transaction_event(rows[0]))  # warm-up (not counted)
             for row in rows[1:]:
                 status, answer, ms = post(connection, transaction_event(row))
+                # metrics flushing is off for the demo; Powertools would still print its
+                # buffer every 100 values, so drop them once the request is answered
+                lambda_handler.metrics.clear_metrics()
                 if status != 200 or answer.get("pred_prob") is None:
                     fallbacks += 1
                     continue

@@ -65,7 +65,7 @@ class DetectorConfig(_Strict):
         "%Y-%m-%d %H:%M", description="strftime format, 'iso8601', 'epoch_s' or 'epoch_ms'"
     )
     severity_threshold: float = Field(
-        35.0, ge=0, le=100, description="alert at or above (35: tuned on the UCI benchmark)"
+        35.0, ge=0, le=100, description="alert at or above (the UCI benchmark tunes 35-40)"
     )
     lateness_minutes: int = Field(1, ge=0, le=7 * MINUTES_PER_DAY)
     sentinels: list[float] = Field(default_factory=lambda: [-200.0])

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.unit.air_quality.helpers import batch, config, records
-from vigil.air_quality.config import Measure
+from vigil.air_quality.config import Measure, ModelParams
+from vigil.air_quality.engine import _REASONS as REASONS
 from vigil.air_quality.engine import ANOMALY, WARMUP, Detector
 from vigil.air_quality.records import parse_json_lines
 
@@ -61,6 +62,28 @@ def test_a_spike_is_anomalous_for_its_place_and_time_of_day_only():
     assert co.loc[day + timedelta(hours=3), "status"] == "anomaly"
     assert co.loc[day + timedelta(hours=3), "severity"] >= 40
     assert co.loc[day + timedelta(hours=8), "status"] == "ok"
+
+
+def test_a_spike_is_confirmed_when_the_next_interval_comes_back():
+    """The interval after a modest spike scores it against its neighbours' interpolation."""
+    day = START + timedelta(hours=3 * WEEKS)
+
+    def small_spike(h, loc, record):
+        if h == 3:
+            record["CO"] = 1.45  # night CO ~1.2: below the one-step alert on its own
+
+    def next_interval(spike_gain: float):
+        detector = learnt(config(model=ModelParams(spike_gain=spike_gain)))
+        _, closed, _ = run(detector, records(day, 24, change=small_spike))
+        minute = (day + timedelta(hours=4) - datetime(1970, 1, 1)) // timedelta(minutes=1)
+        (after,) = [c for c in closed if c.start == minute]
+        k = [detector.series_info(int(s))[0] for s in after.sid].index("CO")
+        return float(after.severity[k]), REASONS[int(after.reason[k])]
+
+    with_confirmation, reason = next_interval(1.0)
+    without, _ = next_interval(0.0)
+    assert reason == "spike or dip (previous interval)"
+    assert with_confirmation >= 25 and without < 15
 
 
 def test_follows_a_trend_without_alerting():
