@@ -22,6 +22,7 @@ Every step is the project's real code on local stand-ins:
 from __future__ import annotations
 
 import argparse
+import csv
 import http.client
 import json
 import math
@@ -176,6 +177,30 @@ def plots(out: Path, labels: list[int], scores: list[float], latencies: list[flo
     return written
 
 
+def operating_threshold(model_dir: Path) -> float:
+    """The F1-best threshold on the training run's own test split (its offline scores).
+
+    A model trained on a few thousand rows puts its fraud probabilities well below 0.5, so the
+    default threshold flags nothing; production sets ``FRAUD_THRESHOLD`` the same way, from
+    held-out scores. The streamed transactions are generated separately and never used here.
+    """
+    from sklearn.metrics import precision_recall_curve
+
+    from local.fraud_training import OUTPUT_DIR
+
+    scores = Path(model_dir).parent / OUTPUT_DIR / "test_scores.csv"
+    with scores.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    labels = [int(row["isFraud"]) for row in rows]
+    probs = [float(row["pred_prob"]) for row in rows]
+    if len(set(labels)) < 2:
+        return 0.5
+    precision, recall, thresholds = precision_recall_curve(labels, probs)
+    f1 = [2 * p * r / (p + r) if p + r else 0.0 for p, r in zip(precision, recall, strict=True)]
+    best = max(range(len(thresholds)), key=lambda i: f1[i])
+    return float(thresholds[best])
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.demo_fraud", description=__doc__)
     parser.add_argument("--transactions", type=int, default=3000, help="rows in the graph")
@@ -205,7 +230,10 @@ def main(argv: list[str]) -> int:
             featurizer=artifacts.featurizer,
             # a readable console: no EMF metric line per request (the handler still records
             # its metrics; in Lambda they go to CloudWatch)
-            settings={"POWERTOOLS_METRICS_DISABLED": "true"},
+            settings={
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "FRAUD_THRESHOLD": f"{operating_threshold(artifacts.model_dir):.6f}",
+            },
         ) as local,
         local.activated(),
     ):

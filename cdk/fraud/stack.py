@@ -96,6 +96,7 @@ class FraudStack(Stack):
             training_max_runtime=Duration.hours(settings.training_max_runtime_hours),
             endpoint_instance_type=settings.endpoint_instance_type,
             endpoint_instance_count=settings.endpoint_instance_count,
+            featurizer_key=settings.scoring_featurizer_key,
             timeout=Duration.hours(settings.pipeline_timeout_hours),
         )
         CfnOutput(

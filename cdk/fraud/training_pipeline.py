@@ -4,7 +4,7 @@
     ProcessData (Glue .sync) → BuildHyperparameters → TrainModel (SageMaker .sync) →
     [StartGraphLoad → (WaitForGraphLoad → GetGraphLoadStatus)*] → PackageModel → CreateModel →
     CreateEndpointConfig → CheckEndpoint → CreateEndpoint | UpdateEndpoint →
-    (WaitForEndpoint → GetEndpointStatus)* → PipelineSucceeded
+    (WaitForEndpoint → GetEndpointStatus)* → PublishFeaturizer → PipelineSucceeded
 
 Every task retries throttling errors and catches everything else into ``NotifyFailure`` (SNS,
 KMS-encrypted topic, the error and its cause) → ``PipelineFailed``. Helper Lambdas are thin
@@ -56,6 +56,7 @@ from vigil.fraud.pipeline import (
     accelerated,
     metric_definitions,
 )
+from vigil.fraud.schema import FEATURIZER_FILE
 
 THROTTLING = {
     "lambda": [
@@ -108,6 +109,7 @@ class TrainingPipeline(Construct):
         training_max_runtime: Duration,
         endpoint_instance_type: str,
         endpoint_instance_count: int,
+        featurizer_key: str,
         timeout: Duration,
         bundle_dir: Path | None = None,
     ):
@@ -267,6 +269,14 @@ class TrainingPipeline(Construct):
         read_objects(package.role, processed_bucket, key, RUNS_PREFIX)
         write_objects(package.role, processed_bucket, key, RUNS_PREFIX)
         read_asset(package.role, inference_code)
+        # PublishFeaturizer: exactly the one object the scoring Lambda loads, nothing else outside
+        # runs/ (KMS Encrypt/GenerateDataKey come with write_objects above).
+        package.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[processed_bucket.arn_for_objects(featurizer_key)],
+            )
+        )
         endpoint_status = function("EndpointStatus", "Fraud pipeline: describe the endpoint")
         endpoint_arn = stack.format_arn(
             service="sagemaker", resource="endpoint", resource_name=endpoint_name
@@ -645,6 +655,25 @@ class TrainingPipeline(Construct):
             },
             result_path="$.error",
         ).next(notify)
+        # The scoring Lambda's featurizer spec and the endpoint's model are a pair: the model was
+        # trained on vectors of exactly this run's spec (its width, statistics and vocabularies).
+        # Published earlier (e.g. after ProcessData), the Lambda would send new-spec vectors to the
+        # old model for the whole endpoint update, or for good if the run then failed. So it is
+        # published only once the endpoint is InService with this run's config. (Still a window:
+        # the seconds until this copy lands, and warm scoring containers that cached the old spec.)
+        publish_featurizer = invoke(
+            "PublishFeaturizer",
+            package,
+            {
+                "action": "publishFeaturizer",
+                # $.config.processed ends in '/' (normalize_input); the ETL writes the spec there
+                "source": sfn.JsonPath.format(
+                    "{}" + FEATURIZER_FILE, sfn.JsonPath.string_at("$.config.processed")
+                ),
+                "destination": f"s3://{processed_bucket.bucket_name}/{featurizer_key}",
+            },
+            "$.featurizer",
+        )
         succeeded = sfn.Succeed(self, "PipelineSucceeded")
 
         # --- wiring ------------------------------------------------------------------------------
@@ -671,7 +700,7 @@ class TrainingPipeline(Construct):
                         "$.endpointStatus.configName", "$.config.endpoint.configName"
                     ),
                 ),
-                succeeded,
+                publish_featurizer.next(succeeded),
             )
             .when(sfn.Condition.string_equals("$.endpointStatus.status", "Failed"), endpoint_failed)
             .otherwise(wait_endpoint)

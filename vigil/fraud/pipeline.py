@@ -12,6 +12,7 @@ The state machine (``docs/fraud-pipeline.md``) calls, in order::
     start_graph_load / graph_load_status   Neptune bulk loader (SigV4 via boto3 ``neptunedata``)
     package_model        training ``model.tar.gz`` + inference code bundle → deployable tarball
     endpoint_status      does the endpoint exist, is it InService?
+    publish_featurizer   once InService: the run's ``featurizer.json`` → the scoring Lambda's key
 
 Configuration is read from the environment inside each call (``PipelineEnvironment.from_env``),
 never at import time.
@@ -487,4 +488,40 @@ def endpoint_status(endpoint_name: str, *, sagemaker=None) -> dict:
         "status": described["EndpointStatus"],
         "failureReason": described.get("FailureReason", ""),
         "configName": described.get("EndpointConfigName", ""),
+    }
+
+
+# --- featurizer publication ------------------------------------------------------------------------
+def publish_featurizer(source_uri: str, destination_uri: str, *, s3=None) -> dict:
+    """Copy the run's featurizer spec to the key the scoring Lambda loads (``current/...``).
+
+    Called only after the run's endpoint is InService: the spec and the model are a pair (the
+    model was trained on vectors of exactly this spec's width and vocabularies), so the scoring
+    Lambda must switch to it when, and not before, the endpoint serves that model. The spec is
+    validated (:class:`~vigil.fraud.features.FeaturizerSpec`) before anything is written, so a
+    bad or missing file fails the step and leaves the published spec untouched.
+    """
+    from vigil.fraud.features import FeaturizerSpec
+
+    s3 = s3 or aws.client("s3")
+    src_bucket, src_key = _split_s3(source_uri)
+    dst_bucket, dst_key = _split_s3(destination_uri)
+    if not src_key or not dst_key:
+        raise PipelineError(
+            f"publish_featurizer needs object keys: {source_uri} → {destination_uri}"
+        )
+    try:
+        body = s3.get_object(Bucket=src_bucket, Key=src_key)["Body"].read()
+    except Exception as exc:
+        raise PipelineError(f"cannot read the run's featurizer spec {source_uri}: {exc}") from exc
+    try:
+        spec = FeaturizerSpec.from_json(body.decode("utf-8"))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PipelineError(f"{source_uri} is not a valid featurizer spec: {exc!r}") from exc
+    s3.put_object(Bucket=dst_bucket, Key=dst_key, Body=body, ContentType="application/json")
+    return {
+        "source": source_uri,
+        "destination": destination_uri,
+        "dim": spec.dim,
+        "bytes": len(body),
     }

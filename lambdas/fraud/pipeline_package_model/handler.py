@@ -1,14 +1,20 @@
-"""Step Functions task: training ``model.tar.gz`` + inference code bundle → deployable tarball."""
+"""Step Functions tasks on the run's deployable artifacts (processed bucket).
+
+* ``package`` (default): training ``model.tar.gz`` + inference code bundle → deployable tarball.
+* ``publishFeaturizer``: after the endpoint is InService, the run's ``featurizer.json`` → the key
+  the scoring Lambda loads (``vigil:fraud:scoringFeaturizerKey``).
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from vigil.fraud import pipeline
 
@@ -18,8 +24,27 @@ tracer = Tracer()
 
 
 class PackageModelEvent(BaseModel):
-    model_uri: str = Field(alias="modelUri", min_length=6)
-    output_uri: str = Field(alias="outputUri", min_length=6)
+    action: Literal["package", "publishFeaturizer"] = "package"
+    model_uri: str | None = Field(None, alias="modelUri", min_length=6)
+    output_uri: str | None = Field(None, alias="outputUri", min_length=6)
+    source: str | None = Field(None, min_length=6)
+    destination: str | None = Field(None, min_length=6)
+
+    @model_validator(mode="after")
+    def _fields_of_action(self) -> PackageModelEvent:
+        needed = (
+            ("modelUri", "outputUri") if self.action == "package" else ("source", "destination")
+        )
+        values = {
+            "modelUri": self.model_uri,
+            "outputUri": self.output_uri,
+            "source": self.source,
+            "destination": self.destination,
+        }
+        missing = [name for name in needed if not values[name]]
+        if missing:
+            raise ValueError(f"action {self.action!r} needs {', '.join(missing)}")
+        return self
 
 
 @logger.inject_lambda_context
@@ -36,6 +61,8 @@ def handler(event: PackageModelEvent, context: LambdaContext) -> dict:
 
 
 def _run(event: PackageModelEvent) -> dict:
+    if event.action == "publishFeaturizer":
+        return pipeline.publish_featurizer(event.source, event.destination)
     result = pipeline.package_model(
         event.model_uri, os.environ["CODE_BUNDLE_URI"], event.output_uri
     )

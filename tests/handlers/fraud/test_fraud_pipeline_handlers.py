@@ -342,6 +342,59 @@ def test_package_model_names_a_missing_artifact(aws, lambda_context, monkeypatch
         package_model.handler(event, lambda_context)
 
 
+# --- publish featurizer -------------------------------------------------------------------------
+def _spec_json() -> bytes:
+    from vigil.fraud.features import CategoricalFeature, FeaturizerSpec, NumericFeature
+
+    spec = FeaturizerSpec(
+        numeric=[NumericFeature("TransactionAmt", 4.0, 1.0, log=True)],
+        categorical=[CategoricalFeature("ProductCD", ["W", "C"])],
+        entity_columns=["card1"],
+    )
+    return spec.to_json().encode()
+
+
+def test_publish_featurizer_copies_the_runs_spec_to_the_scoring_key(aws, lambda_context):
+    spec = _spec_json()
+    aws.put_object(Bucket=PROCESSED, Key="runs/r1/processed/featurizer.json", Body=spec)
+    aws.put_object(Bucket=PROCESSED, Key="current/featurizer.json", Body=b'{"stale": true}')
+    event = {
+        "action": "publishFeaturizer",
+        "source": f"s3://{PROCESSED}/runs/r1/processed/featurizer.json",
+        "destination": f"s3://{PROCESSED}/current/featurizer.json",
+    }
+    result = package_model.handler(event, lambda_context)
+    assert result["dim"] == 3 and result["bytes"] == len(spec)
+    published = aws.get_object(Bucket=PROCESSED, Key="current/featurizer.json")
+    assert published["Body"].read() == spec
+    assert published["ContentType"] == "application/json"
+
+
+def test_publish_featurizer_leaves_the_published_spec_on_a_bad_or_missing_source(aws):
+    aws.put_object(Bucket=PROCESSED, Key="current/featurizer.json", Body=b"previous")
+    aws.put_object(Bucket=PROCESSED, Key="runs/r2/processed/featurizer.json", Body=b"[1, 2]")
+    destination = f"s3://{PROCESSED}/current/featurizer.json"
+    with pytest.raises(pipeline.PipelineError, match="is not a valid featurizer spec"):
+        pipeline.publish_featurizer(
+            f"s3://{PROCESSED}/runs/r2/processed/featurizer.json", destination
+        )
+    with pytest.raises(pipeline.PipelineError, match="cannot read the run's featurizer spec"):
+        pipeline.publish_featurizer(
+            f"s3://{PROCESSED}/runs/r3/processed/featurizer.json", destination
+        )
+    body = aws.get_object(Bucket=PROCESSED, Key="current/featurizer.json")["Body"].read()
+    assert body == b"previous"
+
+
+def test_package_model_event_needs_the_fields_of_its_action(lambda_context):
+    from lambdas.fraud.pipeline_package_model.handler import PackageModelEvent
+
+    with pytest.raises(ValueError, match="needs source, destination"):
+        PackageModelEvent.model_validate({"action": "publishFeaturizer"})
+    with pytest.raises(ValueError, match="needs outputUri"):
+        PackageModelEvent.model_validate({"modelUri": "s3://b/model.tar.gz"})
+
+
 # --- endpoint status ----------------------------------------------------------------------------
 def test_endpoint_status_missing_then_in_service(aws, lambda_context):
     event = {"endpointName": "vigil-fraud-rgcn"}

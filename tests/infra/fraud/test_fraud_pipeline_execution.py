@@ -105,6 +105,35 @@ def _subscribe_queue(local):
     return read
 
 
+CURRENT_FEATURIZER = "current/featurizer.json"  # vigil:fraud:scoringFeaturizerKey's default
+
+
+def _etl_featurizer(local, run_id: str) -> bytes:
+    """What the Glue ETL writes beside the run's processed data (glue/fraud_etl.py)."""
+    from vigil.fraud.features import CategoricalFeature, FeaturizerSpec, NumericFeature
+
+    spec = FeaturizerSpec(
+        numeric=[NumericFeature("TransactionAmt", 4.0, 1.0, log=True)],
+        categorical=[CategoricalFeature("ProductCD", ["W", run_id])],
+        entity_columns=["card1"],
+    ).to_json()
+    boto3.client("s3", region_name=REGION).put_object(
+        Bucket=local.name_of("DataProcessedBucket"),
+        Key=f"runs/{run_id}/processed/featurizer.json",
+        Body=spec.encode(),
+    )
+    return spec.encode()
+
+
+def _published_featurizer(local) -> bytes | None:
+    s3 = boto3.client("s3", region_name=REGION)
+    try:
+        obj = s3.get_object(Bucket=local.name_of("DataProcessedBucket"), Key=CURRENT_FEATURIZER)
+    except s3.exceptions.NoSuchKey:
+        return None
+    return obj["Body"].read()
+
+
 def _trained_model() -> bytes:
     return model_tarball({"model.pt": b"rgcn weights", "featurizer.json": b"{}"})
 
@@ -120,6 +149,7 @@ def test_create_endpoint_path(local, neptune):
     training = TrainingJobInMoto(_trained_model())
     glue = GlueJobRunInMoto()
     raw = local.name_of("DataRawBucket")
+    spec = _etl_featurizer(local, "first")
     run = local.run(
         {
             "dataLocation": f"s3://{raw}/incoming/",
@@ -167,6 +197,9 @@ def test_create_endpoint_path(local, neptune):
     assert model["PrimaryContainer"]["ModelDataUrl"] == (
         f"s3://{processed}/runs/first/packaged/model.tar.gz"
     )
+    # published for the scoring Lambda only after the endpoint reported InService
+    assert run.states[-3:] == ["EndpointInService", "PublishFeaturizer", "PipelineSucceeded"]
+    assert _published_featurizer(local) == spec
 
 
 def _existing_endpoint(config_name: str) -> None:
@@ -192,6 +225,10 @@ def _existing_endpoint(config_name: str) -> None:
 
 def test_update_endpoint_path_without_graph_load_after_a_throttled_call(local, neptune):
     _existing_endpoint("previous-config")
+    processed = local.name_of("DataProcessedBucket")
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=processed, Key=CURRENT_FEATURIZER, Body=b"previous run's spec")
+    spec = _etl_featurizer(local, "second")
     throttled = []
     ingest = local.functions[local.name_of("PipelineFunctionsIngestFunction")]
 
@@ -218,12 +255,15 @@ def test_update_endpoint_path_without_graph_load_after_a_throttled_call(local, n
     )
     assert endpoint["EndpointConfigName"] == "vigil-fraud-second"
     assert any("UpdateEndpoint" in line for line in local.localizations)
+    assert run.states[-2:] == ["PublishFeaturizer", "PipelineSucceeded"]
+    assert _published_featurizer(local) == spec  # replaced the previous run's spec
 
 
 def test_glue_failure_notifies_and_fails(local, neptune):
     read_messages = _subscribe_queue(local)
     training = TrainingJobInMoto(_trained_model())
     raw = local.name_of("DataRawBucket")
+    _etl_featurizer(local, "third")  # even if the ETL got as far as writing its spec
     run = local.run(
         {"dataLocation": f"s3://{raw}/incoming/", "runId": "third"},
         overrides={
@@ -242,11 +282,13 @@ def test_glue_failure_notifies_and_fails(local, neptune):
     assert body["error"] == "Glue.JobRunFailed"
     assert "Executor OOM" in body["cause"]
     assert body["execution"] == run.arn
+    assert not run.entered("PublishFeaturizer") and _published_featurizer(local) is None
 
 
 def test_training_failure_notifies_and_fails(local, neptune):
     read_messages = _subscribe_queue(local)
     raw = local.name_of("DataRawBucket")
+    _etl_featurizer(local, "fourth")  # the ETL succeeded and wrote its spec; training failed
     run = local.run(
         {"dataLocation": f"s3://{raw}/incoming/", "runId": "fourth"},
         overrides={
@@ -262,6 +304,7 @@ def test_training_failure_notifies_and_fails(local, neptune):
     assert "CUDA out of memory" in body["cause"]
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     assert sagemaker.list_endpoints()["Endpoints"] == []
+    assert not run.entered("PublishFeaturizer") and _published_featurizer(local) is None
 
 
 def test_failed_crawl_notifies_with_the_crawler_error(local):
