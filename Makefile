@@ -50,8 +50,9 @@ bench: bootstrap
 	@set -e; for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done
 
 # Re-resolve requirements/*.txt into requirements/lock.txt (the file bootstrap installs).
+# --all keeps setuptools pinned: the serving stack needs its pkg_resources (setuptools<81).
 lock: bootstrap
-	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements/lock.txt
+	$(PY) -m pip freeze --all --exclude-editable | grep -v -E '^(-e|pip==|wheel==)' > requirements/lock.txt
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache build
