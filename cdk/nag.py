@@ -41,6 +41,11 @@ XRAY_WILDCARD = Ack(
     "X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions; the "
     "statement CDK adds for active tracing must use '*'.",
 )
+API_PUSH_LOGS_ROLE = Ack(
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+    "API Gateway's account-level CloudWatch Logs role (needed for execution logging) uses the "
+    "AWS-managed push-to-logs policy, which AWS documents for exactly this role.",
+)
 ACCESS_LOG_BUCKET = Ack(
     "AwsSolutions-S1",
     "This is the access-log bucket itself: logging its own access into itself would loop; "
@@ -125,11 +130,6 @@ SCORING_API_COGNITO = Ack(
     "The scoring API is called service-to-service by the payment backend with SigV4 (IAM "
     "authorisation on every method); there are no end users, so no Cognito user pool.",
 )
-SCORING_API_PUSH_LOGS_ROLE = Ack(
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-    "API Gateway's account-level CloudWatch Logs role (needed for execution logging) uses the "
-    "AWS-managed push-to-logs policy, which AWS documents for exactly this role.",
-)
 
 
 def scoring_neptune_data_ack(resource: str) -> Ack:
@@ -205,11 +205,6 @@ TOXICITY_API_COGNITO = Ack(
     "AwsSolutions-COG4",
     "The moderation API is called service-to-service by the chat/comment backend with SigV4 "
     "(IAM authorisation on every method); there are no end users, so no Cognito user pool.",
-)
-TOXICITY_API_PUSH_LOGS_ROLE = Ack(
-    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-    "API Gateway's account-level CloudWatch Logs role (needed for execution logging) uses the "
-    "AWS-managed push-to-logs policy, which AWS documents for exactly this role.",
 )
 _TOXICITY_NO_RESOURCE_LEVEL = (
     "Actions without resource-level permissions: ecr:GetAuthorizationToken (the registry login "

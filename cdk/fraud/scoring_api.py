@@ -26,18 +26,16 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from cdk.nag import (
     SCORING_API_COGNITO,
-    SCORING_API_PUSH_LOGS_ROLE,
     acknowledge,
     scoring_neptune_data_ack,
 )
-from cdk.shared.function import PythonFunction, _retention
+from cdk.shared.function import PythonFunction
+from cdk.shared.rest_api import iam_rest_api, regional_web_acl
 from vigil.fraud.scoring import request_json_schema
 
 _JSON_TYPES = {
@@ -215,48 +213,16 @@ class ScoringApi(Construct):
             )
         )
 
-        access_logs = logs.LogGroup(
+        self.api = iam_rest_api(
             self,
-            "AccessLogs",
-            encryption_key=key,
-            retention=_retention(log_retention_days),
-            removal_policy=removal_policy,
-        )
-        self.api = apigw.RestApi(
-            self,
-            "Api",
             description="Vigil fraud: score one transaction ({id, flag, pred_prob})",
-            endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
-            cloud_watch_role_removal_policy=removal_policy,
-            default_method_options=apigw.MethodOptions(
-                authorization_type=apigw.AuthorizationType.IAM
-            ),
-            deploy_options=apigw.StageOptions(
-                stage_name="v1",
-                access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
-                logging_level=apigw.MethodLoggingLevel.ERROR,
-                data_trace_enabled=False,
-                tracing_enabled=True,
-                throttling_rate_limit=throttle_rate_limit,
-                throttling_burst_limit=throttle_burst_limit,
-            ),
+            key=key,
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
+            throttle_rate_limit=throttle_rate_limit,
+            throttle_burst_limit=throttle_burst_limit,
+            no_cognito=SCORING_API_COGNITO,
         )
-        acknowledge(self.api, SCORING_API_COGNITO)
-        for child in self.api.node.find_all():
-            if isinstance(child, iam.Role):
-                acknowledge(child, SCORING_API_PUSH_LOGS_ROLE)
         model = self.api.add_model(
             "TransactionModel",
             content_type="application/json",
@@ -277,52 +243,6 @@ class ScoringApi(Construct):
             request_validator=validator,
         )
 
-        self.web_acl = wafv2.CfnWebACL(
-            self,
-            "WebAcl",
-            scope="REGIONAL",
-            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-            visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
-                cloud_watch_metrics_enabled=True,
-                metric_name="VigilFraudScoringApi",
-                sampled_requests_enabled=True,
-            ),
-            rules=[
-                wafv2.CfnWebACL.RuleProperty(
-                    name="RateLimitPerIp",
-                    priority=0,
-                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                            aggregate_key_type="IP", limit=20_000
-                        )
-                    ),
-                    visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
-                        cloud_watch_metrics_enabled=True,
-                        metric_name="RateLimitPerIp",
-                        sampled_requests_enabled=True,
-                    ),
-                ),
-                wafv2.CfnWebACL.RuleProperty(
-                    name="KnownBadInputs",
-                    priority=1,
-                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                            vendor_name="AWS", name="AWSManagedRulesKnownBadInputsRuleSet"
-                        )
-                    ),
-                    visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
-                        cloud_watch_metrics_enabled=True,
-                        metric_name="KnownBadInputs",
-                        sampled_requests_enabled=True,
-                    ),
-                ),
-            ],
-        )
-        wafv2.CfnWebACLAssociation(
-            self,
-            "WebAclAssociation",
-            resource_arn=self.api.deployment_stage.stage_arn,
-            web_acl_arn=self.web_acl.attr_arn,
+        self.web_acl = regional_web_acl(
+            self, self.api, metric_name="VigilFraudScoringApi", requests_per_ip=20_000
         )
