@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from local.loopback_process import LoopbackProcess, free_port
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -27,21 +25,7 @@ FAKE_CREDENTIALS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class MotoServer:
-    process: subprocess.Popen
-    port: int
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
+class MotoServer(LoopbackProcess):
     def environment(self) -> dict[str, str]:
         """Variables that point boto3 (and so Vigil) at this server with fake credentials."""
         return {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url}
@@ -50,15 +34,6 @@ class MotoServer:
         """Drop every resource, between tests that share one server."""
         request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
         urllib.request.urlopen(request, timeout=5).read()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
 
 def start_moto_server(port: int | None = None, *, timeout: float = 20.0) -> MotoServer:
@@ -73,17 +48,8 @@ def start_moto_server(port: int | None = None, *, timeout: float = 20.0) -> Moto
         stderr=subprocess.DEVNULL,
     )
     server = MotoServer(process=process, port=port)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto server exited with code {process.returncode}")
-        try:
-            urllib.request.urlopen(f"{server.endpoint_url}/moto-api/", timeout=1).read()
-            return server
-        except OSError:
-            time.sleep(0.1)
-    server.stop()
-    raise TimeoutError(f"moto server did not answer on port {port} within {timeout}s")
+    server.wait_until_healthy("/moto-api/", name="moto server", timeout=timeout)
+    return server
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from local.moto_server import free_port
+from local.loopback_process import free_port
 
 
 def broker_config(port: int) -> dict:

@@ -43,7 +43,6 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ import ladybug
 import pyarrow as pa
 
 from local.fault_injection import FAULTS_PATH, RESET_PATH, Faults, inject_faults
-from local.moto_server import free_port
+from local.loopback_process import LoopbackProcess, free_port
 from vigil.fraud.graph import GraphLayout, graph_layout
 
 # Neptune bulk-load (openCypher format) column types → ladybug column types.
@@ -421,28 +420,11 @@ class NeptuneStandin:
         self.engine.close()
 
 
-@dataclass
-class StandinProcess:
+class StandinProcess(LoopbackProcess):
     """The stand-in running as its own process (stopped by PID)."""
-
-    process: subprocess.Popen
-    port: int
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def inject_faults(self, **spec: Any) -> None:
         inject_faults(self.endpoint_url, **spec)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
 
 def start_neptune_standin(
@@ -462,17 +444,8 @@ def start_neptune_standin(
     env = {**os.environ, "PYTHONPATH": str(repo_root)}
     process = subprocess.Popen(command, cwd=repo_root, env=env, stdout=subprocess.DEVNULL)
     standin = StandinProcess(process=process, port=port)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Neptune stand-in exited with code {process.returncode}")
-        try:
-            urllib.request.urlopen(f"{standin.endpoint_url}/status", timeout=1).read()
-            return standin
-        except OSError:
-            time.sleep(0.1)
-    standin.stop()
-    raise TimeoutError(f"Neptune stand-in did not answer on port {port} within {timeout}s")
+    standin.wait_until_healthy("/status", name="Neptune stand-in", timeout=timeout)
+    return standin
 
 
 @contextlib.contextmanager

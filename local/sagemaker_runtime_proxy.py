@@ -23,7 +23,6 @@ handler being measured does not share its GIL with the proxy.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import signal
@@ -33,13 +32,12 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from local.fault_injection import FAULTS_PATH, RESET_PATH, Faults, inject_faults
-from local.moto_server import free_port
+from local.loopback_process import LoopbackProcess, free_port
 
 _ERRORS = {
     400: "ValidationError",
@@ -200,26 +198,9 @@ class SageMakerRuntimeProxy:
         self.httpd.server_close()
 
 
-@dataclass
-class ProxyProcess:
-    process: subprocess.Popen
-    port: int
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
+class ProxyProcess(LoopbackProcess):
     def inject_faults(self, **spec: Any) -> None:
         inject_faults(self.endpoint_url, **spec)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
 
 
 def start_sagemaker_proxy(
@@ -244,16 +225,8 @@ def start_sagemaker_proxy(
         stdout=subprocess.DEVNULL,
     )
     proxy = ProxyProcess(process=process, port=port)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"SageMaker runtime proxy exited with code {process.returncode}")
-        with contextlib.suppress(OSError):
-            urllib.request.urlopen(f"{proxy.endpoint_url}/ping", timeout=1).read()
-            return proxy
-        time.sleep(0.05)
-    proxy.stop()
-    raise TimeoutError(f"SageMaker runtime proxy did not answer on port {port}")
+    proxy.wait_until_healthy("/ping", name="SageMaker runtime proxy", timeout=timeout)
+    return proxy
 
 
 def main(argv: list[str] | None = None) -> int:

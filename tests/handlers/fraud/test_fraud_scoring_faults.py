@@ -15,7 +15,7 @@ import time
 import pytest
 from aws_lambda_powertools import Metrics
 
-from local.moto_server import free_port
+from local.loopback_process import free_port
 from local.neptune_standin import GraphEngine, NeptuneStandin
 from local.sagemaker_runtime_proxy import SageMakerRuntimeProxy
 from vigil.fraud.features import CategoricalFeature, Featurizer, FeaturizerSpec, NumericFeature

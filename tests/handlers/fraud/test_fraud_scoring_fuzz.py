@@ -21,7 +21,7 @@ from aws_lambda_powertools import Metrics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local.moto_server import free_port
+from local.loopback_process import free_port
 from local.neptune_standin import GraphEngine, NeptuneStandin
 from local.sagemaker_runtime_proxy import SageMakerRuntimeProxy
 from vigil.fraud import schema

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from local.moto_server import free_port
+from local.loopback_process import free_port
 from local.neptune_standin import GraphEngine, NeptuneStandin
 from local.sagemaker_runtime_proxy import SageMakerRuntimeProxy
 from vigil import aws
