@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from local.loopback_process import free_port
+from local.loopback_process import LoopbackProcess, free_port
 
 
 def broker_config(port: int) -> dict:
@@ -44,19 +44,10 @@ async def _serve(port: int) -> None:
 
 
 @dataclass
-class MqttBroker:
-    process: subprocess.Popen
-    port: int
-    host: str = "127.0.0.1"
+class MqttBroker(LoopbackProcess):
+    """The amqtt broker process (its health check is a TCP connect, not HTTP)."""
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+    host: str = "127.0.0.1"
 
 
 def start_mqtt_broker(port: int | None = None, *, timeout: float = 20.0) -> MqttBroker:
