@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
 import statistics
 import sys
@@ -148,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from local.api_gateway import LocalContext
 
+    # The harness holds ~20k raw rows (dicts of 434 columns, for the parity check) and the stream
+    # in this process; one full collection over them costs ~60 ms, which a Lambda process (it
+    # holds only the handler) never pays. Freeze them out of the collector so the latencies
+    # below are the handler's, not the harness's.
+    gc.collect()
+    gc.freeze()
     with (
         local_scoring(
             bulk_dir=[artifacts.bulk_dir, bench_dir],
@@ -208,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "fallbacks": fallbacks,
         "path_p50_ms": round(percentile(walls, 50), 3),
         "path_p99_ms": round(percentile(walls, 99), 3),
+        "path_max_ms": round(max(walls), 3),  # a request that waited for a graph checkpoint
         "handler_p50_ms": round(percentile(owns, 50), 3),
         "handler_p99_ms": round(percentile(owns, 99), 3),
         "hub_degree": args.hub_degree,

@@ -256,7 +256,7 @@ class FraudRGCN(nn.Module):
             self.train(was_training)
 
     # -- single-target path (serving) -----------------------------------------------------------------
-    @torch.no_grad()
+    @torch.inference_mode()  # serving only: no autograd bookkeeping at all
     def score_targets(
         self,
         features: torch.Tensor,

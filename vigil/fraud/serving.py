@@ -139,7 +139,8 @@ class FraudPredictor:
                     values = decode_vector(features, self.dim)
                 except ValueError as error:
                     raise BadRequest(f"{where}.features: {error}") from None
-            elif isinstance(features, list):
+                return self._finite_floats(values, f"{where}.features")
+            if isinstance(features, list):
                 if len(features) != self.dim:
                     raise BadRequest(
                         f"{where}.features has {len(features)} values, expected {self.dim}"
@@ -171,7 +172,9 @@ class FraudPredictor:
                 values = decode_vector(feat_sum, self.dim)
             except ValueError as error:
                 raise BadRequest(f"{where}.feat_sum: {error}") from None
-        elif isinstance(feat_sum, list) and len(feat_sum) == self.dim:
+            values = self._finite_floats(values, f"{where}.feat_sum")
+            return index, torch.tensor(values, dtype=torch.float32) / degree
+        if isinstance(feat_sum, list) and len(feat_sum) == self.dim:
             values = feat_sum
         else:
             raise BadRequest(
@@ -179,6 +182,13 @@ class FraudPredictor:
             )
         values = self._finite(values, f"{where}.feat_sum")
         return index, torch.tensor(values, dtype=torch.float32) / degree
+
+    @staticmethod
+    def _finite_floats(values: list[float], where: str) -> list[float]:
+        """A decoded base64 vector holds floats only: just check they are finite."""
+        if not all(map(math.isfinite, values)):
+            raise BadRequest(f"{where} must hold finite numbers only")
+        return values
 
     @staticmethod
     def _finite(values, where: str) -> list[float]:
