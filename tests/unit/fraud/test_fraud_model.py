@@ -57,6 +57,24 @@ def test_single_target_scoring_equals_full_graph_inference(trained):
     np.testing.assert_allclose(online, offline[targets], atol=1e-5)
 
 
+def test_serving_weights_follow_parameter_changes(trained):
+    """score_targets caches stacked weights; an in-place update (an optimizer step, a state-dict
+    load) must be seen by the next call, exactly as a fresh model with those weights sees it."""
+    data, model, _, _ = trained
+    x = torch.from_numpy(data.features)
+    contexts = _contexts(data, x, [0, 1, 2])
+    changed = FraudRGCN(model.config)
+    changed.load_state_dict(model.state_dict())
+    before = changed.score_targets(x[:3], contexts)
+    with torch.no_grad():
+        next(iter(changed.layers[0].weight.values())).mul_(3.0)
+    after = changed.score_targets(x[:3], contexts)
+    fresh = FraudRGCN(model.config)
+    fresh.load_state_dict(changed.state_dict())
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, fresh.score_targets(x[:3], contexts))
+
+
 def test_unknown_entities_use_the_type_mean_embedding(trained):
     data, model, _, _ = trained
     known = model.known("card1")
