@@ -1,7 +1,8 @@
 """The fraud endpoint's request/response schema and prediction (docs/fraud-serving.md).
 
 ``inference/fraud/inference.py`` is a thin SageMaker wrapper around this module; the scoring
-Lambda builds requests with :func:`build_instance`. Pure Python + torch (no DGL, no numpy).
+Lambda builds requests with :func:`vigil.fraud.scoring.endpoint_request` (torch-free, so the
+Lambda needs no torch). Pure Python + torch (no DGL, no numpy).
 
 Request (``application/json``), one instance or ``{"instances": [...]}``::
 
@@ -216,24 +217,6 @@ class FraudPredictor:
         instances, batched = self.parse_body(body, content_type)
         predictions = self.predict(instances)
         return {"predictions": predictions} if batched else predictions[0]
-
-
-def build_instance(
-    transaction_id,
-    *,
-    transaction: Mapping | None = None,
-    features: list[float] | str | None = None,
-    entities: Mapping[str, Mapping | list | None] | None = None,
-) -> dict:
-    """A request instance (for the scoring Lambda and tests)."""
-    item: dict = {"id": transaction_id}
-    if transaction is not None:
-        item["transaction"] = dict(transaction)
-    if features is not None:
-        item["features"] = features
-    if entities is not None:
-        item["entities"] = dict(entities)
-    return item
 
 
 def add_serving_code(model_dir: str | Path) -> Path:
