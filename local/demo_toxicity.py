@@ -202,7 +202,8 @@ def _train(kind: str, channels: Path, out: Path, tiny: bool) -> dict:
         args += ["--train-tokenizer", "--vocab-size=2000", "--hidden-size=64"]
         args += ["--epochs=1", "--max-length=64", "--learning-rate=1e-3"]
     else:
-        args += [f"--model-name={pretrained}", "--freeze-embeddings", "--epochs=1"]
+        args += [f"--model-name={pretrained}", "--pooling=mean", "--freeze-layers=4"]
+        args += ["--epochs=1"]
         args += ["--max-train-samples=1200", "--max-length=64", "--learning-rate=1e-4"]
     args += ["--train-batch-size=16", "--save-total-limit=1"]
     return main(args)

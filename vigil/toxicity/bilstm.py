@@ -21,6 +21,7 @@ from torch import nn
 from vigil.toxicity.embeddings import SubwordVocabulary, tokenize
 from vigil.toxicity.labels import LossMode
 from vigil.toxicity.losses import probabilities
+from vigil.toxicity.normalize import NONE, normalize_texts
 
 CONFIG_FILE = "bilstm_config.json"
 WEIGHTS_FILE = "bilstm.pt"
@@ -38,6 +39,7 @@ class BiLSTMConfig:
     total_length: int = 128
     dropout: float = 0.2
     bidirectional: bool = True
+    normalizer: str = NONE  # vigil.toxicity.normalize, applied before tokenizing
     loss_mode: str = LossMode.MULTI_LABEL.value
     thresholds: list[float] = field(default_factory=list)
     subwords: dict = field(default_factory=dict)  # SubwordVocabulary.to_json()
@@ -54,11 +56,13 @@ class EncodedBatch:
     lengths: torch.Tensor  # tokens per text (>= 1)
 
 
-def encode(texts: list[str], vocab: SubwordVocabulary, total_length: int) -> EncodedBatch:
+def encode(
+    texts: list[str], vocab: SubwordVocabulary, total_length: int, normalizer: str = NONE
+) -> EncodedBatch:
     rows: list[int] = []
     offsets: list[int] = []
     lengths: list[int] = []
-    for text in texts:
+    for text in normalize_texts(texts, normalizer):
         tokens = tokenize(text)[:total_length] or [EMPTY_TOKEN]
         lengths.append(len(tokens))
         for token in tokens:
@@ -150,8 +154,11 @@ def predict_logits(
     model: BiLSTMClassifier, vocab: SubwordVocabulary, texts: list[str], batch_size: int = 256
 ) -> torch.Tensor:
     model.eval()
+    config = model.config
     out = [
-        model(encode(texts[start : start + batch_size], vocab, model.config.total_length))
+        model(
+            encode(texts[start : start + batch_size], vocab, config.total_length, config.normalizer)
+        )
         for start in range(0, len(texts), batch_size)
     ]
     return torch.cat(out) if out else torch.zeros((0, model.config.num_targets))

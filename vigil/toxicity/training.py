@@ -18,6 +18,7 @@ from vigil.toxicity.labels import (
     LossMode,
 )
 from vigil.toxicity.metrics import best_thresholds, compute_metrics, print_metrics, save_report
+from vigil.toxicity.normalize import EVASION, NORMALIZERS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_REQUIREMENTS = {
@@ -68,6 +69,14 @@ def add_sagemaker_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-train-samples", type=int, default=0, help="0: all (debug runs)")
     parser.add_argument("--max-eval-samples", type=int, default=0, help="0: all (debug runs)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--text-normalizer",
+        choices=list(NORMALIZERS),
+        default=EVASION,
+        help="text normalisation before tokenizing, in training and (stored with the model) at "
+        "inference: 'evasion' undoes leetspeak, stretched and spelled-out words "
+        "(vigil.toxicity.normalize); 'none' keeps texts as they are",
+    )
     parser.add_argument(
         "--augment-obfuscation",
         type=float,

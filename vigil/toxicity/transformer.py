@@ -17,6 +17,7 @@ import torch
 
 from vigil.toxicity.labels import LossMode, metric_line
 from vigil.toxicity.losses import probabilities, toxicity_loss
+from vigil.toxicity.normalize import NONE, normalize_texts
 
 META_FILE = "vigil_toxicity.json"  # labels, loss mode, thresholds, max length
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -76,9 +77,13 @@ def roberta_from_config(
     return RobertaForSequenceClassification(config)
 
 
-def pretrained_classifier(model_name: str, labels: list[str]):
-    """A sequence classifier from a hub id or local path (new head for ``labels``)."""
+def pretrained_classifier(model_name: str, labels: list[str], *, pooling: str = "cls"):
+    """A sequence classifier from a hub id or local path (new head for ``labels``): the
+    architecture's own (``[CLS]``) head, or ``pooling="mean"`` for ``MeanPooledClassifier``."""
     from transformers import AutoModelForSequenceClassification
+
+    if pooling == "mean":
+        return MeanPooledClassifier.from_pretrained(model_name, labels)
 
     return AutoModelForSequenceClassification.from_pretrained(
         model_name,
@@ -89,11 +94,101 @@ def pretrained_classifier(model_name: str, labels: list[str]):
     )
 
 
-class TextDataset(torch.utils.data.Dataset):
-    """Tokenized texts with float targets and sample weights, for the ``Trainer``."""
+POOLINGS = ("cls", "mean")
+POOLED_HEAD_FILE = "pooled_head.pt"
 
-    def __init__(self, tokenizer, texts, targets, sample_weights=None, *, max_length: int):
-        self.encodings = tokenizer(list(texts), truncation=True, max_length=max_length)
+
+class MeanPooledClassifier(torch.nn.Module):
+    """An encoder (``AutoModel``) whose token states are averaged over the attention mask, then
+    dropout and one linear layer per label. Sentence encoders (MiniLM from sentence-transformers)
+    were trained to summarise a text by this mean, so a head on it learns from few examples;
+    the ``[CLS]`` pooler of ``AutoModelForSequenceClassification`` has to be re-learned first.
+
+    Saved as the encoder's own ``save_pretrained`` folder plus ``POOLED_HEAD_FILE``."""
+
+    def __init__(self, encoder, num_labels: int, *, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.config = encoder.config
+        self.config.num_labels = num_labels
+        self.dropout = torch.nn.Dropout(dropout)
+        self.classifier = torch.nn.Linear(self.config.hidden_size, num_labels)
+
+    @property
+    def base_model(self):
+        return self.encoder
+
+    def get_input_embeddings(self):
+        return self.encoder.get_input_embeddings()
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None, **kwargs):
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        states = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, **extra
+        ).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return SequenceClassifierOutput(logits=self.classifier(self.dropout(pooled)))
+
+    def save_pretrained(self, folder: str | Path, **kwargs) -> None:
+        self.encoder.save_pretrained(str(folder), **kwargs)
+        torch.save(self.classifier.state_dict(), Path(folder) / POOLED_HEAD_FILE)
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, labels: list[str] | None = None):
+        """From a saved classifier folder, or (with ``labels``) a new head on an encoder."""
+        from transformers import AutoModel
+
+        try:  # BERT and RoBERTa build a [CLS] pooler this head never reads
+            encoder = AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
+        except TypeError:  # architectures without one
+            encoder = AutoModel.from_pretrained(str(folder))
+        head = Path(folder) / POOLED_HEAD_FILE
+        if labels is None:
+            model = cls(encoder, encoder.config.num_labels)
+            model.classifier.load_state_dict(torch.load(head, map_location="cpu"))
+            return model
+        encoder.config.id2label = dict(enumerate(labels))
+        encoder.config.label2id = {label: i for i, label in enumerate(labels)}
+        return cls(encoder, len(labels))
+
+
+def freeze_lower_layers(model, layers: int) -> None:
+    """Keep the token embeddings and the lowest ``layers`` encoder layers fixed: gradients then
+    stop below the first trained layer, so a CPU step costs a forward pass plus the backward pass
+    of the upper layers only (BERT and RoBERTa keep their layers in ``encoder.layer``)."""
+    for parameter in model.get_input_embeddings().parameters():
+        parameter.requires_grad = False
+    if layers <= 0:
+        return
+    encoder_layers = model.base_model.encoder.layer
+    if layers > len(encoder_layers):
+        raise ValueError(f"cannot freeze {layers} of {len(encoder_layers)} encoder layers")
+    for parameter in model.base_model.embeddings.parameters():
+        parameter.requires_grad = False
+    for layer in encoder_layers[:layers]:
+        for parameter in layer.parameters():
+            parameter.requires_grad = False
+
+
+class TextDataset(torch.utils.data.Dataset):
+    """Tokenized (normalised) texts with float targets and sample weights, for the ``Trainer``."""
+
+    def __init__(
+        self,
+        tokenizer,
+        texts,
+        targets,
+        sample_weights=None,
+        *,
+        max_length: int,
+        normalizer: str = NONE,
+    ):
+        self.encodings = tokenizer(
+            normalize_texts(list(texts), normalizer), truncation=True, max_length=max_length
+        )
         self.targets = np.asarray(targets, dtype=np.float32)
         n = len(self.targets)
         self.weights = np.asarray(
@@ -179,15 +274,30 @@ def load_classifier(folder: str | Path):
 
     folder = Path(folder)
     meta = json.loads((folder / META_FILE).read_text())
-    model = AutoModelForSequenceClassification.from_pretrained(str(folder))
+    if meta.get("pooling", "cls") == "mean":
+        model = MeanPooledClassifier.from_pretrained(folder)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(str(folder))
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model.eval()
     return model, tokenizer, meta
 
 
 @torch.no_grad()
-def predict(model, tokenizer, texts: list[str], *, loss_mode: str, max_length: int, batch_size=64):
+def predict(
+    model,
+    tokenizer,
+    texts: list[str],
+    *,
+    loss_mode: str,
+    max_length: int,
+    normalizer: str = NONE,
+    batch_size: int = 64,
+):
+    """Probabilities ``[len(texts), labels]``; ``normalizer`` is the one the model trained with
+    (``meta["normalizer"]``)."""
     model.eval()
+    texts = normalize_texts(texts, normalizer)
     out = []
     for start in range(0, len(texts), batch_size):
         enc = tokenizer(

@@ -43,6 +43,7 @@ from vigil.toxicity.embeddings import (
 )
 from vigil.toxicity.losses import probabilities, toxicity_loss
 from vigil.toxicity.metrics import compute_metrics, print_metrics
+from vigil.toxicity.normalize import normalize_texts
 from vigil.toxicity.training import (
     add_flag,
     add_sagemaker_args,
@@ -139,8 +140,10 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(args.seed)
     data = load_channels(args)
     started = time.monotonic()
-    corpus = data.train.texts + augmented(data.train.texts, args.augment_obfuscation, args.seed)
-    fasttext = _fasttext(args, corpus if args.augment_obfuscation > 0 else data.train.texts)
+    corpus = data.train.texts
+    if args.augment_obfuscation > 0:
+        corpus = corpus + augmented(data.train.texts, args.augment_obfuscation, args.seed)
+    fasttext = _fasttext(args, normalize_texts(corpus, args.text_normalizer))
     vocab, table = SubwordVocabulary.from_fasttext(fasttext)
     print(
         f"fastText: {len(vocab.words)} words, {vocab.bucket} n-gram buckets, "
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> dict:
         total_length=args.total_length,
         dropout=args.dropout,
         loss_mode=args.loss_mode,
+        normalizer=args.text_normalizer,
     )
     model = BiLSTMClassifier(config, vocab.rows, freeze_embeddings=not args.train_embeddings)
     model.load_embeddings(table)
@@ -175,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
         texts = augmented(data.train.texts, args.augment_obfuscation, args.seed + epoch)
         batches = length_bucketed_batches(lengths, args.train_batch_size, rng)
         for idx in tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=5):
-            batch = encode([texts[i] for i in idx], vocab, config.total_length)
+            batch = encode([texts[i] for i in idx], vocab, config.total_length, config.normalizer)
             loss = toxicity_loss(
                 model(batch),
                 targets[idx],

@@ -15,6 +15,7 @@ by ``--metric-for-best-model`` loaded at the end, ``--save-total-limit`` checkpo
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -37,8 +38,10 @@ from vigil.toxicity.training import (
     load_channels,
 )
 from vigil.toxicity.transformer import (
+    POOLINGS,
     Collator,
     TextDataset,
+    freeze_lower_layers,
     make_trainer_class,
     metric_lines_callback,
     predict,
@@ -60,6 +63,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-hidden-layers", type=int, default=2)
     parser.add_argument("--num-attention-heads", type=int, default=2)
     add_flag(parser, "--freeze-embeddings", "keep the token embeddings fixed (faster on CPU)")
+    parser.add_argument(
+        "--freeze-layers",
+        type=int,
+        default=0,
+        help="also keep the embeddings and the lowest N encoder layers fixed (faster on CPU)",
+    )
+    parser.add_argument(
+        "--pooling",
+        choices=POOLINGS,
+        default="cls",
+        help="classification head on the [CLS] token (the architecture's own) or on the "
+        "mean of the token states (how sentence encoders such as MiniLM were trained)",
+    )
     parser.add_argument("--epochs", type=float, default=3)
     parser.add_argument("--max-steps", type=int, default=-1, help="overrides --epochs when > 0")
     parser.add_argument("--train-batch-size", type=int, default=16)
@@ -80,6 +96,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.model_name and not args.train_tokenizer:
         parser.error("give --model-name (hub id or path) or --train-tokenizer")
     return args
+
+
+def length_grouping(training_arguments) -> dict:
+    """Batches of similar length: ``train_sampling_strategy`` in transformers 5, the
+    ``group_by_length`` flag in 4.x (the Hugging Face training DLC)."""
+    fields = inspect.signature(training_arguments).parameters
+    if "train_sampling_strategy" in fields:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -105,10 +130,9 @@ def main(argv: list[str] | None = None) -> dict:
         )
     else:
         tokenizer = AutoTokenizer.from_pretrained(args.model_name)
-        model = pretrained_classifier(args.model_name, data.labels)
-    if args.freeze_embeddings:
-        for parameter in model.get_input_embeddings().parameters():
-            parameter.requires_grad = False
+        model = pretrained_classifier(args.model_name, data.labels, pooling=args.pooling)
+    if args.freeze_embeddings or args.freeze_layers:
+        freeze_lower_layers(model, args.freeze_layers)
     datasets = {
         name: TextDataset(
             tokenizer,
@@ -116,6 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
             split.targets,
             split.sample_weights,
             max_length=args.max_length,
+            normalizer=args.text_normalizer,
         )
         for name, split in (("train", data.train), ("valid", data.valid))
     }
@@ -126,6 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
             data.train.targets,
             data.train.sample_weights,
             max_length=args.max_length,
+            normalizer=args.text_normalizer,
         )
 
     def metrics_of(eval_pred) -> dict[str, float]:
@@ -159,6 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
         label_names=["labels"],
         report_to="none",
         seed=args.seed,
+        **length_grouping(TrainingArguments),  # similar lengths: far less padding
         dataloader_num_workers=0,
         dataloader_pin_memory=False,
         disable_tqdm=False,
@@ -179,7 +206,11 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"resuming from checkpoint {last}", flush=True)
     trainer.train(resume_from_checkpoint=last)
     model = trainer.model
-    kwargs = {"loss_mode": args.loss_mode, "max_length": args.max_length}
+    kwargs = {
+        "loss_mode": args.loss_mode,
+        "max_length": args.max_length,
+        "normalizer": args.text_normalizer,
+    }
     valid_probs = predict(model, tokenizer, data.valid.texts, **kwargs)
     test_probs = predict(model, tokenizer, data.test.texts, **kwargs) if data.test else None
     thresholds, final = finish(
@@ -190,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
         test_probs=test_probs,
         output_dir=args.output_data_dir,
     )
-    trainer.save_model(str(model_dir))
+    model.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
     save_meta(
         model_dir,
@@ -198,6 +229,8 @@ def main(argv: list[str] | None = None) -> dict:
         loss_mode=args.loss_mode,
         thresholds=thresholds,
         max_length=args.max_length,
+        normalizer=args.text_normalizer,
+        pooling=args.pooling if args.model_name else "cls",
         base_model=args.model_name or "roberta-from-config",
     )
     add_serving_code(model_dir, "transformer")
