@@ -43,7 +43,6 @@ def demo_config() -> DetectorConfig:
         measures=[Measure(name=m) for m in MEASURES],
         dimensions=["LOCATION_ID"],
         lateness_minutes=0,
-        severity_threshold=40,
         cooldown_minutes=120,
     )
 

@@ -22,7 +22,10 @@ class AirQualitySettings(ContextModel):
         default_factory=lambda: ["LOCATION_ID"], description="Up to 5 dimension fields."
     )
     severity_threshold: float = Field(
-        35.0, ge=0, le=100, description="Alert when an interval's severity (0-100) reaches this."
+        DetectorConfig.model_fields["severity_threshold"].default,  # one definition: the engine's
+        ge=0,
+        le=100,
+        description="Alert when an interval's severity (0-100) reaches this.",
     )
     lateness_minutes: int = Field(
         1, ge=0, description="How late a record may arrive for its interval before it is rejected."

@@ -43,6 +43,28 @@ class ModelParams(_Strict):
     spike_gain: float = Field(
         1.0, ge=0, description="weight of the spike-confirmation (interpolation) statistic"
     )
+    univariate_gain: float = Field(
+        0.75, ge=0, description="weight of the per-series statistics (the stuck run excepted)"
+    )
+    cross_gain: float = Field(
+        1.0, ge=0, description="weight of the statistics conditional on the location's measures"
+    )
+    cross_spike_gain: float = Field(
+        1.0, ge=0, description="weight of the spike confirmation against the location's others"
+    )
+    cross_rho: float = Field(
+        0.02, gt=0, lt=1, description="smoothing of the residuals' covariance across measures"
+    )
+    cross_ridge: float = Field(
+        0.05, ge=0, description="the covariance's diagonal is inflated by this fraction"
+    )
+    cross_clip: float = Field(4.0, gt=0, description="residuals are clipped to +-this to learn")
+    damp_severity: float = Field(
+        70.0, ge=0, le=100, description="intervals this severe barely update the model"
+    )
+    relevel_run: int = Field(
+        3, ge=1, description="severe intervals in a row on one side that the level then follows"
+    )
     stuck_run: int = Field(4, ge=1, description="repeats of the same value that mean stuck")
     stuck_z: float = Field(7.0, ge=0, description="z-equivalent of a stuck run of stuck_run")
     z_floor: float = Field(2.0, ge=0, description="z-equivalent of severity 0")
@@ -65,7 +87,7 @@ class DetectorConfig(_Strict):
         "%Y-%m-%d %H:%M", description="strftime format, 'iso8601', 'epoch_s' or 'epoch_ms'"
     )
     severity_threshold: float = Field(
-        35.0, ge=0, le=100, description="alert at or above (the UCI benchmark tunes 35-40)"
+        45.0, ge=0, le=100, description="alert at or above (the UCI benchmark tunes 45)"
     )
     lateness_minutes: int = Field(1, ge=0, le=7 * MINUTES_PER_DAY)
     sentinels: list[float] = Field(default_factory=lambda: [-200.0])

@@ -9,8 +9,17 @@ Holt-Winters model in error-correction form learns
 where ``weekly`` holds each week slot's deviation from the daily profile (weekends differ from
 weekdays). After a gap the residual scale is inflated as for a random walk (the level is stale).
 Updates use Huber-clipped residuals so an outlier barely moves the model, and are damped
-further while a series is anomalous. The residual scale is learnt per slot of day (rush hours are
-noisier than nights) as an exponentially weighted mean absolute residual.
+further for a severe interval (``damp_severity``, independent of the alert threshold, so a
+backtest scores what the live detector does at any threshold) — unless ``relevel_run`` severe
+intervals in a row sit on the same side: then the level follows (a new level, not an outlier). The
+residual scale is learnt per slot of day (rush hours are noisier than nights) as an exponentially
+weighted mean absolute residual.
+
+Across measures: the measures of one place (the same dimension values) move together (traffic
+raises CO, NOx and benzene at once). Per place, the engine learns the covariance of its measures'
+standardized residuals and scores each measure's residual *conditional on the others'* (``cz``,
+``_cross_z``): a faulty sensor stands out far more than on its own, while an event that moves
+every measure together is explained by the others.
 
 Each closed interval gets a z-equivalent statistic, the largest of
 
@@ -20,8 +29,12 @@ Each closed interval gets a z-equivalent statistic, the largest of
   (slow drifts the fast level would otherwise follow),
 * the square root of an EWMA of z² (variance bursts),
 * a run of identical values (stuck sensors),
+* a spike confirmation once the next interval shows whether the series came back,
 
-mapped linearly to a severity 0-100 (``z_floor`` → 0, ``z_ceiling`` → 100).
+(all but the stuck run weighted by ``univariate_gain``) and their cross-measure counterparts on
+``cz`` (``|cz|``, its EWMA, the root of the EWMA of cz², and the confirmation of a one-interval
+excursion ``|cz[t-1] - cz[t]| / sqrt 2``), mapped linearly to a severity 0-100 (``z_floor`` → 0,
+``z_ceiling`` → 100).
 
 The continuous path is vectorised: records are aggregated per batch with numpy group-bys and an
 interval is scored for every series at once. State is a handful of numpy arrays (about 2 KB per
@@ -47,13 +60,16 @@ import pandas as pd
 from vigil.air_quality.config import MINUTES_PER_DAY, DetectorConfig
 from vigil.air_quality.records import DIM_SEPARATOR, Batch, Reject
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 OK, ANOMALY, WARMUP, MISSING = 0, 1, 2, 3
 STATUS_NAMES = {OK: "ok", ANOMALY: "anomaly", WARMUP: "warmup", MISSING: "missing"}
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MAD_TO_SIGMA = 1.2533
 _SLOW_ALPHA = 0.02  # slow baseline level (about 50 intervals) for drift detection
 _SPIKE_RATIO0 = 0.8  # interpolation residual / forecast residual scale, before learning
+# columns of Detector.aux: spike confirmation (0-4), cross-measure (5-8), covariance row (9-)
+_AUX_CROSS, _AUX_XCOV = 5, 9
+_AUX_INIT = np.array([0.0, np.nan, np.nan, 1.0, _SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan])
 _REASONS = (
     "spike or dip",
     "level shift",
@@ -61,6 +77,10 @@ _REASONS = (
     "variance burst",
     "stuck sensor",
     "spike or dip (previous interval)",
+    "departs from the location's other measures",
+    "level shift against the location's other measures",
+    "variance burst against the location's other measures",
+    "spike or dip against the location's other measures (previous interval)",
 )
 
 
@@ -153,8 +173,13 @@ class Detector:
         # per series: the drift statistic's scale, then the spike confirmation's state: the
         # deseasonalised values of the last two intervals (NaN: not adjacent or already flagged),
         # the residual scale used for the last one, and the learnt ratio of the interpolation
-        # residual's scale to it (one array: fewer entries keep the serialised state small)
-        self.aux = z((0, 5))
+        # residual's scale to it; then the cross-measure state: the EWMAs of the conditional
+        # residual (shifts, bursts), the run of severe intervals on one side (signed), the last
+        # conditional residual (NaN: flagged), and the learnt covariance of the series'
+        # standardized residual with each measure's at the same dimension values (its row of the
+        # location's M x M matrix). One array: fewer entries keep the serialised state small.
+        self.aux = z((0, _AUX_XCOV + len(config.measures)))
+        self.loc_of = z(0, dtype=np.int64)  # row of each series' dimension key (not state)
         self.nobs = z(0, dtype=np.int64)
         self.offset = z(0)  # log transform: yt = log1p(y / offset); 0 → no transform
         # open (not yet closed) intervals: aggregated partial sums, and record hashes for dedup
@@ -186,13 +211,13 @@ class Detector:
         unknown = sids < 0
         if unknown.any():
             keys = [self._dim_index[r] for r in rows[used][unknown]]
-            sids[unknown] = self._add_series(measure, keys)
+            sids[unknown] = self._add_series(measure, keys, rows[used][unknown])
             self._sid_table[rows[used][unknown], measure] = sids[unknown]
         table = np.full(len(rows), -1, dtype=np.int64)
         table[used] = sids
         return table[codes]
 
-    def _add_series(self, measure: int, keys: list[str]) -> np.ndarray:
+    def _add_series(self, measure: int, keys: list[str], rows: np.ndarray) -> np.ndarray:
         """Append new series (all at once: arrays grow once per batch, not once per series)."""
         first = len(self.series)
         for offset, key in enumerate(keys):
@@ -211,14 +236,27 @@ class Detector:
         self.last_iv = grow(self.last_iv, -1)
         self.stuck, self.nobs = grow(self.stuck), grow(self.nobs, -1)
         self.aux = grow(self.aux, np.nan)
-        self.aux[first:] = (0.0, np.nan, np.nan, 1.0, _SPIKE_RATIO0)
+        self.aux[first:, :_AUX_XCOV] = _AUX_INIT
+        self.aux[first:, _AUX_XCOV:] = 0.0
+        self.aux[first:, _AUX_XCOV + measure] = 1.0
         self.offset = grow(self.offset)
+        self.loc_of = np.concatenate([self.loc_of, np.asarray(rows, dtype=np.int64)])
         return np.arange(first, first + k, dtype=np.int64)
 
     @property
     def dev_scale(self) -> np.ndarray:
         """The drift statistic's learnt scale per series (a view: assignments update the state)."""
         return self.aux[:, 0]
+
+    @property
+    def ew_c(self) -> np.ndarray:
+        """Cross-measure EWMAs, severe run and last conditional residual (a view of the state)."""
+        return self.aux[:, _AUX_CROSS:_AUX_XCOV]
+
+    @property
+    def xcov(self) -> np.ndarray:
+        """Per series, its residual's learnt covariance with each measure's (a view)."""
+        return self.aux[:, _AUX_XCOV:]
 
     def series_info(self, sid: int) -> tuple[str, dict[str, str]]:
         measure, key = self.series[sid]
@@ -421,8 +459,79 @@ class Detector:
         self.scale[sid] = init_scale[:, None]
         self.dev_scale[sid] = init_scale
         self.last_raw[sid] = y
-        self.aux[sid, 1:] = (np.nan, np.nan, 1.0, _SPIKE_RATIO0)
+        self.aux[sid, 1:_AUX_XCOV] = _AUX_INIT[1:]
         self.nobs[sid] = 0
+
+    def _cross_z(
+        self, sid: np.ndarray, z: np.ndarray, adjacent: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each series' residual conditional on the other measures' at the same dimension values.
+
+        The standardized residuals ``z`` of a location's measures are modelled as Gaussian with
+        the learnt covariance ``C``; with ``P = C^-1`` the statistic ``(P z)_i / sqrt(P_ii)`` is the
+        likelihood-ratio test for an outlier in measure ``i`` alone (its residual minus what the
+        others predict, in units of the conditional spread). A pollution event moves every measure
+        together and barely moves it; a sensor fault moves one measure and stands out far more
+        than its own ``z`` (the others explain most of the normal variation). The largest one per
+        location is the likeliest culprit: every other measure is conditioned without it, so one
+        faulty sensor does not make its neighbours look anomalous. Where a location has one
+        measure this interval, the statistic is ``z`` itself; so it is for a series back from a
+        gap (its residual spans the gap, the others' one interval: they do not explain each other,
+        and it takes no part in the others'). Returns it, and the location's row of the
+        (locations x measures) matrix for each series.
+        """
+        m_count = len(self.config.measures)
+        cz = z.copy()
+        if m_count == 1 or not sid.size:
+            return cz, np.zeros(sid.size, dtype=np.int64)
+        m = self.measure_of[sid]
+        _, inv = np.unique(self.loc_of[sid], return_inverse=True)
+        n_loc = int(inv.max()) + 1
+        present = np.zeros((n_loc, m_count), dtype=bool)
+        present[inv, m] = adjacent
+        multi = present.sum(axis=1) >= 2
+        rows = multi[inv] & adjacent
+        if not rows.any():
+            return cz, inv
+        eye = np.eye(m_count)
+        cov = np.broadcast_to(eye, (n_loc, m_count, m_count)).copy()
+        cov[inv, m, :] = self.xcov[sid]
+        zz = np.zeros((n_loc, m_count))
+        zz[inv, m] = np.clip(z, -self.p.cross_clip * 2, self.p.cross_clip * 2)
+        cov = 0.5 * (cov + cov.transpose(0, 2, 1))
+        idx = np.arange(m_count)
+        cov[:, idx, idx] = np.maximum(cov[:, idx, idx], 1e-3) * (1.0 + self.p.cross_ridge)
+
+        def conditional(keep: np.ndarray) -> np.ndarray:
+            both = keep[:, :, None] & keep[:, None, :]
+            prec = np.linalg.inv(np.where(both, cov, eye))
+            pz = np.einsum("lij,lj->li", prec, np.where(keep, zz, 0.0))
+            return pz / np.sqrt(prec[:, idx, idx])
+
+        full = conditional(present)
+        culprit = np.where(present, np.abs(full), -1.0).argmax(axis=1)
+        others = present.copy()
+        others[np.arange(n_loc), culprit] = False
+        rest = conditional(others)
+        pick = np.where(m == culprit[inv], full[inv, m], rest[inv, m])
+        cz[rows] = pick[rows]
+        return cz, inv
+
+    def _learn_cross(self, sid: np.ndarray, z: np.ndarray, inv: np.ndarray, calm: np.ndarray):
+        """EW covariance of the calm series' (clipped) residuals with their location's others."""
+        m_count = len(self.config.measures)
+        if m_count == 1 or not calm.any():
+            return
+        n_loc = int(inv.max()) + 1
+        zz = np.full((n_loc, m_count), np.nan)
+        clip = self.p.cross_clip
+        zz[inv[calm], self.measure_of[sid[calm]]] = np.clip(z[calm], -clip, clip)
+        rows = zz[inv[calm]]
+        seen = np.isfinite(rows)
+        prod = np.where(seen, zz[inv[calm], self.measure_of[sid[calm]], None] * rows, 0.0)
+        s = sid[calm]
+        rho = self.p.cross_rho
+        self.xcov[s] = np.where(seen, (1 - rho) * self.xcov[s] + rho * prod, self.xcov[s])
 
     def _score(self, iv: int, sid: np.ndarray, y: np.ndarray) -> ClosedInterval:
         p = self.p
@@ -459,37 +568,58 @@ class Detector:
         # (deseasonalised), once this interval shows whether the series came back.
         u = yt - self.daily[sid, d] - self.weekly[sid, w]
         adjacent = self.last_iv[sid] == iv - 1
-        _, u1, u2, sc1, ratio = self.aux[sid].T
+        _, u1, u2, sc1, ratio = self.aux[sid, :_AUX_CROSS].T
         bump = u1 - 0.5 * (u2 + u)
         spike_ok = adjacent & np.isfinite(bump)
         bump = np.where(spike_ok, bump, 0.0)
         ratio = np.maximum(ratio, 1e-6)
         sc1 = np.maximum(sc1, 1e-9)
         spike_stat = np.abs(bump) / (ratio * sc1)
+        cz, loc_rows = self._cross_z(sid, z, adjacent)
+        ew_cz = (1 - lm) * self.ew_c[sid, 0] + lm * np.clip(cz, -6, 6)
+        ew_cz2 = (1 - lv) * self.ew_c[sid, 1] + lv * np.minimum(cz * cz, p.variance_cap)
+        # a one-interval excursion against the others, confirmed when the series comes back
+        prev_cz = np.where(adjacent, self.ew_c[sid, 3], np.nan)
+        cross_bump = np.nan_to_num(np.abs(prev_cz - cz) / np.sqrt(2.0))
+        ug, cg = p.univariate_gain, p.cross_gain
         stats = np.stack(
             [
-                np.abs(z),
-                p.shift_gain * shift_stat,
-                p.shift_gain * drift_stat,
-                p.variance_gain * var_stat,
+                ug * np.abs(z),
+                ug * p.shift_gain * shift_stat,
+                ug * p.shift_gain * drift_stat,
+                ug * p.variance_gain * var_stat,
                 stuck_stat,
-                p.spike_gain * spike_stat,
+                ug * p.spike_gain * spike_stat,
+                cg * np.abs(cz),
+                cg * p.shift_gain * np.abs(ew_cz) / np.sqrt(lm / (2 - lm)),
+                cg * p.variance_gain * np.sqrt(ew_cz2),
+                cg * p.cross_spike_gain * cross_bump,
             ]
         )
         reason = stats.argmax(axis=0)
         z_eff = stats.max(axis=0)
         severity = 100.0 * np.clip((z_eff - p.z_floor) / (p.z_ceiling - p.z_floor), 0.0, 1.0)
         warm = self.nobs[sid] >= max(self.config.warmup_intervals, 1)
-        anomalous = warm & (severity >= self.config.severity_threshold)
-        status = np.where(new | ~warm, WARMUP, np.where(anomalous, ANOMALY, OK))
+        status = np.where(
+            new | ~warm,
+            WARMUP,
+            np.where(warm & (severity >= self.config.severity_threshold), ANOMALY, OK),
+        )
 
-        # learn (robustly; barely while anomalous)
+        # learn (robustly; barely from a severe interval, whatever the alert threshold is) ...
+        anomalous = warm & (severity >= p.damp_severity)
+        # ... unless the series stays away on the same side: a new level, not an outlier
+        run = self.ew_c[sid, 2]
+        side = np.sign(e)
+        same = anomalous & (side * run > 0) & (self.last_iv[sid] == iv - 1)
+        run = np.where(anomalous, np.where(same, run + side, side), 0.0)
+        relevel = np.abs(run) >= p.relevel_run
         learn = ~new
         ec = np.clip(e, -p.huber * sc_gap, p.huber * sc_gap) * np.where(anomalous, 0.2, 1.0)
         s = sid[learn]
         ec_l = ec[learn]
         trend = self.trend[s]
-        self.level[s] = self.level[s] + p.phi * trend + p.alpha * ec_l
+        self.level[s] = self.level[s] + p.phi * trend + p.alpha * np.where(relevel, e, ec)[learn]
         self.trend[s] = p.phi * trend + p.beta * ec_l
         self.daily[s, d] += p.gamma_daily * ec_l
         self.weekly[s, w] += p.gamma_weekly * ec_l
@@ -508,6 +638,12 @@ class Detector:
         self.ew_z[sid] = np.where(learn, ew_z, 0.0)
         self.ew_z2[sid] = np.where(learn, ew_z2, 1.0)
         self.stuck[sid] = np.where(learn, stuck, 0)
+        self.ew_c[sid] = np.where(
+            learn[:, None],
+            np.stack([ew_cz, ew_cz2, run, np.where(anomalous, np.nan, cz)], 1),
+            _AUX_INIT[_AUX_CROSS:],
+        )
+        self._learn_cross(sid, z, loc_rows, calm & adjacent)
         learn_ratio = calm & spike_ok
         r = ratio[learn_ratio]
         ratio[learn_ratio] = (1 - p.rho_scale) * r + p.rho_scale * _MAD_TO_SIGMA * (
@@ -515,7 +651,9 @@ class Detector:
         )
         # an interval that already alerted needs no confirmation, and must not be a neighbour
         u_keep = np.where(anomalous, np.nan, u)
-        self.aux[sid, 1:] = np.stack([u_keep, np.where(adjacent, u1, np.nan), sc_gap, ratio], 1)
+        self.aux[sid, 1:_AUX_CROSS] = np.stack(
+            [u_keep, np.where(adjacent, u1, np.nan), sc_gap, ratio], 1
+        )
         self.last_raw[sid] = y
         self.last_iv[sid] = iv
         self.nobs[sid] += 1
@@ -615,6 +753,7 @@ class Detector:
         row = {k: i for i, k in enumerate(keys)}
         for sid, (m, k) in enumerate(det.series):
             det._sid_table[row[k], m] = sid
+        det.loc_of = np.array([row[k] for _, k in det.series], dtype=np.int64)
         det.watermark = meta["watermark"]
         det.last_closed = meta["last_closed"]
         return det

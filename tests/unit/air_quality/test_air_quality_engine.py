@@ -73,7 +73,9 @@ def test_a_spike_is_confirmed_when_the_next_interval_comes_back():
             record["CO"] = 1.45  # night CO ~1.2: below the one-step alert on its own
 
     def next_interval(spike_gain: float):
-        detector = learnt(config(model=ModelParams(spike_gain=spike_gain)))
+        # the per-series confirmation alone (the cross-measure statistics have their own tests)
+        params = ModelParams(spike_gain=spike_gain, univariate_gain=1.0, cross_gain=0.0)
+        detector = learnt(config(model=params))
         _, closed, _ = run(detector, records(day, 24, change=small_spike))
         minute = (day + timedelta(hours=4) - datetime(1970, 1, 1)) // timedelta(minutes=1)
         (after,) = [c for c in closed if c.start == minute]
@@ -182,7 +184,9 @@ def test_state_round_trips_and_continues_identically():
     _, _, a = run(detector, later)
     _, _, b = run(copy, later)
     assert a.equals(b)
-    assert len(detector.to_bytes()) / len(detector.series) < 4000  # small state per series
+    # small state per series (ten locations: the configuration in the header is shared)
+    many = learnt(hours=2 * WEEKS, locations=tuple(f"B-{i}" for i in range(10)))
+    assert len(many.to_bytes()) / len(many.series) < 2500
 
 
 def test_state_from_another_config_is_refused():
@@ -244,3 +248,115 @@ def test_series_without_dimensions():
     detector.learn(parse_json_lines("\n".join(__import__("json").dumps(i) for i in items), cfg))
     assert len(detector.series) == 2
     assert np.isfinite(detector.level).all()
+
+
+def correlated(seed: int, spread: float = 0.15):
+    """Both measures of a place move together (traffic): a common factor per hour."""
+    common = np.random.default_rng(100 + seed).normal(0.0, spread, 10_000)
+
+    def change(h, loc, record):
+        record["CO"] = round(record["CO"] * (1 + common[h]), 3)
+        record["NO2"] = round(record["NO2"] * (1 + common[h]), 2)
+
+    return change
+
+
+def test_the_measures_of_a_place_learn_how_they_move_together():
+    detector = learnt(change=correlated(0))
+    co, no2 = detector._index[(0, "B-101")], detector._index[(1, "B-101")]
+    cov = detector.xcov
+    assert cov[co, 1] == pytest.approx(cov[no2, 0])  # one matrix, stored by both rows
+    assert cov[co, 1] / np.sqrt(cov[co, 0] * cov[no2, 1]) > 0.8  # strongly correlated
+    fresh = Detector(detector.config)  # before learning: independent
+    fresh.ingest(batch(records(START, 1), detector.config))
+    assert fresh.xcov[fresh._index[(0, "B-101")]].tolist() == [1.0, 0.0]
+
+
+def test_a_measure_departing_from_its_place_is_anomalous_a_joint_move_is_not():
+    """A sensor fault moves one measure; a pollution event moves all of a place's measures."""
+    day = START + timedelta(hours=3 * WEEKS)
+    learnt_once = learnt(change=correlated(0))
+
+    def at_three(both: bool):
+        base = correlated(1)
+
+        def change(h, loc, record):
+            base(h, loc, record)
+            if h == 3:
+                record["CO"] = round(record["CO"] * 1.5, 3)
+                if both:
+                    record["NO2"] = round(record["NO2"] * 1.5, 2)
+
+        detector = Detector.from_bytes(learnt_once.to_bytes())
+        _, _, scores = run(detector, records(day, 24, change=change))
+        return scores[scores["interval_start"] == day + timedelta(hours=3)].set_index("measure")
+
+    alone, joint = at_three(both=False), at_three(both=True)
+    assert alone.loc["CO", "status"] == "anomaly" and alone.loc["CO", "severity"] >= 40
+    # the measure that did not move is not blamed for the other's departure
+    assert alone.loc["NO2", "status"] == "ok"
+    assert (joint["status"] == "ok").all()
+    assert joint.loc["CO", "severity"] < 20
+
+
+def test_conditional_residual_singles_out_the_culprit_and_skips_gaps():
+    detector = learnt(change=correlated(0))
+    co, no2 = detector._index[(0, "B-101")], detector._index[(1, "B-101")]
+    sid = np.array([co, no2])
+    z = np.array([4.0, 0.0])  # CO jumped, NO2 did not
+    cz, _ = detector._cross_z(sid, z, np.array([True, True]))
+    assert cz[0] > 6.0  # far more unusual given NO2 than on its own
+    assert abs(cz[1]) < 0.5  # NO2 is conditioned without the culprit: its own residual
+    # a series back from a gap is neither conditioned nor used to condition the others
+    cz_gap, _ = detector._cross_z(sid, z, np.array([False, True]))
+    assert cz_gap[0] == 4.0 and cz_gap[1] == 0.0
+    # one measure per place (or per configuration): the statistic is z itself
+    single = learnt(config(measures=[Measure(name="CO")]))
+    sid1 = np.array([single._index[(0, "B-101")]])
+    cz1, _ = single._cross_z(sid1, np.array([3.0]), np.array([True]))
+    assert cz1[0] == 3.0
+
+
+def test_a_short_burst_alerts_once_without_an_echo_and_a_new_level_is_followed():
+    day = START + timedelta(hours=3 * WEEKS)
+
+    def burst(h, loc, record):
+        if h in (3, 4):
+            record["CO"] = round(record["CO"] * 5, 3)
+
+    _, _, scores = run(learnt(), records(day, 24, change=burst))
+    flagged = scores[(scores["measure"] == "CO") & (scores["status"] == "anomaly")]
+    # the burst itself; not the return to normal (the model was not dragged to the burst)
+    assert set(flagged["interval_start"].dt.hour) == {3, 4}
+
+    def shift(h, loc, record):
+        if h >= 3:
+            record["CO"] = round(record["CO"] * 2.5, 3)
+
+    _, _, scores = run(learnt(), records(day, 24, change=shift))
+    co = scores[scores["measure"] == "CO"].set_index("interval_start")
+    flagged = co[co["status"] == "anomaly"]
+    assert day + timedelta(hours=3) in flagged.index
+    assert len(flagged) <= 8  # after a few severe intervals the level is followed...
+    tail = co.loc[day + timedelta(hours=12) :]
+    assert ((tail["expected"] - tail["observed"]).abs() < 0.2 * tail["observed"]).all()
+
+
+def test_scores_do_not_depend_on_the_alert_threshold():
+    """Learning is damped by the model's own damp_severity, so a backtest at any threshold scores
+    what the live detector at another threshold would."""
+    day = START + timedelta(hours=3 * WEEKS)
+
+    def spike(h, loc, record):
+        if h in (3, 9):
+            record["CO"] = round(record["CO"] * 1.5, 3)
+
+    frames = {}
+    for threshold in (30, 90):
+        cfg = config(severity_threshold=threshold)
+        _, _, frames[threshold] = run(learnt(cfg), records(day, 24, change=spike))
+        flagged = frames[threshold]["status"] == "anomaly"
+        assert (flagged == (frames[threshold]["severity"] >= threshold)).all()
+    low, high = frames[30]["severity"], frames[90]["severity"]
+    assert ((low >= 30) & (low < 90)).any()  # an interval one threshold alerts on, the other not
+    assert np.allclose(low, high)  # ... and nothing after it scores differently
