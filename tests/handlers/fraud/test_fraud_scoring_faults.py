@@ -15,11 +15,8 @@ import time
 import pytest
 from aws_lambda_powertools import Metrics
 
-from local.loopback_process import free_port
-from local.neptune_standin import GraphEngine, NeptuneStandin
-from local.sagemaker_runtime_proxy import SageMakerRuntimeProxy
+from tests.handlers.fraud.conftest import serve_standin
 from vigil.fraud.features import CategoricalFeature, Featurizer, FeaturizerSpec, NumericFeature
-from vigil.fraud.graph import graph_layout
 from vigil.fraud.scoring import Scorer, ScoringConfig, handle_event
 
 SPEC = FeaturizerSpec(
@@ -31,15 +28,8 @@ SPEC = FeaturizerSpec(
 
 @pytest.fixture(scope="module")
 def standin():
-    server = NeptuneStandin(GraphEngine(graph_layout(SPEC.entity_columns))).serve_in_thread()
+    server = serve_standin(SPEC.entity_columns)
     yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def proxy():
-    server = SageMakerRuntimeProxy(f"http://127.0.0.1:{free_port()}", "vigil-fraud-rgcn")
-    yield server.serve_in_thread()
     server.stop()
 
 

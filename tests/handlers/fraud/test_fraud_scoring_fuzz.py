@@ -21,9 +21,7 @@ from aws_lambda_powertools import Metrics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local.loopback_process import free_port
-from local.neptune_standin import GraphEngine, NeptuneStandin
-from local.sagemaker_runtime_proxy import SageMakerRuntimeProxy
+from tests.handlers.fraud.conftest import serve_standin
 from vigil.fraud import schema
 from vigil.fraud.features import (
     CategoricalFeature,
@@ -138,13 +136,9 @@ def batches(draw):
 
 
 @pytest.fixture(scope="module")
-def stack():
-    standin = NeptuneStandin(GraphEngine(graph_layout(SPEC.entity_columns))).serve_in_thread()
-    proxy = SageMakerRuntimeProxy(
-        f"http://127.0.0.1:{free_port()}", "vigil-fraud-rgcn"
-    ).serve_in_thread()
+def stack(proxy):
+    standin = serve_standin(SPEC.entity_columns)
     yield standin, proxy
-    proxy.stop()
     standin.stop()
 
 

@@ -12,12 +12,9 @@ import json
 
 import pytest
 
-from local.loopback_process import free_port
-from local.neptune_standin import GraphEngine, NeptuneStandin
-from local.sagemaker_runtime_proxy import SageMakerRuntimeProxy
+from tests.handlers.fraud.conftest import serve_standin
 from vigil import aws
 from vigil.fraud.features import CategoricalFeature, FeaturizerSpec, NumericFeature
-from vigil.fraud.graph import graph_layout
 
 SPEC = FeaturizerSpec(
     numeric=[NumericFeature("TransactionAmt", 4.0, 1.0, log=True)],
@@ -29,19 +26,12 @@ TABLE = "vigil-fraud-idempotency"
 
 @pytest.fixture(scope="module")
 def standin():
-    server = NeptuneStandin(GraphEngine(graph_layout(SPEC.entity_columns))).serve_in_thread()
+    server = serve_standin(SPEC.entity_columns)
     server.engine.execute(
         "CREATE (t:Transaction {id: '555', TransactionDT: 1, isFraud: -1, pred_prob: 0.875, "
         "flag: 'fraud'})"
     )
     yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def proxy():
-    server = SageMakerRuntimeProxy(f"http://127.0.0.1:{free_port()}", "vigil-fraud-rgcn")
-    yield server.serve_in_thread()
     server.stop()
 
 
