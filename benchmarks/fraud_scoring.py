@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "build" / "bench_fraud")
+    parser.add_argument(
+        "--samples-out", type=Path, help="also write each streamed request's timings (JSON)"
+    )
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -221,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                 _, wall, _ = timed_call(call, scorer, api_event(transaction_event(row)), context)
                 sink.append(wall)
 
+    if args.samples_out:
+        args.samples_out.write_text(json.dumps({"path_ms": walls, "handler_ms": owns, **SPLIT}))
     result = {
         "graph_transactions": args.transactions,
         "streamed": len(walls),
