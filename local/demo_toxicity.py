@@ -182,6 +182,7 @@ def moderate(messages: list[str] | None, body: str | None = None) -> dict:
 def _train(kind: str, channels: Path, out: Path, tiny: bool) -> dict:
     args = [f"--{c}={channels / c}" for c in ("train", "valid", "test")]
     args += [f"--model-dir={out / kind}", f"--output-data-dir={out / f'{kind}_output'}"]
+    args += ["--class-weight=sqrt-balanced"]  # rare labels (threat) weigh more
     if kind == "bilstm":
         from training.toxicity.bilstm.train import main
 

@@ -59,7 +59,14 @@ SOURCE_FILES = (
 )
 # Installed by the training toolkit before the entry point runs (the DLCs bring torch and, in
 # the Hugging Face image, transformers).
-TRAINING_REQUIREMENTS = ("gensim==4.4.0", "pyarrow", "scikit-learn", "matplotlib", "tqdm")
+TRAINING_REQUIREMENTS = (
+    "gensim==4.4.0",
+    "wordfreq==3.1.1",  # the spelling lexicon's English words (vigil.toxicity.lexicon)
+    "pyarrow",
+    "scikit-learn",
+    "matplotlib",
+    "tqdm",
+)
 _SKIP = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 
 

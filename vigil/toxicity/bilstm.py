@@ -21,7 +21,7 @@ from torch import nn
 from vigil.toxicity.embeddings import SubwordVocabulary, tokenize
 from vigil.toxicity.labels import LossMode
 from vigil.toxicity.losses import probabilities
-from vigil.toxicity.normalize import NONE, normalize_texts
+from vigil.toxicity.normalize import NONE, TextNormalizer, normalize_texts
 
 CONFIG_FILE = "bilstm_config.json"
 WEIGHTS_FILE = "bilstm.pt"
@@ -57,7 +57,10 @@ class EncodedBatch:
 
 
 def encode(
-    texts: list[str], vocab: SubwordVocabulary, total_length: int, normalizer: str = NONE
+    texts: list[str],
+    vocab: SubwordVocabulary,
+    total_length: int,
+    normalizer: str | TextNormalizer = NONE,
 ) -> EncodedBatch:
     rows: list[int] = []
     offsets: list[int] = []
@@ -79,6 +82,8 @@ class BiLSTMClassifier(nn.Module):
     def __init__(self, config: BiLSTMConfig, rows: int, *, freeze_embeddings: bool = True):
         super().__init__()
         self.config = config
+        # the rules named by config.normalizer, plus the lexicon saved beside the model
+        self.text_normalizer = TextNormalizer(config.normalizer)
         self.embedding = nn.EmbeddingBag(rows, config.embed_size, mode="mean")
         self.embedding.weight.requires_grad = not freeze_embeddings
         directions = 2 if config.bidirectional else 1
@@ -136,6 +141,8 @@ def save_model(model: BiLSTMClassifier, vocab: SubwordVocabulary, folder: str | 
     model.config.subwords = vocab.to_json()
     (folder / CONFIG_FILE).write_text(json.dumps(asdict(model.config), indent=2))
     (folder / VOCAB_FILE).write_text(json.dumps(vocab.words))
+    if model.text_normalizer.lexicon is not None:
+        model.text_normalizer.lexicon.save(folder)
     torch.save(model.state_dict(), folder / WEIGHTS_FILE)
 
 
@@ -144,6 +151,7 @@ def load_model(folder: str | Path) -> tuple[BiLSTMClassifier, SubwordVocabulary]
     config = BiLSTMConfig(**json.loads((folder / CONFIG_FILE).read_text()))
     vocab = SubwordVocabulary(json.loads((folder / VOCAB_FILE).read_text()), **config.subwords)
     model = BiLSTMClassifier(config, vocab.rows)
+    model.text_normalizer = TextNormalizer.of_model(folder, config.normalizer)
     model.load_state_dict(torch.load(folder / WEIGHTS_FILE, map_location="cpu"))
     model.eval()
     return model, vocab
@@ -157,7 +165,12 @@ def predict_logits(
     config = model.config
     out = [
         model(
-            encode(texts[start : start + batch_size], vocab, config.total_length, config.normalizer)
+            encode(
+                texts[start : start + batch_size],
+                vocab,
+                config.total_length,
+                model.text_normalizer,
+            )
         )
         for start in range(0, len(texts), batch_size)
     ]

@@ -14,8 +14,9 @@ What evaders do, and what is undone here:
   (fullwidth letters, ligatures) are folded by NFKC, and Cyrillic/Greek letters that look like
   Latin ones are mapped to them inside words that also hold Latin letters.
 
-Swapped neighbours (``stpuid``) and words split by a space (``stu pid``) need a dictionary to
-undo; they are left to the models' subword units.
+Swapped neighbours (``stpuid``), a doubled letter (``sttupid``) and words split by a space
+(``stu pid``) need a dictionary to undo: :class:`TextNormalizer` adds spelling repair against
+the model's own lexicon (``vigil.toxicity.lexicon``) after these rules.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from vigil.toxicity.lexicon import SpellingLexicon
 
 NONE = "none"
 EVASION = "evasion"
@@ -143,8 +148,32 @@ def normalizer(name: str) -> Callable[[str], str]:
         ) from None
 
 
-def normalize_texts(texts: list[str], name: str) -> list[str]:
-    if (name or NONE) == NONE:
+@dataclass(frozen=True)
+class TextNormalizer:
+    """What a model applies to every text before tokenizing: the named rules, then spelling
+    repair against the model's lexicon (``vigil.toxicity.lexicon``) when it has one."""
+
+    name: str = NONE
+    lexicon: SpellingLexicon | None = None
+
+    def __call__(self, text: str) -> str:
+        text = normalizer(self.name)(text)
+        return text if self.lexicon is None else self.lexicon.repair(text)
+
+    @classmethod
+    def of_model(cls, folder: str | Path, name: str) -> TextNormalizer:
+        """The normaliser a model saved in ``folder`` trained with (its lexicon file, if any)."""
+        normalizer(name)  # fail early on an unknown name
+        return cls(name, SpellingLexicon.load(folder))
+
+    def describe(self) -> str:
+        return self.name if self.lexicon is None else f"{self.name}+lexicon({len(self.lexicon)})"
+
+
+def normalize_texts(texts: list[str], how: str | TextNormalizer) -> list[str]:
+    """``texts`` through a normaliser given by name or as a :class:`TextNormalizer`."""
+    if isinstance(how, str):
+        how = TextNormalizer(how or NONE)
+    if how.name == NONE and how.lexicon is None:
         return list(texts)
-    normalize = normalizer(name)
-    return [normalize(t) for t in texts]
+    return [how(t) for t in texts]

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
-from vigil.toxicity.data import load_channel
+from vigil.toxicity import lexicon
+from vigil.toxicity.data import class_weights_from, load_channel
 from vigil.toxicity.labels import (
     DEFAULT_METRIC_FOR_BEST_MODEL,
     SAMPLE_WEIGHT_COLUMN,
     LossMode,
 )
 from vigil.toxicity.metrics import best_thresholds, compute_metrics, print_metrics, save_report
-from vigil.toxicity.normalize import EVASION, NORMALIZERS
+from vigil.toxicity.normalize import EVASION, NORMALIZERS, TextNormalizer, normalize_texts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_REQUIREMENTS = {
@@ -59,7 +60,8 @@ def add_sagemaker_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--class-weight",
         default="auto",
-        help="'none', 'auto' (from the prepared data's label frequencies, when it has them) "
+        help="'none', 'auto' (from the prepared data's label frequencies, when it has them), "
+        "'balanced' or 'sqrt-balanced' (from the training labels' frequencies, any label mode) "
         "or comma-separated weights, one per label",
     )
     parser.add_argument(
@@ -76,6 +78,14 @@ def add_sagemaker_args(parser: argparse.ArgumentParser) -> None:
         help="text normalisation before tokenizing, in training and (stored with the model) at "
         "inference: 'evasion' undoes leetspeak, stretched and spelled-out words "
         "(vigil.toxicity.normalize); 'none' keeps texts as they are",
+    )
+    parser.add_argument(
+        "--spelling-lexicon",
+        choices=list(lexicon.SOURCES),
+        default=lexicon.CORPUS_ENGLISH,
+        help="spelling repair after the normaliser, against a lexicon saved with the model "
+        "(vigil.toxicity.lexicon): 'corpus' (training words seen 3+ times), 'corpus+english' "
+        "(plus the 40,000 most frequent English words of wordfreq) or 'none'",
     )
     parser.add_argument(
         "--augment-obfuscation",
@@ -128,23 +138,48 @@ def load_channels(args) -> Channels:
         test = _split(load_channel(args.test)[0], labels, args.max_eval_samples)
     return Channels(
         labels=labels,
-        class_weights=resolve_class_weights(args.class_weight, meta, len(labels)),
+        class_weights=resolve_class_weights(
+            args.class_weight, meta, len(labels), train[labels].to_numpy(dtype=float)
+        ),
         train=_split(train, labels, args.max_train_samples),
         valid=_split(valid, labels, args.max_eval_samples),
         test=test,
     )
 
 
-def resolve_class_weights(spec: str, meta: dict, num_labels: int) -> list[float] | None:
+def resolve_class_weights(
+    spec: str, meta: dict, num_labels: int, train_targets: np.ndarray | None = None
+) -> list[float] | None:
+    """``--class-weight``: ``none``; ``auto`` (the prepared data's, label mode ``binary``);
+    ``balanced`` (``n / (k · positives_k)`` of the training targets, mean 1, any label mode);
+    ``sqrt-balanced`` (their square roots, mean 1: rare labels count more, common ones are not
+    starved); or one weight per label."""
     spec = (spec or "none").strip().lower()
     if spec == "none":
         return None
     if spec == "auto":
         return meta.get("class_weights")  # present for label mode 'binary'
+    if spec in ("balanced", "sqrt-balanced"):
+        if train_targets is None:
+            raise SystemExit(f"--class-weight {spec} needs the training targets")
+        weights = np.asarray(class_weights_from(train_targets))
+        if spec == "sqrt-balanced":
+            weights = np.sqrt(weights)
+        return [float(w) for w in weights / weights.mean()]
     weights = [float(w) for w in spec.split(",")]
     if len(weights) != num_labels:
         raise SystemExit(f"--class-weight has {len(weights)} values for {num_labels} labels")
     return weights
+
+
+def text_normalizer(args, train_texts: list[str]) -> TextNormalizer:
+    """The model's normaliser: ``--text-normalizer``'s rules, then spelling repair against a
+    lexicon built from the (normalised) training texts per ``--spelling-lexicon``."""
+    rules = TextNormalizer(args.text_normalizer)
+    words = lexicon.build_lexicon(normalize_texts(train_texts, rules), source=args.spelling_lexicon)
+    if words is not None:
+        print(f"spelling lexicon: {len(words)} words ({args.spelling_lexicon})", flush=True)
+    return TextNormalizer(args.text_normalizer, words)
 
 
 def augmented(texts: list[str], share: float, seed: int) -> list[str]:

@@ -17,7 +17,7 @@ import torch
 
 from vigil.toxicity.labels import LossMode, metric_line
 from vigil.toxicity.losses import probabilities, toxicity_loss
-from vigil.toxicity.normalize import NONE, normalize_texts
+from vigil.toxicity.normalize import NONE, TextNormalizer, normalize_texts
 
 META_FILE = "vigil_toxicity.json"  # labels, loss mode, thresholds, max length
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -184,7 +184,7 @@ class TextDataset(torch.utils.data.Dataset):
         sample_weights=None,
         *,
         max_length: int,
-        normalizer: str = NONE,
+        normalizer: str | TextNormalizer = NONE,
     ):
         self.encodings = tokenizer(
             normalize_texts(list(texts), normalizer), truncation=True, max_length=max_length
@@ -279,6 +279,8 @@ def load_classifier(folder: str | Path):
     else:
         model = AutoModelForSequenceClassification.from_pretrained(str(folder))
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    # the rules named by meta["normalizer"], plus the lexicon saved beside the model
+    model.text_normalizer = TextNormalizer.of_model(folder, meta.get("normalizer", NONE))
     model.eval()
     return model, tokenizer, meta
 
@@ -291,11 +293,11 @@ def predict(
     *,
     loss_mode: str,
     max_length: int,
-    normalizer: str = NONE,
+    normalizer: str | TextNormalizer = NONE,
     batch_size: int = 64,
 ):
     """Probabilities ``[len(texts), labels]``; ``normalizer`` is the one the model trained with
-    (``meta["normalizer"]``)."""
+    (``model.text_normalizer`` after :func:`load_classifier`)."""
     model.eval()
     texts = normalize_texts(texts, normalizer)
     out = []

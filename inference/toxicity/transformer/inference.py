@@ -7,7 +7,6 @@ bad input raises ``BadRequest`` so the serving stack answers 4xx with the reason
 
 from __future__ import annotations
 
-from vigil.toxicity.normalize import NONE
 from vigil.toxicity.serving import build_response, parse_request, render_response
 from vigil.toxicity.transformer import load_classifier, predict
 
@@ -29,7 +28,7 @@ def predict_fn(texts, bundle, context=None):
         texts,
         loss_mode=meta["loss_mode"],
         max_length=meta["max_length"],
-        normalizer=meta.get("normalizer", NONE),
+        normalizer=bundle["model"].text_normalizer,  # rules + the model's lexicon
     )
     return build_response(probs, meta["labels"], meta["thresholds"])
 

@@ -57,6 +57,27 @@ def test_class_weights_by_hand():
     assert class_weights_from(targets) == pytest.approx(list(raw / raw.mean()))
 
 
+def test_class_weight_specs_resolve_from_the_training_labels():
+    from vigil.toxicity.training import resolve_class_weights
+
+    targets = np.array([[1, 1], [1, 0], [1, 0], [0, 0.2]])  # 3 and 1 positives (0.2 < 0.5)
+    raw = np.array([4 / (2 * 3), 4 / (2 * 1)])  # 2/3 and 2
+    assert resolve_class_weights("balanced", {}, 2, targets) == pytest.approx(
+        list(raw / raw.mean())
+    )
+    tempered = np.sqrt(raw / raw.mean())
+    assert resolve_class_weights("sqrt-balanced", {}, 2, targets) == pytest.approx(
+        list(tempered / tempered.mean())
+    )
+    assert resolve_class_weights("none", {}, 2, targets) is None
+    assert resolve_class_weights("auto", {"class_weights": [0.5, 1.5]}, 2) == [0.5, 1.5]
+    assert resolve_class_weights("1,3", {}, 2) == [1.0, 3.0]
+    with pytest.raises(SystemExit, match="needs the training targets"):
+        resolve_class_weights("balanced", {}, 2)
+    with pytest.raises(SystemExit, match="3 values for 2 labels"):
+        resolve_class_weights("1,2,3", {}, 2)
+
+
 def test_tasks_choose_rows_and_labels(fractional_frame):
     _, binary = prepare(fractional_frame, task="binary")
     assert binary.labels == ["toxic"]

@@ -1,6 +1,6 @@
 """The evasion normaliser: leetspeak, stretched and spelled-out words and look-alike characters
 are undone; ordinary text, numbers and sentence punctuation are left alone; both models store
-the choice and apply it at inference."""
+the choice (and their spelling lexicon) and apply it at inference."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from vigil.toxicity.lexicon import LEXICON_FILE
 from vigil.toxicity.normalize import (
     EVASION,
     NONE,
@@ -74,10 +75,13 @@ def test_models_store_the_normaliser_and_apply_it_at_inference(kind, request):
     out, _ = request.getfixturevalue(f"tiny_{kind}")
     stored = "bilstm_config.json" if kind == "bilstm" else "vigil_toxicity.json"
     assert json.loads((out / "model" / stored).read_text())["normalizer"] == EVASION
+    assert (out / "model" / LEXICON_FILE).is_file()  # --spelling-lexicon corpus+english
     module = hooks(kind)
     model = module.model_fn(str(out / "model"))
-    plain, disguised, other = module.predict_fn(
-        ["you stupid idiot", "you $7up1d 1 d i o t", "you stupid pilot"], model
+    plain, disguised, misspelt, other = module.predict_fn(
+        ["you stupid idiot", "you $7up1d 1 d i o t", "you stpuid idoit", "you stupid pilot"],
+        model,
     )["results"]
-    assert disguised["probabilities"] == plain["probabilities"]
+    assert disguised["probabilities"] == plain["probabilities"]  # the rules
+    assert misspelt["probabilities"] == plain["probabilities"]  # the lexicon
     assert other["probabilities"] != plain["probabilities"]

@@ -52,6 +52,7 @@ from vigil.toxicity.training import (
     finish,
     greater_is_better,
     load_channels,
+    text_normalizer,
 )
 
 
@@ -140,10 +141,11 @@ def main(argv: list[str] | None = None) -> dict:
     rng = np.random.default_rng(args.seed)
     data = load_channels(args)
     started = time.monotonic()
+    normalizer = text_normalizer(args, data.train.texts)
     corpus = data.train.texts
     if args.augment_obfuscation > 0:
         corpus = corpus + augmented(data.train.texts, args.augment_obfuscation, args.seed)
-    fasttext = _fasttext(args, normalize_texts(corpus, args.text_normalizer))
+    fasttext = _fasttext(args, normalize_texts(corpus, normalizer))
     vocab, table = SubwordVocabulary.from_fasttext(fasttext)
     print(
         f"fastText: {len(vocab.words)} words, {vocab.bucket} n-gram buckets, "
@@ -162,6 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
         normalizer=args.text_normalizer,
     )
     model = BiLSTMClassifier(config, vocab.rows, freeze_embeddings=not args.train_embeddings)
+    model.text_normalizer = normalizer
     model.load_embeddings(table)
     optimizer = torch.optim.Adam(
         [p for p in model.parameters() if p.requires_grad], lr=args.learning_rate
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
         texts = augmented(data.train.texts, args.augment_obfuscation, args.seed + epoch)
         batches = length_bucketed_batches(lengths, args.train_batch_size, rng)
         for idx in tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=5):
-            batch = encode([texts[i] for i in idx], vocab, config.total_length, config.normalizer)
+            batch = encode([texts[i] for i in idx], vocab, config.total_length, normalizer)
             loss = toxicity_loss(
                 model(batch),
                 targets[idx],

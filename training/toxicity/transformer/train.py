@@ -36,6 +36,7 @@ from vigil.toxicity.training import (
     finish,
     greater_is_better,
     load_channels,
+    text_normalizer,
 )
 from vigil.toxicity.transformer import (
     POOLINGS,
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_channels(args)
     model_dir = Path(args.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
+    normalizer = text_normalizer(args, data.train.texts)
     if args.train_tokenizer and not args.model_name:
         tokenizer = train_bpe_tokenizer(
             data.train.texts, Path(args.output_data_dir) / "tokenizer", vocab_size=args.vocab_size
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
             split.targets,
             split.sample_weights,
             max_length=args.max_length,
-            normalizer=args.text_normalizer,
+            normalizer=normalizer,
         )
         for name, split in (("train", data.train), ("valid", data.valid))
     }
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
             data.train.targets,
             data.train.sample_weights,
             max_length=args.max_length,
-            normalizer=args.text_normalizer,
+            normalizer=normalizer,
         )
 
     def metrics_of(eval_pred) -> dict[str, float]:
@@ -209,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
     kwargs = {
         "loss_mode": args.loss_mode,
         "max_length": args.max_length,
-        "normalizer": args.text_normalizer,
+        "normalizer": normalizer,
     }
     valid_probs = predict(model, tokenizer, data.valid.texts, **kwargs)
     test_probs = predict(model, tokenizer, data.test.texts, **kwargs) if data.test else None
@@ -223,6 +225,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     model.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
+    if normalizer.lexicon is not None:
+        normalizer.lexicon.save(model_dir)
     save_meta(
         model_dir,
         labels=data.labels,
