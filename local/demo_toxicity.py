@@ -10,8 +10,8 @@
    S3 where the stack's endpoint reads it, and served by the real SageMaker PyTorch serving stack
    (``local.model_server``);
 4. example messages go through the moderation Lambda handler, whose boto3 ``sagemaker-runtime``
-   client reaches that server through ``SageMakerRuntimeFront`` (``InvokeEndpoint``'s REST path,
-   and its ``ModelError`` for 4xx answers of the model);
+   client reaches that server through ``local.sagemaker_runtime_proxy`` (``InvokeEndpoint``'s REST
+   path, and its ``ModelError`` for 4xx answers of the model);
 5. a metrics table and the moderation answers are printed.
 """
 
@@ -21,14 +21,13 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from local.sagemaker_runtime_proxy import SageMakerRuntimeProxy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT.parent / "shared" / "data" / "jigsaw-toxic-comments" / "comments_sample.csv"
@@ -40,86 +39,6 @@ EXAMPLES = [
     "I will find you and hurt you.",
     "Please stop removing sourced content without discussion.",
 ]
-_INVOCATIONS = re.compile(r"^/endpoints/([^/]+)/invocations$")
-
-
-class SageMakerRuntimeFront:
-    """``POST /endpoints/<name>/invocations`` (what boto3's ``invoke_endpoint`` sends) forwarded
-    to a local model server's ``/invocations``; a 4xx/5xx from the model becomes SageMaker's
-    ``ModelError`` (424 with ``OriginalStatusCode`` and ``OriginalMessage``), an unknown endpoint
-    name a ``ValidationError``. Binds 127.0.0.1 only."""
-
-    def __init__(self, endpoints: dict):
-        self.endpoints = endpoints  # name -> local.model_server.ModelServer
-        front = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length)
-                match = _INVOCATIONS.match(self.path.split("?")[0])
-                server = front.endpoints.get(match.group(1)) if match else None
-                if server is None:
-                    error = {
-                        "__type": "ValidationError",
-                        "message": f"Endpoint {self.path} not found.",
-                    }
-                    self._send(
-                        400, json.dumps(error).encode(), {"x-amzn-ErrorType": "ValidationError"}
-                    )
-                    return
-                answer = server.invoke(
-                    body,
-                    content_type=self.headers.get("Content-Type", "application/json"),
-                    accept=self.headers.get("Accept", "application/json"),
-                    check=False,
-                )
-                if 200 <= answer.status < 300:
-                    self._send(
-                        200,
-                        answer.body,
-                        {
-                            "Content-Type": "application/json",
-                            "x-Amzn-Invoked-Production-Variant": "AllTraffic",
-                        },
-                    )
-                    return
-                message = answer.message.strip().splitlines()[0] if answer.message.strip() else ""
-                error = {
-                    "__type": "ModelError",
-                    "Message": f"Received client error ({answer.status}) from primary with message "
-                    f'"{message}".',
-                    "OriginalStatusCode": answer.status,
-                    "OriginalMessage": answer.message,
-                    "LogStreamArn": "local",
-                }
-                self._send(424, json.dumps(error).encode(), {"x-amzn-ErrorType": "ModelError"})
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> SageMakerRuntimeFront:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @contextlib.contextmanager
@@ -145,16 +64,21 @@ def api_event(body: str | None) -> dict:
 @contextlib.contextmanager
 def moderation_endpoint(model: str | Path, endpoint_name: str = "vigil-toxicity") -> Iterator:
     """Serve ``model`` (dir or model.tar.gz) with the real serving stack behind the runtime
-    front; boto3's sagemaker-runtime points there while the block runs."""
+    proxy; boto3's sagemaker-runtime points there while the block runs."""
     from local.model_server import serve_model
+    from vigil.aws import reset_clients
 
-    with serve_model(model) as server, SageMakerRuntimeFront({endpoint_name: server}) as front:
-        with environment(AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=front.url, ENDPOINT_NAME=endpoint_name):
-            from vigil.aws import reset_clients
-
+    with serve_model(model) as server:
+        front = SageMakerRuntimeProxy(server.url, endpoint_name).serve_in_thread()
+        try:
+            with environment(
+                AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=front.endpoint_url, ENDPOINT_NAME=endpoint_name
+            ):
+                reset_clients()
+                yield server
+        finally:
+            front.stop()
             reset_clients()
-            yield server
-        reset_clients()
 
 
 class _Context:
