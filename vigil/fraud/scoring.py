@@ -180,6 +180,7 @@ class ScoringConfig:
     insert_attempts: int = 3
     idempotency_table: str | None = None  # Powertools idempotency record per TransactionID
     idempotency_ttl_s: int = 3_600
+    featurizer_refresh_s: float = 60.0  # how often a warm container checks for a new spec
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> ScoringConfig:
@@ -199,15 +200,87 @@ class ScoringConfig:
             graph_timeout_ms=int(env.get("GRAPH_TIMEOUT_MS", 300)),
             endpoint_timeout_ms=int(env.get("ENDPOINT_TIMEOUT_MS", 500)),
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
+            featurizer_refresh_s=float(env.get("FEATURIZER_REFRESH_S", 60)),
         )
 
 
 def load_featurizer_spec(location: str) -> FeaturizerSpec:
+    return FeaturizerSpec.from_json(_read_spec(location)[0])
+
+
+def _read_spec(location: str) -> tuple[str, str]:
+    """(text, version) of the spec at a path or ``s3://`` URI; the version is the S3 ETag or
+    the file's mtime and size."""
     if location.startswith("s3://"):
         bucket, _, key = location[5:].partition("/")
-        body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-        return FeaturizerSpec.from_json(body.decode("utf-8"))
-    return FeaturizerSpec.from_json(Path(location).read_text())
+        response = aws.client("s3").get_object(Bucket=bucket, Key=key)
+        return response["Body"].read().decode("utf-8"), response["ETag"]
+    path = Path(location)
+    stat = path.stat()
+    return path.read_text(), f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def _spec_version(location: str) -> str:
+    if location.startswith("s3://"):
+        bucket, _, key = location[5:].partition("/")
+        return aws.client("s3").head_object(Bucket=bucket, Key=key)["ETag"]
+    stat = Path(location).stat()
+    return f"{stat.st_mtime_ns}:{stat.st_size}"
+
+
+class FeaturizerSource:
+    """The published featurizer spec, re-checked every ``refresh_s`` seconds.
+
+    The training pipeline publishes a retrained run's spec to the same key once its model is
+    InService (``pipeline.publish_featurizer``): the spec and the served model are a pair. A warm
+    container that kept the spec it started with would send old-spec vectors to the new model
+    for the rest of its life, so the source asks whether the object changed — one ``HeadObject``
+    (its ETag) per interval, or the file's mtime and size locally — and reloads it when it did.
+    A failed check or reload keeps the spec in hand (logged, counted) and tries again next
+    interval: a scoring request never fails for it.
+    """
+
+    def __init__(
+        self,
+        location: str,
+        refresh_s: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.location = location
+        self.refresh_s = refresh_s
+        self.clock = clock
+        text, self.version = _read_spec(location)
+        self.featurizer = Featurizer(FeaturizerSpec.from_json(text))
+        self.checked_at = clock()
+        self.reloads = 0
+
+    def current(self, metrics=None) -> Featurizer:
+        """The featurizer of the published spec (reloaded when it changed since the last check)."""
+        now = self.clock()
+        if now - self.checked_at < self.refresh_s:
+            return self.featurizer
+        self.checked_at = now
+        try:
+            if _spec_version(self.location) != self.version:
+                text, version = _read_spec(self.location)
+                self.featurizer = Featurizer(FeaturizerSpec.from_json(text))
+                self.version = version
+                self.reloads += 1
+                logger.info(
+                    "featurizer spec reloaded",
+                    extra={"location": self.location, "version": version},
+                )
+                if metrics is not None:
+                    metrics.add_metric(name="FeaturizerReloaded", unit=MetricUnit.Count, value=1)
+        except Exception as error:  # keep scoring with the spec in hand
+            logger.warning(
+                "featurizer spec check failed; keeping the current spec",
+                extra={"location": self.location, "error": str(error)[:300]},
+            )
+            if metrics is not None:
+                metrics.add_metric(name="FeaturizerCheckFailed", unit=MetricUnit.Count, value=1)
+        return self.featurizer
 
 
 # --- faults ---------------------------------------------------------------------------------------
@@ -387,8 +460,12 @@ class Scorer:
         endpoint: ModelEndpoint | None = None,
     ):
         self.config = config
+        self.featurizer_source: FeaturizerSource | None = None
         if featurizer is None:
-            featurizer = Featurizer(load_featurizer_spec(config.featurizer_spec))
+            self.featurizer_source = FeaturizerSource(
+                config.featurizer_spec, config.featurizer_refresh_s
+            )
+            featurizer = self.featurizer_source.featurizer
         self.featurizer = featurizer
         layout = graph_layout(featurizer.spec.entity_columns or None)
         if graph is None:
@@ -549,6 +626,7 @@ class Scorer:
         """Score with the graph as the only idempotency record (read → endpoint → insert)."""
         budget = Budget(self.config.latency_budget_ms / 1000)
         transaction_id = str(transaction[schema.ID_COLUMN])
+        self._follow_published_spec(metrics)
         features = self.featurizer.transform(transaction)
         keys = self.graph.entity_keys(transaction)
         retry = functools.partial(
@@ -564,6 +642,19 @@ class Scorer:
             DependencyFailed("Graph", "Conflict", "the insert guard kept failing"),
             metrics,
         )
+
+    def _follow_published_spec(self, metrics=None) -> None:
+        """Switch to a newly published featurizer spec (and its graph layout, when the entity
+        columns changed); see :class:`FeaturizerSource`."""
+        if self.featurizer_source is None:
+            return
+        featurizer = self.featurizer_source.current(metrics)
+        if featurizer is self.featurizer:
+            return
+        columns = featurizer.spec.entity_columns or None
+        if columns != (self.featurizer.spec.entity_columns or None):
+            self.graph = FraudGraph(self.graph.client, graph_layout(columns))
+        self.featurizer = featurizer
 
     def _attempt(self, transaction, transaction_id, features, keys, retry, metrics):
         """Read → score → insert once; None when the insert guard failed (re-read and retry)."""
