@@ -20,6 +20,7 @@ never at import time.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -28,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -69,6 +71,30 @@ def metric_definitions() -> list[dict[str, str]]:
         {"Name": name, "Regex": rf"\b{re.escape(name)} = {METRIC_VALUE_REGEX};"}
         for name in TRAINING_METRICS
     ]
+
+
+STEP_ERRORS_METRIC = "PipelineStepErrors"
+
+
+def counts_step_errors(logger, metrics):
+    """Decorator for a pipeline-step Lambda handler: any exception is counted
+    (``PipelineStepErrors``), logged with its traceback and raised again — Step Functions
+    catches it by its class name and notifies the failure topic. Put it below ``event_parser``
+    so a malformed event fails validation first (Powertools counts and logs that itself)."""
+
+    def decorate(handler):
+        @functools.wraps(handler)
+        def counted(*args, **kwargs):
+            try:
+                return handler(*args, **kwargs)
+            except Exception:
+                metrics.add_metric(name=STEP_ERRORS_METRIC, unit=MetricUnit.Count, value=1)
+                logger.exception("pipeline step failed")
+                raise
+
+        return counted
+
+    return decorate
 
 
 class PipelineError(ValueError):

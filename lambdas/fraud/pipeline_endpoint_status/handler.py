@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
@@ -23,13 +22,9 @@ class EndpointStatusEvent(BaseModel):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @event_parser(model=EndpointStatusEvent)
+@pipeline.counts_step_errors(logger, metrics)
 def handler(event: EndpointStatusEvent, context: LambdaContext) -> dict:
-    try:
-        return _run(event)
-    except Exception:
-        metrics.add_metric(name="PipelineStepErrors", unit=MetricUnit.Count, value=1)
-        logger.exception("pipeline step failed")
-        raise  # Step Functions catches it by its class name and notifies the failure topic
+    return _run(event)
 
 
 def _run(event: EndpointStatusEvent) -> dict:

@@ -32,13 +32,9 @@ class GraphLoadEvent(BaseModel):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @event_parser(model=GraphLoadEvent)
+@pipeline.counts_step_errors(logger, metrics)
 def handler(event: GraphLoadEvent, context: LambdaContext) -> dict:
-    try:
-        return _run(event)
-    except Exception:
-        metrics.add_metric(name="PipelineStepErrors", unit=MetricUnit.Count, value=1)
-        logger.exception("pipeline step failed")
-        raise  # Step Functions catches it by its class name and notifies the failure topic
+    return _run(event)
 
 
 def _run(event: GraphLoadEvent) -> dict:

@@ -24,13 +24,9 @@ class IngestEvent(BaseModel):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @event_parser(model=IngestEvent)
+@pipeline.counts_step_errors(logger, metrics)
 def handler(event: IngestEvent, context: LambdaContext) -> dict:
-    try:
-        return _run(event)
-    except Exception:
-        metrics.add_metric(name="PipelineStepErrors", unit=MetricUnit.Count, value=1)
-        logger.exception("pipeline step failed")
-        raise  # Step Functions catches it by its class name and notifies the failure topic
+    return _run(event)
 
 
 def _run(event: IngestEvent) -> dict:

@@ -216,6 +216,24 @@ def test_ingest_names_the_missing_table(aws, lambda_context):
         ingest.handler(event, lambda_context)
 
 
+def test_a_failing_step_is_counted_logged_and_raised(aws, lambda_context, capsys, monkeypatch):
+    """Every pipeline handler shares one error wrapper (``pipeline.counts_step_errors``)."""
+    logged = []
+    monkeypatch.setattr(ingest.logger, "exception", lambda message, **_: logged.append(message))
+    aws.put_object(Bucket=RAW, Key="incoming/train_transaction.csv", Body=b"x")
+    event = {"location": f"s3://{RAW}/incoming/", "tables": f"s3://{RAW}/tables/"}
+    with pytest.raises(pipeline.PipelineError):
+        ingest.handler(event, lambda_context)
+    assert '"PipelineStepErrors":[1.0]' in capsys.readouterr().out  # the flushed EMF metric
+    assert logged == ["pipeline step failed"]  # logged with its traceback (logger.exception)
+
+
+def test_a_malformed_event_is_not_a_step_error(aws, lambda_context, capsys):
+    with pytest.raises(Exception, match="location"):
+        ingest.handler({"tables": f"s3://{RAW}/tables/"}, lambda_context)
+    assert "PipelineStepErrors" not in capsys.readouterr().out
+
+
 # --- Neptune bulk load --------------------------------------------------------------------------
 @pytest.fixture
 def neptune(monkeypatch):
