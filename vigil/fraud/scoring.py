@@ -208,11 +208,16 @@ def load_featurizer_spec(location: str) -> FeaturizerSpec:
     return FeaturizerSpec.from_json(_read_spec(location)[0])
 
 
+def _s3_object(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
 def _read_spec(location: str) -> tuple[str, str]:
     """(text, version) of the spec at a path or ``s3://`` URI; the version is the S3 ETag or
     the file's mtime and size."""
     if location.startswith("s3://"):
-        bucket, _, key = location[5:].partition("/")
+        bucket, key = _s3_object(location)
         response = aws.client("s3").get_object(Bucket=bucket, Key=key)
         return response["Body"].read().decode("utf-8"), response["ETag"]
     path = Path(location)
@@ -222,7 +227,7 @@ def _read_spec(location: str) -> tuple[str, str]:
 
 def _spec_version(location: str) -> str:
     if location.startswith("s3://"):
-        bucket, _, key = location[5:].partition("/")
+        bucket, key = _s3_object(location)
         return aws.client("s3").head_object(Bucket=bucket, Key=key)["ETag"]
     stat = Path(location).stat()
     return f"{stat.st_mtime_ns}:{stat.st_size}"
