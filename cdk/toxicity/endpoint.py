@@ -13,6 +13,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from cdk.nag import TOXICITY_ENDPOINT_ROLE, acknowledge
+from cdk.shared.security import grant_sagemaker_logs_and_metrics
 from cdk.toxicity.images import FrameworkImages
 
 
@@ -53,22 +54,7 @@ class ToxicityEndpoint(Construct):
         )
         acknowledge(self.role, *TOXICITY_ENDPOINT_ROLE)
         images.grant_pull(self.role, image)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
-                    "/aws/sagemaker/Endpoints*"
-                ],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
-            )
-        )
+        grant_sagemaker_logs_and_metrics(self.role, "Endpoints")
         self.model = sagemaker.CfnModel(
             self,
             "Model",

@@ -40,6 +40,7 @@ from cdk.nag import (
     TOXICITY_TRAINING_STATE_MACHINE_ROLE as TRAINING_STATE_MACHINE_ROLE,
 )
 from cdk.nag import acknowledge
+from cdk.shared.security import grant_sagemaker_logs_and_metrics
 from cdk.toxicity.images import FrameworkImages
 from vigil.toxicity.labels import sagemaker_metric_definitions
 
@@ -138,24 +139,7 @@ class ToxicityTraining(Construct):
                 resources=[key.key_arn],
             )
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
-                    "/aws/sagemaker/TrainingJobs*"
-                ],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={
-                    "StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
-                },
-            )
-        )
+        grant_sagemaker_logs_and_metrics(self.role, "TrainingJobs")
         images.grant_pull(self.role, "bilstmTraining", "transformerTraining")
         acknowledge(self.role, *TRAINING_JOB_ROLE)
         jobs = [
