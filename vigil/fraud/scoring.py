@@ -204,10 +204,6 @@ class ScoringConfig:
         )
 
 
-def load_featurizer_spec(location: str) -> FeaturizerSpec:
-    return FeaturizerSpec.from_json(_read_spec(location)[0])
-
-
 def _s3_object(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
