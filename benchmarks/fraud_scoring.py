@@ -13,7 +13,11 @@ the scoring Lambda handler with API Gateway events:
   (every entity column pointed at bench entities loaded with the graph);
 * ``parity_max_abs_diff``: max |online − offline| over the test-split transactions, online
   through the handler (their stored graph state), offline from the training run's full-graph
-  inference.
+  inference;
+* ``cpu_ms_per_request``: CPU (user + system) each local process spent per streamed request —
+  the Neptune stand-in, the model server (TorchServe frontend + worker), the runtime proxy and
+  this process (the handler with its boto3 clients, plus the harness) — and their total. On a
+  2-core machine the path is one CPU-bound chain, so the total is close to ``path_p50_ms``.
 
 ``python benchmarks/fraud_scoring.py [--transactions 20000] [--stream 2000]``; targets: handler
 p99 ≤ 10 ms, path p99 ≤ 50 ms, hub ratio ≤ 1.5, parity ≤ 1e-4.
@@ -110,6 +114,23 @@ SPLIT: dict[str, list[float]] = {"graph": [], "endpoint": []}
 """Per request: ms inside graph calls and inside the endpoint call (for the breakdown fields)."""
 
 
+def process_cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """User + system CPU seconds so far of each named group of processes (gone ones count 0)."""
+    import psutil
+
+    totals = {}
+    for name, group in pids.items():
+        total = 0.0
+        for pid in group:
+            try:
+                times = psutil.Process(pid).cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        totals[name] = total
+    return totals
+
+
 def timed_call(handler, scorer, event, context) -> tuple[dict, float, float]:
     graph_before, endpoint_before = scorer.graph.seconds, scorer.endpoint.seconds
     started = time.perf_counter()
@@ -194,7 +215,17 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             diffs.append(abs(answer["pred_prob"] - offline[str(tid)]))
 
-        # latency of new transactions through the whole handler path
+        # latency of new transactions through the whole handler path, and the CPU each process
+        # spends per request meanwhile (where the time goes on a machine this small)
+        import os
+
+        processes = {
+            "neptune_standin": [local.standin.process.pid],
+            "model_server": local.model_server.pids(),  # TorchServe frontend + Python worker
+            "runtime_proxy": [local.proxy.process.pid],
+            "handler_process": [os.getpid()],  # this harness + the handler under test
+        }
+        cpu_before = process_cpu_seconds(processes)
         walls, owns, fallbacks = [], [], 0
         for row in rows[1 : args.stream + 1]:
             response, wall, own = timed_call(
@@ -204,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
                 fallbacks += 1
             walls.append(wall)
             owns.append(own)
+        cpu_after = process_cpu_seconds(processes)
+        cpu_per_request = {
+            name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(len(walls), 1), 2)
+            for name in processes
+        }
 
         breakdown = {
             f"{name}_{q}_ms": round(percentile(values, q), 3)
@@ -236,6 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         "handler_p50_ms": round(percentile(owns, 50), 3),
         "handler_p99_ms": round(percentile(owns, 99), 3),
         **breakdown,  # graph_* (read + insert round trips) and endpoint_* of the stream
+        "cpu_ms_per_request": cpu_per_request,  # per process, over the stream
+        "cpu_ms_per_request_total": round(sum(cpu_per_request.values()), 2),
         "hub_degree": args.hub_degree,
         "hub_p50_ms": round(statistics.median(hub_ms), 3),
         "degree10_p50_ms": round(statistics.median(d10_ms), 3),
