@@ -121,6 +121,49 @@ def test_hub_entities_are_linked_but_not_updated(graph, standin):
     assert linked == [{"k": "HUB"}]
 
 
+def test_the_degree_guard_holds_across_integer_widths(graph, standin):
+    """Degrees of 127 → 128 → 129 cross ladybug's INT8/UINT8 binding widths; the guard (a
+    double) and the server-side increment are exact at each step, a stale guard still fails,
+    and one held statement serves every step."""
+    standin.engine.execute(
+        "CREATE (e:Card1 {key: 'wide', feat_sum: $f, degree: 127})", {"f": encode_vector([0.0])}
+    )
+    keys = _keys(graph, card1="wide")
+    plans = []
+    for n, expected in enumerate((128, 129)):
+        seen = graph.read(f"wide-{n}", keys)
+        update = [(seen.entities[0], encode_vector([1.0]))]
+        assert graph.insert(f"wide-{n}", 1, update, pred_prob=None, flag=None)
+        assert not graph.insert(f"wide-stale-{n}", 1, update, pred_prob=None, flag=None)
+        assert graph.read("none", keys).entities[0].degree == expected
+        plans.append(len(standin.engine._plans))
+    assert plans[0] == plans[1]  # the second step reused the first step's statements
+    query = insert_query([(graph.layout.entity_types[0], "update")], scored=False)
+    assert "$n0" not in query and "e0.degree = e0.degree + 1" in query
+
+
+@pytest.mark.parametrize(
+    ("value", "binding"),
+    [
+        (5, "int8"),
+        (200, "uint8"),
+        (1937, "int16"),
+        (40_000, "uint16"),
+        (86_400, "int32"),
+        (3_000_000_000, "uint32"),
+        (2**40, "int64"),
+        (-5, "int8"),
+        (True, "bool"),
+        (5.0, "float"),
+        ("5", "str"),
+    ],
+)
+def test_held_statements_are_keyed_by_ladybugs_binding_type(value, binding):
+    from local.neptune_standin import _binding_type
+
+    assert _binding_type(value) == binding
+
+
 def test_concurrent_inserts_of_one_transaction_write_once(graph, standin):
     keys = _keys(graph, card5=9, R_emaildomain="race.example")
     seen = graph.read("race-1", keys)
