@@ -29,10 +29,13 @@ import argparse
 import csv
 import gc
 import json
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+
+import psutil
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -116,8 +119,6 @@ SPLIT: dict[str, list[float]] = {"graph": [], "endpoint": []}
 
 def process_cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
     """User + system CPU seconds so far of each named group of processes (gone ones count 0)."""
-    import psutil
-
     totals = {}
     for name, group in pids.items():
         total = 0.0
@@ -217,8 +218,6 @@ def main(argv: list[str] | None = None) -> int:
 
         # latency of new transactions through the whole handler path, and the CPU each process
         # spends per request meanwhile (where the time goes on a machine this small)
-        import os
-
         processes = {
             "neptune_standin": [local.standin.process.pid],
             "model_server": local.model_server.pids(),  # TorchServe frontend + Python worker
