@@ -148,7 +148,9 @@ def insert_query(entities: Sequence[tuple[EntityType, str]], *, scored: bool) ->
     type promotion: Neptune matches 1937 against 1937.0), and a double keeps the parameter's type
     the same for every degree. ladybug types an integer parameter by its magnitude (INT8, INT16,
     …) and binds and plans the statement afresh when an execution's widths differ from the held
-    plan's; with integer degrees most inserts paid that (~4–5 ms of their ~10).
+    plan's; with integer degrees most inserts paid that (~4–5 ms of their ~10). Do not send
+    this query with Neptune's ``assumeConsistentDataTypes`` hint: it turns off the type
+    promotion the double guard relies on.
     """
     lines = ["OPTIONAL MATCH (t0:Transaction {id: $id})"]
     guards = ["t0 IS NULL"]
