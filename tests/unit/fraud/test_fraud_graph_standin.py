@@ -15,7 +15,7 @@ import botocore.exceptions
 import pytest
 
 from local.fault_injection import inject_faults
-from local.neptune_standin import GraphEngine, NeptuneStandin
+from local.neptune_standin import GraphEngine, NeptuneStandin, _binding_type
 from vigil import aws
 from vigil.fraud import schema
 from vigil.fraud.features import decode_vector, encode_vector
@@ -159,8 +159,6 @@ def test_the_degree_guard_holds_across_integer_widths(graph, standin):
     ],
 )
 def test_held_statements_are_keyed_by_ladybugs_binding_type(value, binding):
-    from local.neptune_standin import _binding_type
-
     assert _binding_type(value) == binding
 
 
