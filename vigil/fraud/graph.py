@@ -25,9 +25,12 @@ Why read-then-guarded-write instead of one blind ``SET``: ``feat_sum`` is a base
 (Neptune openCypher has no list properties), so the vector addition happens in the client; the
 degree guard makes that read-modify-write safe under concurrent writers.
 
-Hub entities (``degree >= hub_threshold``) are linked (the edge is created) but their
-``feat_sum``/``degree`` are not updated online: one more transaction moves their mean by less than
-1/threshold; the next ETL + bulk load refreshes them.
+Hub entities (``degree >= hub_threshold``) and existing entities of link-only columns
+(categories such as the card brand or product code, ``schema.DEFAULT_LINK_ONLY_COLUMNS``) are
+linked (the edge is created) but their ``feat_sum``/``degree`` are not updated online: one more
+transaction moves a hub's mean by less than 1/threshold and says next to nothing about a category;
+the next ETL + bulk load refreshes them. The scorer decides (``vigil/fraud/scoring.py``); this
+module writes what it is given.
 """
 
 from __future__ import annotations

@@ -123,6 +123,27 @@ DEFAULT_ENTITY_COLUMNS: list[str] = [
 ]
 """Columns whose values become entity nodes (one node type per column)."""
 
+DEFAULT_LINK_ONLY_COLUMNS: list[str] = [
+    "card3",
+    "card4",
+    "card5",
+    "card6",
+    "ProductCD",
+    "addr2",
+    "DeviceType",
+]
+"""Entity columns whose values are categories, not parties: linked online, refreshed by training.
+
+Card brand and type, the low-cardinality card codes ``card3``/``card5``, the product code, the
+billing country (``addr2``) and the device type are each shared by large, unrelated populations.
+The scoring path links a new transaction to them and scores it with their state including that
+transaction, but does not write their ``feat_sum``/``degree`` (each ETL + bulk load recomputes
+them), as for hubs: one transaction says next to nothing new about a category; written from every
+transaction they would be hot nodes in Neptune (concurrent writers of one node conflict); and
+whether the insert updates them would otherwise depend on each value's degree, multiplying the
+insert's query shapes (see ``docs/fraud-graph.md``). Cards, addresses, e-mail domains and devices
+(the columns fraud rings share) are updated online."""
+
 DEFAULT_CATEGORICAL_COLUMNS: list[str] = ["ProductCD", "card4", "card6", *M_COLUMNS, "DeviceType"]
 """Columns one-hot encoded into the transaction feature vector (vocabulary from training rows)."""
 

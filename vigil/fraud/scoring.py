@@ -13,7 +13,9 @@ the guarded one-query insert — see ``vigil/fraud/graph.py``) and one endpoint 
    *including this transaction* — ``feat_sum + x``, ``degree + 1`` for a new transaction (what the
    graph will hold after the insert), the stored state for one already in the graph (bulk-loaded
    from the training graph, so the online score equals offline full-graph inference). Hubs
-   (``degree >= hub_threshold``) are used as stored and are not updated online.
+   (``degree >= hub_threshold``) and entities of link-only columns (categories such as the card
+   brand or product code, ``schema.DEFAULT_LINK_ONLY_COLUMNS``) are scored the same way but not
+   written: the insert links them and leaves their ``feat_sum``/``degree`` to the next ETL.
 4. **Invoke** the SageMaker endpoint (``sagemaker-runtime`` InvokeEndpoint) → ``pred_prob``.
 5. **Insert** the transaction, its entities and edges, and its answer, in one guarded query. If
    the guard fails (a concurrent writer), re-read: a stored answer is returned (the first answer
@@ -170,6 +172,7 @@ class ScoringConfig:
     featurizer_spec: str  # a local path or s3://bucket/key of the ETL's featurizer.json
     threshold: float = 0.5
     hub_threshold: int = 10_000
+    link_only_columns: frozenset[str] = frozenset(schema.DEFAULT_LINK_ONLY_COLUMNS)
     fallback: Literal["review", "closed"] = "review"
     latency_budget_ms: int = 1_000
     max_attempts: int = 3
@@ -194,6 +197,13 @@ class ScoringConfig:
             featurizer_spec=env["FEATURIZER_SPEC"],
             threshold=float(env.get("FRAUD_THRESHOLD", 0.5)),
             hub_threshold=int(env.get("HUB_DEGREE_THRESHOLD", 10_000)),
+            link_only_columns=frozenset(
+                c.strip()
+                for c in env.get(
+                    "LINK_ONLY_COLUMNS", ",".join(schema.DEFAULT_LINK_ONLY_COLUMNS)
+                ).split(",")
+                if c.strip()
+            ),
             fallback=fallback,  # type: ignore[arg-type]
             latency_budget_ms=int(env.get("LATENCY_BUDGET_MS", 1_000)),
             max_attempts=int(env.get("MAX_ATTEMPTS", 3)),
@@ -529,26 +539,24 @@ class Scorer:
                     "degree": state.degree,
                 }
                 continue
-            if state.exists and state.degree >= self.config.hub_threshold:
-                entities[state.column] = {
-                    "key": state.key,
-                    "feat_sum": state.feat_sum,
-                    "degree": state.degree,
-                }
-                updates.append((state, None))
-                continue
             total = (
                 add_vectors(decode_vector(state.feat_sum, len(features)), features)
                 if state.exists
                 else features
             )
             new_sum = encode_vector(total)
+            # the model sees the entity including this transaction (as full-graph inference
+            # would); a hub or a link-only column's entity keeps its stored state in the graph
             entities[state.column] = {
                 "key": state.key,
                 "feat_sum": new_sum,
                 "degree": state.degree + 1,
             }
-            updates.append((state, new_sum))
+            link_only = state.exists and (
+                state.degree >= self.config.hub_threshold
+                or state.column in self.config.link_only_columns
+            )
+            updates.append((state, None if link_only else new_sum))
         return entities, updates
 
     def score(self, transaction: Mapping[str, Any], metrics=None, context=None) -> Answer:

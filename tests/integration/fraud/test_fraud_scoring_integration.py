@@ -96,6 +96,27 @@ def test_a_replay_returns_the_first_answer_and_writes_nothing(pipeline, scorer, 
     assert count[0]["n"] == len(scorer.graph.entity_keys(event))
 
 
+def test_a_new_transaction_updates_its_card_and_only_links_its_product_code(pipeline, scorer):
+    row = dict(next(iter(pipeline["rows"].values())))
+    row[schema.ID_COLUMN] = STREAM_ID_OFFSET + 2
+    event = transaction_event(row)
+    keys = scorer.graph.entity_keys(event)
+    before = {e.column: e for e in scorer.graph.read("none", keys).entities}
+    assert before["card1"].exists and before["ProductCD"].exists
+    assert "ProductCD" in scorer.config.link_only_columns
+    answer = scorer.score(event)
+    assert answer.fallback is None
+    after = {e.column: e for e in scorer.graph.read("none", keys).entities}
+    assert after["card1"].degree == before["card1"].degree + 1
+    assert after["card1"].feat_sum != before["card1"].feat_sum
+    assert after["ProductCD"] == before["ProductCD"]  # a category: not written online
+    linked = scorer.graph.execute(
+        "MATCH (t:Transaction {id: $id})-[:USES_PRODUCTCD]->(e:ProductCD) RETURN e.key AS k",
+        {"id": answer.id},
+    )
+    assert linked == [{"k": before["ProductCD"].key}]
+
+
 def _entity_degrees(scorer, event) -> list[int]:
     read = scorer.graph.read("none", scorer.graph.entity_keys(event))
     return [e.degree for e in read.entities]
