@@ -197,13 +197,7 @@ class ScoringConfig:
             featurizer_spec=env["FEATURIZER_SPEC"],
             threshold=float(env.get("FRAUD_THRESHOLD", 0.5)),
             hub_threshold=int(env.get("HUB_DEGREE_THRESHOLD", 10_000)),
-            link_only_columns=frozenset(
-                c.strip()
-                for c in env.get(
-                    "LINK_ONLY_COLUMNS", ",".join(schema.DEFAULT_LINK_ONLY_COLUMNS)
-                ).split(",")
-                if c.strip()
-            ),
+            link_only_columns=_link_only_columns(env),
             fallback=fallback,  # type: ignore[arg-type]
             latency_budget_ms=int(env.get("LATENCY_BUDGET_MS", 1_000)),
             max_attempts=int(env.get("MAX_ATTEMPTS", 3)),
@@ -212,6 +206,20 @@ class ScoringConfig:
             idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
             featurizer_refresh_s=float(env.get("FEATURIZER_REFRESH_S", 60)),
         )
+
+
+def _link_only_columns(env: Mapping[str, str]) -> frozenset[str]:
+    """``LINK_ONLY_COLUMNS`` (comma separated, empty for none; default the schema's), each an
+    IEEE-CIS column: a misspelt name would otherwise silently turn a category back into writes."""
+    text = env.get("LINK_ONLY_COLUMNS", ",".join(schema.DEFAULT_LINK_ONLY_COLUMNS))
+    columns = frozenset(c.strip() for c in text.split(",") if c.strip())
+    known = set(schema.TRANSACTION_COLUMNS) | set(schema.IDENTITY_COLUMNS)
+    unknown = sorted(columns - known)
+    if unknown:
+        raise ValueError(
+            f"LINK_ONLY_COLUMNS names columns that are not IEEE-CIS columns: {unknown}"
+        )
+    return columns
 
 
 def _s3_object(uri: str) -> tuple[str, str]:

@@ -104,6 +104,8 @@ def test_link_only_columns_come_from_the_environment():
     assert set(schema.DEFAULT_LINK_ONLY_COLUMNS) <= set(schema.DEFAULT_ENTITY_COLUMNS)
     custom = ScoringConfig.from_environment({**base, "LINK_ONLY_COLUMNS": " card4, ProductCD "})
     assert custom.link_only_columns == {"card4", "ProductCD"}
+    with pytest.raises(ValueError, match="card33"):
+        ScoringConfig.from_environment({**base, "LINK_ONLY_COLUMNS": "card4,card33"})
     none = ScoringConfig.from_environment({**base, "LINK_ONLY_COLUMNS": ""})
     assert none.link_only_columns == frozenset()
     scorer = _scorer(link_only_columns=none.link_only_columns)
