@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vigil.fraud import schema
 from vigil.fraud.features import (
@@ -94,6 +96,21 @@ def test_spec_json_round_trip_and_dim_check():
     data["dim"] = 99
     with pytest.raises(ValueError, match="dim=99"):
         FeaturizerSpec.from_dict(data)
+
+
+@settings(max_examples=300, deadline=None, database=None, derandomize=True)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-1e30, 1e30, allow_nan=False, allow_subnormal=True),
+            st.floats(-1e30, 1e30, allow_nan=False, allow_subnormal=True),
+        ),
+        max_size=70,
+    )
+)
+def test_vector_addition_rounds_each_sum_to_float32_like_to_float32(pairs):
+    total, values = [a for a, _ in pairs], [b for _, b in pairs]
+    assert add_vectors(total, values) == [to_float32(a + b) for a, b in pairs]
 
 
 def test_vector_encoding_round_trip():
