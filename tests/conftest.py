@@ -13,7 +13,6 @@ import pytest
 from local.moto_server import FAKE_CREDENTIALS, MotoServer, start_moto_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 EVENTS = Path(__file__).parent / "events"
 
 # Offline everywhere: no hub downloads, no telemetry, no metrics flushing to CloudWatch.
@@ -125,7 +124,8 @@ def lambda_context() -> FakeLambdaContext:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.exists():
-        pytest.fail(f"shared data folder missing: {SHARED_DATA}")
-    return SHARED_DATA
+def jigsaw_sample() -> Path:
+    """The vendored Jigsaw comments sample (data/); tests never read ../shared/."""
+    from vigil.datasets import JIGSAW_SAMPLE, data_file
+
+    return data_file(JIGSAW_SAMPLE)

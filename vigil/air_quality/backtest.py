@@ -8,7 +8,7 @@ expected, z, severity, status), ``anomalies.jsonl`` (one anomaly group per line)
 
     python -m vigil.air_quality.backtest readings.csv --measures CO,NO2 --dimensions LOCATION_ID \\
         --interval 5 --out out/
-    python -m vigil.air_quality.backtest ../shared/data/air-quality-uci/AirQualityUCI.csv \\
+    python -m vigil.air_quality.backtest data/air-quality-uci/AirQualityUCI.csv \\
         --sep ';' --decimal ',' --timestamp-column Date,Time --timestamp-format '%d/%m/%Y %H.%M.%S' \\
         --measures 'CO(GT),NO2(GT)' --interval 60 --learn-fraction 0.3 --out out/
 """

@@ -26,19 +26,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-UCI_RELATIVE = Path("air-quality-uci") / "AirQualityUCI.csv"
+from vigil.datasets import UCI_AIR_QUALITY, data_file
+
 UCI_MEASURES = {"CO(GT)": "CO", "NO2(GT)": "NO2", "NOx(GT)": "NOx", "C6H6(GT)": "C6H6"}
 SENTINEL = -200.0
 KINDS = ("spike", "dip", "level_shift", "drift", "stuck", "variance")
 LENGTHS = {"spike": 1, "dip": 1, "level_shift": 12, "drift": 24, "stuck": 8, "variance": 12}
 
 
-def default_data_dir() -> Path:
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
 def load_uci(path: str | Path | None = None) -> pd.DataFrame:
-    path = Path(path) if path else default_data_dir() / UCI_RELATIVE
+    """The file at ``path``, by default the copy vendored in the repository's ``data/``."""
+    path = Path(path) if path else data_file(UCI_AIR_QUALITY)
     raw = pd.read_csv(path, sep=";", decimal=",")
     raw = raw.dropna(subset=["Date", "Time"])
     stamps = pd.to_datetime(raw["Date"] + " " + raw["Time"], format="%d/%m/%Y %H.%M.%S")

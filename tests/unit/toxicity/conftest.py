@@ -9,9 +9,9 @@ from vigil.toxicity.data import prepare, write_channels
 
 
 @pytest.fixture(scope="session")
-def tox_channels(shared_data, tmp_path_factory):
-    """The shared sample's first 600 rows, prepared (multitask, fractional) into channels."""
-    frame = pd.read_csv(shared_data / "jigsaw-toxic-comments" / "comments_sample.csv").head(600)
+def tox_channels(jigsaw_sample, tmp_path_factory):
+    """The Jigsaw sample's first 600 rows, prepared (multitask, fractional) into channels."""
+    frame = pd.read_csv(jigsaw_sample).head(600)
     splits, meta = prepare(frame)
     folder = tmp_path_factory.mktemp("tox-data")
     write_channels(splits, meta, str(folder))

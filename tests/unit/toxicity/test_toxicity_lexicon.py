@@ -111,13 +111,11 @@ def test_lexicon_round_trips_beside_a_model(tmp_path):
         TextNormalizer.of_model(tmp_path, "nope")
 
 
-def test_obfuscated_words_come_back(shared_data):
+def test_obfuscated_words_come_back(jigsaw_sample):
     """On real comments, most obfuscated words come back with an English + corpus lexicon."""
     import pandas as pd
 
-    texts = pd.read_csv(shared_data / "jigsaw-toxic-comments" / "comments_sample.csv")[
-        "comment_text"
-    ].head(300)
+    texts = pd.read_csv(jigsaw_sample)["comment_text"].head(300)
     rules = TextNormalizer(EVASION)
     normalizer = TextNormalizer(EVASION, build_lexicon(normalize_texts(list(texts), rules)))
     total = by_rules = by_lexicon = 0
