@@ -50,9 +50,14 @@ bench: bootstrap
 	@set -e; for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done
 
 # Re-resolve requirements/*.txt into requirements/lock.txt (the file bootstrap installs).
-# --all keeps setuptools pinned: the serving stack needs its pkg_resources (setuptools<81).
+# `pip list --format=freeze` writes name==version even for a package installed from a local file
+# (pip freeze would write `name @ file:///...`), and lists setuptools, which stays pinned: the
+# serving stack needs its pkg_resources (setuptools<81). Local version tags (torch==2.13.0+cpu)
+# are dropped: only local wheel folders and the PyTorch index serve them, and ==2.13.0 still
+# matches 2.13.0+cpu wherever one is offered.
 lock: bootstrap
-	$(PY) -m pip freeze --all --exclude-editable | grep -v -E '^(-e|pip==|wheel==)' > requirements/lock.txt
+	$(PY) -m pip list --format=freeze --exclude-editable | grep -v -E '^(pip|wheel)==' \
+		| sed -E 's/^([^=]+==[^+]+)\+[A-Za-z0-9.]+$$/\1/' > requirements/lock.txt
 
 clean:
 	rm -rf cdk.out .pytest_cache .ruff_cache build
