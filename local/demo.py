@@ -1,7 +1,9 @@
 """`make demo`: runs each system's local end-to-end demo, in order, on local stand-ins.
 
 A system's demo is the ``main()`` of ``local/demo_<system>.py``; a system without one yet prints
-a clear message instead of failing. Usage: ``python -m local.demo [all|fraud|air-quality|toxicity]``.
+a clear message instead of failing. Every demo runs even when an earlier one fails (raises or
+returns non-zero); a summary names each demo's result and the exit code is 1 if any failed.
+Usage: ``python -m local.demo [all|fraud|air-quality|toxicity]``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 import time
+import traceback
 
 DEMOS = {
     "fraud": "local.demo_fraud",
@@ -17,26 +20,44 @@ DEMOS = {
 }
 
 
+def _run_one(name: str) -> str | None:
+    """Run one system's demo; None when it succeeded, else what went wrong (one line)."""
+    module_name = DEMOS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        print(f"[{name}] no local demo yet ({module_name.replace('.', '/')}.py does not exist)")
+        return None
+    code = module.main([])
+    return f"exit code {code}" if code else None
+
+
 def run(names: list[str]) -> int:
-    failures = []
+    """Run every named demo even when one fails, then one summary line per demo."""
+    results: dict[str, str | None] = {}
     for name in names:
-        module_name = DEMOS[name]
         print(f"\n===== Vigil demo: {name} =====", flush=True)
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            print(f"[{name}] no local demo yet ({module_name.replace('.', '/')}.py does not exist)")
-            continue
         started = time.monotonic()
-        code = module.main([])
-        print(f"[{name}] finished in {time.monotonic() - started:.1f}s with exit code {code or 0}")
-        if code:
-            failures.append(name)
-    if failures:
-        print(f"\nDemos that failed: {', '.join(failures)}")
+        try:
+            error = _run_one(name)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit too: one demo must not stop the others
+            traceback.print_exc()
+            error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        results[name] = error
+        outcome = "ok" if error is None else f"FAILED ({error})"
+        print(f"[{name}] {outcome} in {time.monotonic() - started:.1f}s", flush=True)
+    print("\n===== Vigil demo results =====")
+    for name, error in results.items():
+        print(f"  {name:<12} {'ok' if error is None else 'FAILED: ' + error}")
+    failed = [name for name, error in results.items() if error is not None]
+    if failed:
+        print(f"{len(failed)} of {len(results)} demos failed: {', '.join(failed)}")
         return 1
+    print(f"all {len(results)} demos ok")
     return 0
 
 
