@@ -36,9 +36,12 @@ Each closed interval gets a z-equivalent statistic, the largest of
 excursion ``|cz[t-1] - cz[t]| / sqrt 2``), mapped linearly to a severity 0-100 (``z_floor`` → 0,
 ``z_ceiling`` → 100).
 
-The continuous path is vectorised: records are aggregated per batch with numpy group-bys and an
-interval is scored for every series at once. State is a handful of numpy arrays (about 2 KB per
-series at hourly resolution), serialised with ``to_bytes``/``from_bytes`` and updated in place.
+The continuous path is vectorised: records are aggregated per batch with numpy group-bys, and the
+per-series model math (``kernel.py``, compiled with numba where it is installed) scores an interval
+for every series in two loops around the cross-measure numpy code. With one measure the series are
+independent and one compiled loop scores a whole run of intervals (a long backtest). State is a
+handful of numpy arrays (about 2 KB per series at hourly resolution), serialised with
+``to_bytes``/``from_bytes`` and updated in place.
 
 Time handling: an interval ``[t, t + interval)`` closes when the watermark (the latest record time
 seen) passes ``t + interval + lateness``. Records for closed intervals are late and are returned to
@@ -57,19 +60,17 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from vigil.air_quality import kernel
 from vigil.air_quality.config import MINUTES_PER_DAY, DetectorConfig
+from vigil.air_quality.kernel import ANOMALY, OK, WARMUP
 from vigil.air_quality.records import DIM_SEPARATOR, Batch, Reject
 
 STATE_VERSION = 3
-OK, ANOMALY, WARMUP, MISSING = 0, 1, 2, 3
+MISSING = 3
 STATUS_NAMES = {OK: "ok", ANOMALY: "anomaly", WARMUP: "warmup", MISSING: "missing"}
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MAD_TO_SIGMA = 1.2533
-_SLOW_ALPHA = 0.02  # slow baseline level (about 50 intervals) for drift detection
-_SPIKE_RATIO0 = 0.8  # interpolation residual / forecast residual scale, before learning
 # columns of Detector.aux: spike confirmation (0-4), cross-measure (5-8), covariance row (9-)
-_AUX_CROSS, _AUX_XCOV = 5, 9
-_AUX_INIT = np.array([0.0, np.nan, np.nan, 1.0, _SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan])
+_AUX_CROSS, _AUX_XCOV, _AUX_INIT = kernel.AUX_CROSS, kernel.AUX_XCOV, kernel.AUX_INIT
 _REASONS = (
     "spike or dip",
     "level shift",
@@ -151,6 +152,9 @@ class Detector:
     def __init__(self, config: DetectorConfig):
         self.config = config
         self.p = config.model
+        self._params = kernel.params_from(config)
+        # one measure: series never interact, so a run of intervals is scored in one kernel call
+        self.independent = len(config.measures) == 1
         self.interval = config.interval_minutes
         self.slot_minutes = config.slot_minutes
         self.n_daily = MINUTES_PER_DAY // self.slot_minutes
@@ -242,6 +246,10 @@ class Detector:
         self.offset = grow(self.offset)
         self.loc_of = np.concatenate([self.loc_of, np.asarray(rows, dtype=np.int64)])
         return np.arange(first, first + k, dtype=np.int64)
+
+    def _state(self) -> kernel.State:
+        """The state arrays for the kernel (the arrays themselves: it updates them in place)."""
+        return kernel.State(*(getattr(self, name) for name in kernel.State._fields))
 
     @property
     def dev_scale(self) -> np.ndarray:
@@ -382,18 +390,8 @@ class Detector:
         iv_r, sid_r = self.ob_iv[ready], self.ob_sid[ready]
         agg = self._aggregate_values(sid_r, self.ob_sum[ready], self.ob_cnt[ready])
         order = np.argsort(iv_r, kind="stable")
-        iv_r, sid_r, agg = iv_r[order], sid_r[order], agg[order]
-        cuts = np.flatnonzero(np.diff(iv_r)) + 1
-        starts = np.concatenate([[0], cuts]) if iv_r.size else np.zeros(0, dtype=np.int64)
-        ends = np.concatenate([cuts, [iv_r.size]]) if iv_r.size else np.zeros(0, dtype=np.int64)
-        closed = []
+        closed = self.score_intervals(iv_r[order], sid_r[order], agg[order])
         cursor = self.last_closed + 1
-        for a, b in zip(starts, ends, strict=True):
-            target = int(iv_r[a])
-            if target > cursor:
-                self._advance_missing(target - cursor)
-            closed.append(self._score(target, sid_r[a:b], agg[a:b]))
-            cursor = target + 1
         if bound > cursor:
             self._advance_missing(bound - cursor)
         self.last_closed = bound - 1
@@ -402,6 +400,50 @@ class Detector:
         self.ob_sum, self.ob_cnt = self.ob_sum[keep], self.ob_cnt[keep]
         seen_keep = self.seen_iv > self.last_closed
         self.seen_h, self.seen_iv = self.seen_h[seen_keep], self.seen_iv[seen_keep]
+        return closed
+
+    def score_intervals(
+        self, iv: np.ndarray, sid: np.ndarray, y: np.ndarray
+    ) -> list[ClosedInterval]:
+        """Close and score the intervals of rows (interval, series, aggregated value) sorted by
+        interval, all after ``last_closed``: the intervals between them advance without data.
+        Independent series (one measure) run in one compiled loop; otherwise interval by
+        interval, with the cross-measure residual between the kernel's two phases."""
+        if not iv.size:
+            return []
+        iv = np.ascontiguousarray(iv, dtype=np.int64)
+        sid = np.ascontiguousarray(sid, dtype=np.int64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
+        cursor = int(iv[0]) if self.last_closed is None else self.last_closed + 1
+        cuts = np.flatnonzero(np.diff(iv)) + 1
+        starts = np.concatenate([[0], cuts])
+        ends = np.concatenate([cuts, [iv.size]])
+        closed = []
+        if self.independent:
+            expected, z, severity, status, reason = kernel.score_sequence(
+                self._state(), self._params, self.interval, self.slot_minutes, cursor, iv, sid, y
+            )
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+                closed.append(
+                    ClosedInterval(
+                        start=int(iv[a]) * self.interval,
+                        sid=sid[a:b],
+                        observed=y[a:b],
+                        expected=expected[a:b],
+                        z=z[a:b],
+                        severity=severity[a:b],
+                        status=status[a:b],
+                        reason=reason[a:b],
+                    )
+                )
+        else:
+            for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+                target = int(iv[a])
+                if target > cursor:
+                    self._advance_missing(target - cursor)
+                closed.append(self._score(target, sid[a:b], y[a:b]))
+                cursor = target + 1
+        self.last_closed = int(iv[-1])
         return closed
 
     def _aggregate_values(self, sid: np.ndarray, sums: np.ndarray, counts: np.ndarray):
@@ -413,54 +455,22 @@ class Detector:
 
     def _advance_missing(self, k: int, mask: np.ndarray | None = None) -> None:
         """k intervals without data: level follows the damped trend, nothing is learnt."""
-        phi = self.p.phi
-        gain = float(k) if phi == 1.0 else phi * (1 - phi**k) / (1 - phi)
         if mask is None:
-            self.level += gain * self.trend
-            self.trend *= phi**k
-        else:
-            self.level[mask] += gain * self.trend[mask]
-            self.trend[mask] *= phi**k
+            mask = np.ones(len(self.series), dtype=bool)
+        kernel.advance_missing(self._state(), self._params, k, mask)
 
     def _transform(self, sid: np.ndarray, y: np.ndarray) -> np.ndarray:
         """offset > 0: log1p(y / offset); offset < 0: sqrt(y / -offset); 0: identity."""
-        off = self.offset[sid]
-        out = y.copy()
-        logged, rooted = off > 0, off < 0
-        out[logged] = np.log1p(np.maximum(y[logged], 0.0) / off[logged])
-        out[rooted] = np.sqrt(np.maximum(y[rooted], 0.0) / -off[rooted])
-        return out
+        return kernel.transform_many(self.offset, sid, np.asarray(y, dtype=np.float64))
 
     def _inverse(self, sid: np.ndarray, yt: np.ndarray) -> np.ndarray:
-        off = self.offset[sid]
-        return np.where(
-            off > 0, off * np.expm1(yt), np.where(off < 0, -off * np.maximum(yt, 0.0) ** 2, yt)
-        )
+        return kernel.inverse_many(self.offset, sid, np.asarray(yt, dtype=np.float64))
 
     def _slots(self, iv: int) -> tuple[int, int]:
-        minute = iv * self.interval
-        day = minute // MINUTES_PER_DAY
-        slot = (minute % MINUTES_PER_DAY) // self.slot_minutes
-        dow = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-        return slot, dow * self.n_daily + slot
+        return kernel.slots(iv, self.interval, self.slot_minutes, self.n_daily)
 
     def _init_series(self, sid: np.ndarray, y: np.ndarray) -> None:
-        transform = self.p.transform
-        nonneg = y >= 0
-        use_log = (transform == "log") & nonneg
-        use_sqrt = ((transform == "sqrt") | (transform == "auto")) & nonneg
-        scale = np.maximum(np.abs(y), 1e-6)
-        self.offset[sid] = np.where(use_log, scale, np.where(use_sqrt, -scale, 0.0))
-        yt = self._transform(sid, y)
-        self.level[sid] = yt
-        self.slow[sid] = yt
-        self.trend[sid] = 0.0
-        init_scale = np.where(use_log | use_sqrt, 0.2, np.maximum(0.1 * np.abs(y), 1e-3))
-        self.scale[sid] = init_scale[:, None]
-        self.dev_scale[sid] = init_scale
-        self.last_raw[sid] = y
-        self.aux[sid, 1:_AUX_XCOV] = _AUX_INIT[1:]
-        self.nobs[sid] = 0
+        kernel.init_series(self._state(), self._params, sid, np.asarray(y, dtype=np.float64))
 
     def _cross_z(
         self, sid: np.ndarray, z: np.ndarray, adjacent: np.ndarray
@@ -534,7 +544,8 @@ class Detector:
         self.xcov[s] = np.where(seen, (1 - rho) * self.xcov[s] + rho * prod, self.xcov[s])
 
     def _score(self, iv: int, sid: np.ndarray, y: np.ndarray) -> ClosedInterval:
-        p = self.p
+        """Score one interval for the series with data (``sid``); the others advance."""
+        st, params = self._state(), self._params
         new = self.nobs[sid] < 0
         if new.any():
             self._init_series(sid[new], y[new])
@@ -543,129 +554,24 @@ class Detector:
         missing &= self.nobs >= 0
         if missing.any():
             self._advance_missing(1, missing)
-
         d, w = self._slots(iv)
-        yt = self._transform(sid, y)
-        pred = self.level[sid] + p.phi * self.trend[sid] + self.daily[sid, d] + self.weekly[sid, w]
-        e = yt - pred
-        sc = np.maximum(self.scale[sid, d], 1e-9)
-        # After a gap the level is stale: the forecast's error grows with the gap (random walk).
-        gap = np.where(self.last_iv[sid] >= 0, np.clip(iv - self.last_iv[sid] - 1, 0, 48), 0)
-        sc_gap = sc * np.sqrt(1.0 + p.alpha**2 * gap)
-        z = e / sc_gap
-        lm, lv = p.shift_lambda, p.variance_lambda
-        ew_z = (1 - lm) * self.ew_z[sid] + lm * np.clip(z, -6, 6)
-        ew_z2 = (1 - lv) * self.ew_z2[sid] + lv * np.minimum(z * z, p.variance_cap)
-        shift_stat = np.abs(ew_z) / np.sqrt(lm / (2 - lm))
-        level_dev = self.level[sid] - self.slow[sid]
-        dev_scale = np.maximum(self.dev_scale[sid], 1e-9)
-        drift_stat = np.abs(level_dev + e) / dev_scale
-        var_stat = np.sqrt(ew_z2)
-        same = np.abs(y - self.last_raw[sid]) <= 1e-9 * np.maximum(np.abs(y), 1.0)
-        stuck = np.where(same, self.stuck[sid] + 1, 0)
-        stuck_stat = np.where(stuck >= p.stuck_run, p.stuck_z + (stuck - p.stuck_run), 0.0)
-        # Spike confirmation: the previous interval against the interpolation of its neighbours
-        # (deseasonalised), once this interval shows whether the series came back.
-        u = yt - self.daily[sid, d] - self.weekly[sid, w]
-        adjacent = self.last_iv[sid] == iv - 1
-        _, u1, u2, sc1, ratio = self.aux[sid, :_AUX_CROSS].T
-        bump = u1 - 0.5 * (u2 + u)
-        spike_ok = adjacent & np.isfinite(bump)
-        bump = np.where(spike_ok, bump, 0.0)
-        ratio = np.maximum(ratio, 1e-6)
-        sc1 = np.maximum(sc1, 1e-9)
-        spike_stat = np.abs(bump) / (ratio * sc1)
-        cz, loc_rows = self._cross_z(sid, z, adjacent)
-        ew_cz = (1 - lm) * self.ew_c[sid, 0] + lm * np.clip(cz, -6, 6)
-        ew_cz2 = (1 - lv) * self.ew_c[sid, 1] + lv * np.minimum(cz * cz, p.variance_cap)
-        # a one-interval excursion against the others, confirmed when the series comes back
-        prev_cz = np.where(adjacent, self.ew_c[sid, 3], np.nan)
-        cross_bump = np.nan_to_num(np.abs(prev_cz - cz) / np.sqrt(2.0))
-        ug, cg = p.univariate_gain, p.cross_gain
-        stats = np.stack(
-            [
-                ug * np.abs(z),
-                ug * p.shift_gain * shift_stat,
-                ug * p.shift_gain * drift_stat,
-                ug * p.variance_gain * var_stat,
-                stuck_stat,
-                ug * p.spike_gain * spike_stat,
-                cg * np.abs(cz),
-                cg * p.shift_gain * np.abs(ew_cz) / np.sqrt(lm / (2 - lm)),
-                cg * p.variance_gain * np.sqrt(ew_cz2),
-                cg * p.cross_spike_gain * cross_bump,
-            ]
+        pred, e, sc, sc_gap, z, u, adjacent = kernel.forecast(st, params, iv, d, w, sid, y)
+        if self.independent:
+            cz, loc_rows = z, None
+        else:
+            cz, loc_rows = self._cross_z(sid, z, adjacent)
+        expected, z_out, severity, status, reason, calm = kernel.update(
+            st, params, iv, d, w, sid, y, new, pred, e, sc, sc_gap, z, u, adjacent, cz
         )
-        reason = stats.argmax(axis=0)
-        z_eff = stats.max(axis=0)
-        severity = 100.0 * np.clip((z_eff - p.z_floor) / (p.z_ceiling - p.z_floor), 0.0, 1.0)
-        warm = self.nobs[sid] >= max(self.config.warmup_intervals, 1)
-        status = np.where(
-            new | ~warm,
-            WARMUP,
-            np.where(warm & (severity >= self.config.severity_threshold), ANOMALY, OK),
-        )
-
-        # learn (robustly; barely from a severe interval, whatever the alert threshold is) ...
-        anomalous = warm & (severity >= p.damp_severity)
-        # ... unless the series stays away on the same side: a new level, not an outlier
-        run = self.ew_c[sid, 2]
-        side = np.sign(e)
-        same = anomalous & (side * run > 0) & (self.last_iv[sid] == iv - 1)
-        run = np.where(anomalous, np.where(same, run + side, side), 0.0)
-        relevel = np.abs(run) >= p.relevel_run
-        learn = ~new
-        ec = np.clip(e, -p.huber * sc_gap, p.huber * sc_gap) * np.where(anomalous, 0.2, 1.0)
-        s = sid[learn]
-        ec_l = ec[learn]
-        trend = self.trend[s]
-        self.level[s] = self.level[s] + p.phi * trend + p.alpha * np.where(relevel, e, ec)[learn]
-        self.trend[s] = p.phi * trend + p.beta * ec_l
-        self.daily[s, d] += p.gamma_daily * ec_l
-        self.weekly[s, w] += p.gamma_weekly * ec_l
-        calm = learn & ~anomalous
-        sc_c = sc[calm]
-        self.scale[sid[calm], d] = (1 - p.rho_scale) * sc_c + p.rho_scale * _MAD_TO_SIGMA * (
-            np.minimum(np.abs(e[calm]), 4 * sc_c)
-        )
-        dev_c = dev_scale[calm]
-        self.dev_scale[sid[calm]] = (1 - p.rho_scale) * dev_c + p.rho_scale * _MAD_TO_SIGMA * (
-            np.minimum(np.abs(level_dev[calm]), 4 * dev_c)
-        )
-        self.slow[s] += (
-            _SLOW_ALPHA * (self.level[s] - self.slow[s]) * np.where(anomalous[learn], 0.2, 1.0)
-        )
-        self.ew_z[sid] = np.where(learn, ew_z, 0.0)
-        self.ew_z2[sid] = np.where(learn, ew_z2, 1.0)
-        self.stuck[sid] = np.where(learn, stuck, 0)
-        self.ew_c[sid] = np.where(
-            learn[:, None],
-            np.stack([ew_cz, ew_cz2, run, np.where(anomalous, np.nan, cz)], 1),
-            _AUX_INIT[_AUX_CROSS:],
-        )
-        self._learn_cross(sid, z, loc_rows, calm & adjacent)
-        learn_ratio = calm & spike_ok
-        r = ratio[learn_ratio]
-        ratio[learn_ratio] = (1 - p.rho_scale) * r + p.rho_scale * _MAD_TO_SIGMA * (
-            np.minimum(np.abs(bump[learn_ratio]) / sc1[learn_ratio], 4 * r)
-        )
-        # an interval that already alerted needs no confirmation, and must not be a neighbour
-        u_keep = np.where(anomalous, np.nan, u)
-        self.aux[sid, 1:_AUX_CROSS] = np.stack(
-            [u_keep, np.where(adjacent, u1, np.nan), sc_gap, ratio], 1
-        )
-        self.last_raw[sid] = y
-        self.last_iv[sid] = iv
-        self.nobs[sid] += 1
-        expected = self._inverse(sid, pred)
-        expected = np.where(new, y, expected)
+        if not self.independent:
+            self._learn_cross(sid, z, loc_rows, calm & adjacent)
         return ClosedInterval(
             start=iv * self.interval,
             sid=sid,
             observed=y,
             expected=expected,
-            z=np.where(new, 0.0, z),
-            severity=np.where(new, 0.0, severity),
+            z=z_out,
+            severity=severity,
             status=status,
             reason=reason,
         )
@@ -762,10 +668,14 @@ class Detector:
     def groups(self, closed: list[ClosedInterval]) -> list[AnomalyGroup]:
         """One group per interval with anomalies, with dimension-value contributions."""
         out = []
-        for interval in closed:
+        if not closed:
+            return out
+        # the intervals with an anomaly, found at once (a backtest closes many thousands)
+        flagged = np.concatenate([c.status for c in closed]) == ANOMALY
+        owner = np.repeat(np.arange(len(closed)), [c.status.size for c in closed])
+        for k in np.unique(owner[flagged]).tolist():
+            interval = closed[k]
             rows = np.flatnonzero(interval.status == ANOMALY)
-            if not rows.size:
-                continue
             anomalies = []
             weights: dict[str, dict[str, float]] = {d: {} for d in self.config.dimensions}
             for r in rows:
@@ -810,7 +720,7 @@ class Detector:
                 columns=["interval_start", "measure", *self.config.dimensions, "observed"]
             )
         sid = np.concatenate([c.sid for c in closed])
-        start = np.concatenate([np.full(c.sid.size, c.start) for c in closed])
+        start = np.repeat([c.start for c in closed], [c.sid.size for c in closed])
         frame = pd.DataFrame(
             {
                 "interval_start": pd.to_datetime(start, unit="m"),
@@ -826,9 +736,11 @@ class Detector:
             }
         )
         info = [self.series_info(i) for i in range(len(self.series))]
-        frame.insert(1, "measure", [info[i][0] for i in frame["sid"]])
+        measures = np.array([name for name, _ in info], dtype=object)
+        frame.insert(1, "measure", measures[sid].tolist())
         for k, dim in enumerate(self.config.dimensions):
-            frame.insert(2 + k, dim, [info[i][1].get(dim, "") for i in frame["sid"]])
+            values = np.array([dims.get(dim, "") for _, dims in info], dtype=object)
+            frame.insert(2 + k, dim, values[sid].tolist())
         return frame.drop(columns="sid")
 
 

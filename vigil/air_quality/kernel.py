@@ -1,0 +1,509 @@
+"""The per-series model math of the detector (``engine.py``), one series at a time, compiled.
+
+Each function works in place on the detector's state arrays (``State``: one row per series) and
+takes the model parameters as ``Params``, a named tuple of floats (numba cannot take the
+pydantic model). The math is written once, as scalar loops over the series of an interval:
+
+* ``init_series``: a series' first value sets its level and transform;
+* ``advance_missing``: intervals without data, the level follows the damped trend;
+* ``forecast``: phase 1 of scoring an interval, the forecast and standardized residual ``z``;
+* ``update``: phase 2, the statistics, severity, status and the learning updates, given each
+  series' residual conditional on its location's other measures (``cz``, computed by the engine
+  with numpy between the phases; ``cz = z`` where a location has one measure);
+* ``score_sequence``: a whole run of intervals of independent series (one measure: no ``cz``),
+  the missing-interval advance included, in one loop: the fast path of a long backtest.
+
+numba is optional: without it (the cloud Lambda's pandas layer has none) ``njit`` is a no-op and
+the same functions run as plain Python, slower but identical.
+
+``_clip``, ``_max``, ``_min`` and ``_sign`` follow numpy's elementwise semantics (NaN propagates),
+and no operation is reordered, so compiled and plain-Python runs agree to the last bit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+try:
+    import numba
+except ImportError:  # pragma: no cover - exercised by a subprocess test
+    numba = None
+
+
+def njit(fn):
+    """Compile with numba (cached on disk) where it is installed; else plain Python."""
+    if numba is None:
+        return fn
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError:  # no writable cache location: compile each process instead
+        return numba.njit(fn)
+
+
+OK, ANOMALY, WARMUP = 0, 1, 2
+TRANSFORM_NONE, TRANSFORM_LOG, TRANSFORM_SQRT = 0.0, 1.0, 2.0
+MAD_TO_SIGMA = 1.2533
+SLOW_ALPHA = 0.02  # slow baseline level (about 50 intervals) for drift detection
+SPIKE_RATIO0 = 0.8  # interpolation residual / forecast residual scale, before learning
+MINUTES_PER_DAY = 1440
+
+# columns of State.aux: the drift statistic's scale, the spike confirmation's state (the
+# deseasonalised values of the last two intervals, NaN: not adjacent or already flagged; the
+# residual scale used for the last one; the learnt ratio of the interpolation residual's scale to
+# it), the cross-measure state (EWMAs of the conditional residual, the signed run of severe
+# intervals on one side, the last conditional residual, NaN: flagged), then the covariance row
+AUX_DEV_SCALE, AUX_U1, AUX_U2, AUX_SC1, AUX_RATIO = 0, 1, 2, 3, 4
+AUX_EW_CZ, AUX_EW_CZ2, AUX_RUN, AUX_LAST_CZ = 5, 6, 7, 8
+AUX_CROSS, AUX_XCOV = 5, 9
+AUX_INIT = np.array([0.0, np.nan, np.nan, 1.0, SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan])
+
+
+class State(NamedTuple):
+    """The detector's per-series state arrays (views of the engine's, updated in place)."""
+
+    level: np.ndarray  # [series] float
+    trend: np.ndarray
+    slow: np.ndarray  # slow baseline level (drift)
+    daily: np.ndarray  # [series, slots of a day]
+    weekly: np.ndarray  # [series, slots of a week]: deviation from the daily profile
+    scale: np.ndarray  # [series, slots of a day]: residual scale
+    ew_z: np.ndarray
+    ew_z2: np.ndarray
+    last_raw: np.ndarray
+    last_iv: np.ndarray  # int: interval of the latest observation, -1: none
+    stuck: np.ndarray  # int: run of identical values
+    aux: np.ndarray  # [series, AUX_XCOV + measures], columns above
+    nobs: np.ndarray  # int: scored intervals, -1: not initialised
+    offset: np.ndarray  # transform: > 0 log1p(y / offset), < 0 sqrt(y / -offset), 0 identity
+
+
+class Params(NamedTuple):
+    """``ModelParams`` and the alerting settings as floats."""
+
+    alpha: float
+    beta: float
+    phi: float
+    gamma_daily: float
+    gamma_weekly: float
+    rho_scale: float
+    huber: float
+    shift_lambda: float
+    shift_gain: float
+    variance_lambda: float
+    variance_gain: float
+    spike_gain: float
+    univariate_gain: float
+    cross_gain: float
+    cross_spike_gain: float
+    damp_severity: float
+    relevel_run: float
+    stuck_run: float
+    stuck_z: float
+    z_floor: float
+    z_ceiling: float
+    variance_cap: float
+    transform: float  # TRANSFORM_*
+    warm_after: float  # scored intervals before a series may alert
+    severity_threshold: float
+
+
+def params_from(config) -> Params:
+    """The kernel's parameters from a ``DetectorConfig``."""
+    p = config.model
+    transform = {"none": TRANSFORM_NONE, "log": TRANSFORM_LOG}.get(p.transform, TRANSFORM_SQRT)
+    return Params(
+        alpha=p.alpha,
+        beta=p.beta,
+        phi=p.phi,
+        gamma_daily=p.gamma_daily,
+        gamma_weekly=p.gamma_weekly,
+        rho_scale=p.rho_scale,
+        huber=p.huber,
+        shift_lambda=p.shift_lambda,
+        shift_gain=p.shift_gain,
+        variance_lambda=p.variance_lambda,
+        variance_gain=p.variance_gain,
+        spike_gain=p.spike_gain,
+        univariate_gain=p.univariate_gain,
+        cross_gain=p.cross_gain,
+        cross_spike_gain=p.cross_spike_gain,
+        damp_severity=p.damp_severity,
+        relevel_run=float(p.relevel_run),
+        stuck_run=float(p.stuck_run),
+        stuck_z=p.stuck_z,
+        z_floor=p.z_floor,
+        z_ceiling=p.z_ceiling,
+        variance_cap=p.variance_cap,
+        transform=transform,
+        warm_after=float(max(config.warmup_intervals, 1)),
+        severity_threshold=config.severity_threshold,
+    )
+
+
+# --- numpy's elementwise semantics for scalars (NaN propagates) -------------------------------
+@njit
+def _clip(x, lo, hi):
+    if x < lo:
+        return lo
+    if x > hi:
+        return hi
+    return x
+
+
+@njit
+def _max(a, b):
+    if a != a or b != b:
+        return math.nan
+    return a if a >= b else b
+
+
+@njit
+def _min(a, b):
+    if a != a or b != b:
+        return math.nan
+    return a if a <= b else b
+
+
+@njit
+def _sign(x):
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return x  # 0 or NaN
+
+
+# --- transform, slots --------------------------------------------------------------------------
+@njit
+def transform(y, off):
+    """offset > 0: log1p(y / offset); offset < 0: sqrt(y / -offset); 0: identity."""
+    if off > 0:
+        return math.log1p(_max(y, 0.0) / off)
+    if off < 0:
+        return math.sqrt(_max(y, 0.0) / -off)
+    return y
+
+
+@njit
+def inverse(yt, off):
+    if off > 0:
+        return off * math.expm1(yt)
+    if off < 0:
+        return -off * _max(yt, 0.0) ** 2
+    return yt
+
+
+@njit
+def transform_many(offset, sid, y):
+    out = np.empty(y.size)
+    for r in range(y.size):
+        out[r] = transform(y[r], offset[sid[r]])
+    return out
+
+
+@njit
+def inverse_many(offset, sid, yt):
+    out = np.empty(yt.size)
+    for r in range(yt.size):
+        out[r] = inverse(yt[r], offset[sid[r]])
+    return out
+
+
+@njit
+def slots(iv, interval, slot_minutes, n_daily):
+    """Slot of the day and of the week of interval ``iv``."""
+    minute = iv * interval
+    day = minute // MINUTES_PER_DAY
+    slot = (minute % MINUTES_PER_DAY) // slot_minutes
+    dow = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    return slot, dow * n_daily + slot
+
+
+# --- series life cycle -------------------------------------------------------------------------
+@njit
+def init_series(st, p, sid, y):
+    """A series' first value: level and baseline at it, a flat profile, a prior scale."""
+    for r in range(sid.size):
+        s, v = sid[r], y[r]
+        nonneg = v >= 0
+        scale = _max(abs(v), 1e-6)
+        # non-negative series on the square-root (or log) scale: variance grows with level
+        if nonneg and p.transform == TRANSFORM_LOG:
+            st.offset[s] = scale
+        elif nonneg and p.transform == TRANSFORM_SQRT:
+            st.offset[s] = -scale
+        else:
+            st.offset[s] = 0.0
+        yt = transform(v, st.offset[s])
+        st.level[s] = yt
+        st.slow[s] = yt
+        st.trend[s] = 0.0
+        init_scale = 0.2 if st.offset[s] != 0.0 else _max(0.1 * abs(v), 1e-3)
+        st.scale[s, :] = init_scale
+        st.aux[s, AUX_DEV_SCALE] = init_scale
+        st.last_raw[s] = v
+        st.aux[s, AUX_U1] = math.nan
+        st.aux[s, AUX_U2] = math.nan
+        st.aux[s, AUX_SC1] = 1.0
+        st.aux[s, AUX_RATIO] = SPIKE_RATIO0
+        st.aux[s, AUX_EW_CZ] = 0.0
+        st.aux[s, AUX_EW_CZ2] = 1.0
+        st.aux[s, AUX_RUN] = 0.0
+        st.aux[s, AUX_LAST_CZ] = math.nan
+        st.nobs[s] = 0
+
+
+@njit
+def _advance_factors(phi, k):
+    """Over k intervals the damped trend adds gain * trend to the level and decays by decay."""
+    kf = float(k)
+    gain = kf if phi == 1.0 else phi * (1 - phi**kf) / (1 - phi)
+    return gain, phi**kf
+
+
+@njit
+def advance_missing(st, p, k, mask):
+    """k intervals without data for the series where mask: nothing is learnt."""
+    gain, decay = _advance_factors(p.phi, k)
+    for s in range(mask.size):
+        if mask[s]:
+            st.level[s] += gain * st.trend[s]
+            st.trend[s] *= decay
+
+
+# --- scoring one interval of one series ----------------------------------------------------------
+@njit
+def _forecast_one(st, p, s, iv, d, w, y):
+    """Phase 1 for series s: forecast, residual e, its scale, z; and the spike inputs."""
+    yt = transform(y, st.offset[s])
+    pred = st.level[s] + p.phi * st.trend[s] + st.daily[s, d] + st.weekly[s, w]
+    e = yt - pred
+    sc = _max(st.scale[s, d], 1e-9)
+    # After a gap the level is stale: the forecast's error grows with the gap (random walk).
+    gap = _clip(iv - st.last_iv[s] - 1, 0, 48) if st.last_iv[s] >= 0 else 0
+    sc_gap = sc * math.sqrt(1.0 + p.alpha**2 * gap)
+    z = e / sc_gap
+    u = yt - st.daily[s, d] - st.weekly[s, w]  # deseasonalised value (spike confirmation)
+    adjacent = st.last_iv[s] == iv - 1
+    return pred, e, sc, sc_gap, z, u, adjacent
+
+
+@njit
+def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent, cz):
+    """Phase 2 for series s: statistics → severity → status; then learn from the interval.
+
+    Returns (expected, z, severity, status, reason, calm): calm (learnt normally, not severe)
+    tells the engine whether the cross-measure covariance may learn from this residual.
+    """
+    lm, lv = p.shift_lambda, p.variance_lambda
+    ew_z = (1 - lm) * st.ew_z[s] + lm * _clip(z, -6.0, 6.0)
+    ew_z2 = (1 - lv) * st.ew_z2[s] + lv * _min(z * z, p.variance_cap)
+    shift_stat = abs(ew_z) / math.sqrt(lm / (2 - lm))
+    level_dev = st.level[s] - st.slow[s]
+    dev_scale = _max(st.aux[s, AUX_DEV_SCALE], 1e-9)
+    drift_stat = abs(level_dev + e) / dev_scale
+    var_stat = math.sqrt(ew_z2)
+    same = abs(y - st.last_raw[s]) <= 1e-9 * _max(abs(y), 1.0)
+    stuck = st.stuck[s] + 1 if same else 0
+    stuck_stat = p.stuck_z + (stuck - p.stuck_run) if stuck >= p.stuck_run else 0.0
+    # Spike confirmation: the previous interval against the interpolation of its neighbours
+    # (deseasonalised), once this interval shows whether the series came back.
+    u1, u2 = st.aux[s, AUX_U1], st.aux[s, AUX_U2]
+    bump = u1 - 0.5 * (u2 + u)
+    spike_ok = adjacent and math.isfinite(bump)
+    if not spike_ok:
+        bump = 0.0
+    ratio = _max(st.aux[s, AUX_RATIO], 1e-6)
+    sc1 = _max(st.aux[s, AUX_SC1], 1e-9)
+    spike_stat = abs(bump) / (ratio * sc1)
+    ew_cz = (1 - lm) * st.aux[s, AUX_EW_CZ] + lm * _clip(cz, -6.0, 6.0)
+    ew_cz2 = (1 - lv) * st.aux[s, AUX_EW_CZ2] + lv * _min(cz * cz, p.variance_cap)
+    # a one-interval excursion against the others, confirmed when the series comes back
+    prev_cz = st.aux[s, AUX_LAST_CZ] if adjacent else math.nan
+    cross_bump = abs(prev_cz - cz) / math.sqrt(2.0)
+    if cross_bump != cross_bump:
+        cross_bump = 0.0
+
+    # the z-equivalent: the largest statistic (the first one on ties), and which it was
+    ug, cg = p.univariate_gain, p.cross_gain
+    z_eff, reason = ug * abs(z), 0
+    for k, stat in enumerate(
+        (
+            ug * p.shift_gain * shift_stat,
+            ug * p.shift_gain * drift_stat,
+            ug * p.variance_gain * var_stat,
+            stuck_stat,
+            ug * p.spike_gain * spike_stat,
+            cg * abs(cz),
+            cg * p.shift_gain * abs(ew_cz) / math.sqrt(lm / (2 - lm)),
+            cg * p.variance_gain * math.sqrt(ew_cz2),
+            cg * p.cross_spike_gain * cross_bump,
+        )
+    ):
+        if stat > z_eff or (stat != stat and z_eff == z_eff):  # np.argmax: the first NaN
+            z_eff, reason = stat, k + 1
+    severity = 100.0 * _clip((z_eff - p.z_floor) / (p.z_ceiling - p.z_floor), 0.0, 1.0)
+    warm = st.nobs[s] >= p.warm_after
+    if new or not warm:
+        status = WARMUP
+    elif severity >= p.severity_threshold:
+        status = ANOMALY
+    else:
+        status = OK
+
+    # learn (robustly; barely from a severe interval, whatever the alert threshold is) ...
+    anomalous = warm and severity >= p.damp_severity
+    damp = 0.2 if anomalous else 1.0
+    # ... unless the series stays away on the same side: a new level, not an outlier
+    run = st.aux[s, AUX_RUN]
+    side = _sign(e)
+    if anomalous and side * run > 0 and st.last_iv[s] == iv - 1:
+        run = run + side
+    elif anomalous:
+        run = side
+    else:
+        run = 0.0
+    relevel = abs(run) >= p.relevel_run
+    learn = not new
+    calm = learn and not anomalous
+    if learn:
+        ec = _clip(e, -p.huber * sc_gap, p.huber * sc_gap) * damp
+        trend = st.trend[s]
+        st.level[s] = st.level[s] + p.phi * trend + p.alpha * (e if relevel else ec)
+        st.trend[s] = p.phi * trend + p.beta * ec
+        st.daily[s, d] += p.gamma_daily * ec
+        st.weekly[s, w] += p.gamma_weekly * ec
+        if calm:
+            st.scale[s, d] = (1 - p.rho_scale) * sc + p.rho_scale * MAD_TO_SIGMA * (
+                _min(abs(e), 4 * sc)
+            )
+            st.aux[s, AUX_DEV_SCALE] = (
+                1 - p.rho_scale
+            ) * dev_scale + p.rho_scale * MAD_TO_SIGMA * (_min(abs(level_dev), 4 * dev_scale))
+        st.slow[s] += SLOW_ALPHA * (st.level[s] - st.slow[s]) * damp
+        st.ew_z[s] = ew_z
+        st.ew_z2[s] = ew_z2
+        st.stuck[s] = stuck
+        st.aux[s, AUX_EW_CZ] = ew_cz
+        st.aux[s, AUX_EW_CZ2] = ew_cz2
+        st.aux[s, AUX_RUN] = run
+        st.aux[s, AUX_LAST_CZ] = math.nan if anomalous else cz
+    else:  # a new series starts its statistics afresh
+        st.ew_z[s] = 0.0
+        st.ew_z2[s] = 1.0
+        st.stuck[s] = 0
+        st.aux[s, AUX_EW_CZ] = 0.0
+        st.aux[s, AUX_EW_CZ2] = 1.0
+        st.aux[s, AUX_RUN] = 0.0
+        st.aux[s, AUX_LAST_CZ] = math.nan
+    if calm and spike_ok:
+        ratio = (1 - p.rho_scale) * ratio + p.rho_scale * MAD_TO_SIGMA * (
+            _min(abs(bump) / sc1, 4 * ratio)
+        )
+    # an interval that already alerted needs no confirmation, and must not be a neighbour
+    st.aux[s, AUX_U1] = math.nan if anomalous else u
+    st.aux[s, AUX_U2] = u1 if adjacent else math.nan
+    st.aux[s, AUX_SC1] = sc_gap
+    st.aux[s, AUX_RATIO] = ratio
+    st.last_raw[s] = y
+    st.last_iv[s] = iv
+    st.nobs[s] += 1
+    if new:
+        return y, 0.0, 0.0, status, reason, calm
+    return inverse(pred, st.offset[s]), z, severity, status, reason, calm
+
+
+# --- one interval of many series: the two phases around the engine's cross-measure numpy ------
+@njit
+def forecast(st, p, iv, d, w, sid, y):
+    """Phase 1 for every series of interval iv: arrays pred, e, sc, sc_gap, z, u, adjacent."""
+    n = sid.size
+    pred, e, sc, sc_gap = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    z, u = np.empty(n), np.empty(n)
+    adjacent = np.empty(n, dtype=np.bool_)
+    for r in range(n):
+        pred[r], e[r], sc[r], sc_gap[r], z[r], u[r], adjacent[r] = _forecast_one(
+            st, p, sid[r], iv, d, w, y[r]
+        )
+    return pred, e, sc, sc_gap, z, u, adjacent
+
+
+@njit
+def update(st, p, iv, d, w, sid, y, new, pred, e, sc, sc_gap, z, u, adjacent, cz):
+    """Phase 2 for every series of interval iv: arrays expected, z, severity, status, reason,
+    calm."""
+    n = sid.size
+    expected, z_out, severity = np.empty(n), np.empty(n), np.empty(n)
+    status, reason = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    calm = np.empty(n, dtype=np.bool_)
+    for r in range(n):
+        expected[r], z_out[r], severity[r], status[r], reason[r], calm[r] = _update_one(
+            st,
+            p,
+            sid[r],
+            iv,
+            d,
+            w,
+            y[r],
+            new[r],
+            pred[r],
+            e[r],
+            sc[r],
+            sc_gap[r],
+            z[r],
+            u[r],
+            adjacent[r],
+            cz[r],
+        )
+    return expected, z_out, severity, status, reason, calm
+
+
+# --- a whole run of intervals of independent series ----------------------------------------------
+@njit
+def score_sequence(st, p, interval, slot_minutes, cursor, iv, sid, y):
+    """Score rows (iv, sid, y) sorted by interval, from interval ``cursor`` on, as the engine
+    closes them one by one: the gap before each interval advances every series, a series without
+    data in an interval advances by one, a new series is initialised. Independent series only
+    (one measure: no cross-measure residual). Returns per row expected, z, severity, status,
+    reason."""
+    n, n_series, n_daily = iv.size, st.level.size, st.daily.shape[1]
+    expected, z_out, severity = np.empty(n), np.empty(n), np.empty(n)
+    status, reason = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    every = np.ones(n_series, dtype=np.bool_)
+    absent = np.ones(n_series, dtype=np.bool_)
+    new = np.zeros(n_series, dtype=np.bool_)
+    one = np.empty(1, dtype=np.int64)
+    value = np.empty(1)
+    a = 0
+    while a < n:
+        target = iv[a]
+        b = a
+        while b < n and iv[b] == target:
+            b += 1
+        if target > cursor:
+            advance_missing(st, p, target - cursor, every)
+        for r in range(a, b):
+            s = sid[r]
+            new[s] = st.nobs[s] < 0
+            if new[s]:
+                one[0], value[0] = s, y[r]
+                init_series(st, p, one, value)
+            absent[s] = False
+        if b - a < n_series:
+            for s in range(n_series):  # series without data this interval
+                absent[s] = absent[s] and st.nobs[s] >= 0
+            advance_missing(st, p, 1, absent)
+        d, w = slots(target, interval, slot_minutes, n_daily)
+        for r in range(a, b):
+            s = sid[r]
+            pred, e, sc, sc_gap, z, u, adjacent = _forecast_one(st, p, s, target, d, w, y[r])
+            expected[r], z_out[r], severity[r], status[r], reason[r], _ = _update_one(
+                st, p, s, target, d, w, y[r], new[s], pred, e, sc, sc_gap, z, u, adjacent, z
+            )
+        absent[:] = True
+        cursor = target + 1
+        a = b
+    return expected, z_out, severity, status, reason
