@@ -81,6 +81,15 @@ elapsed=$(($(date +%s) - started))
 summary=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$WORK/make.log" | tail -1 || true)
 echo
 echo "fresh_clone_check: make ${targets[*]} exited $status after ${elapsed}s${summary:+: $summary}"
+# The hook must have been live in the clone's Python: a read of this checkout has to be recorded.
+if [ -x "$CLONE/.venv/bin/python" ]; then
+  FRESH_CLONE_AUDIT_LOG="$AUDIT/self-test.log" "$CLONE/.venv/bin/python" -c \
+    'import os, sys; os.listdir(sys.argv[1])' "$SRC" >/dev/null
+  if [ ! -s "$AUDIT/self-test.log" ]; then
+    echo "fresh_clone_check: FAILED: the audit hook did not record a test read of $SRC" >&2
+    status=1
+  fi
+fi
 if [ -s "$FRESH_CLONE_AUDIT_LOG" ]; then
   echo "fresh_clone_check: FAILED: the clone's Python read outside the clone:" >&2
   sort -u -k2,3 "$FRESH_CLONE_AUDIT_LOG" | head -20 >&2
