@@ -70,6 +70,15 @@ class ModelParams(_Strict):
     z_floor: float = Field(2.0, ge=0, description="z-equivalent of severity 0")
     z_ceiling: float = Field(10.0, gt=0, description="z-equivalent of severity 100")
     variance_cap: float = Field(9.0, gt=0, description="z^2 is capped at this in the EWMA")
+    tail_z: float = Field(
+        4.0, gt=0, description="z-equivalent that a series' statistic exceeds in at most..."
+    )
+    tail_share: float = Field(
+        0.01, gt=0, lt=1, description="... this share of intervals (its tail calibration)"
+    )
+    tail_rate: float = Field(
+        0.1, gt=0, lt=1, description="learning rate of the tail calibration (log scale)"
+    )
     transform: Literal["auto", "log", "sqrt", "none"] = Field(
         "auto", description="auto: sqrt for non-negative series (variance grows with level)"
     )

@@ -65,7 +65,7 @@ from vigil.air_quality.config import MINUTES_PER_DAY, DetectorConfig
 from vigil.air_quality.kernel import ANOMALY, OK, WARMUP
 from vigil.air_quality.records import DIM_SEPARATOR, Batch, Reject
 
-STATE_VERSION = 3
+STATE_VERSION = 4
 MISSING = 3
 STATUS_NAMES = {OK: "ok", ANOMALY: "anomaly", WARMUP: "warmup", MISSING: "missing"}
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -485,13 +485,13 @@ class Detector:
         than its own ``z`` (the others explain most of the normal variation). The largest one per
         location is the likeliest culprit: every other measure is conditioned without it, so one
         faulty sensor does not make its neighbours look anomalous. Where a location has one
-        measure this interval, the statistic is ``z`` itself; so it is for a series back from a
-        gap (its residual spans the gap, the others' one interval: they do not explain each other,
-        and it takes no part in the others'). Returns it, and the location's row of the
-        (locations x measures) matrix for each series.
+        measure this interval, there is no such statistic (NaN: no cross-measure reason can fire);
+        so it is for a series back from a gap (its residual spans the gap, the others' one
+        interval: they do not explain each other, and it takes no part in the others'). Returns
+        it, and the location's row of the (locations x measures) matrix for each series.
         """
         m_count = len(self.config.measures)
-        cz = z.copy()
+        cz = np.full_like(z, np.nan)
         if m_count == 1 or not sid.size:
             return cz, np.zeros(sid.size, dtype=np.int64)
         m = self.measure_of[sid]
@@ -557,7 +557,7 @@ class Detector:
         d, w = self._slots(iv)
         pred, e, sc, sc_gap, z, u, adjacent = kernel.forecast(st, params, iv, d, w, sid, y)
         if self.independent:
-            cz, loc_rows = z, None
+            cz, loc_rows = np.full_like(z, np.nan), None
         else:
             cz, loc_rows = self._cross_z(sid, z, adjacent)
         expected, z_out, severity, status, reason, calm = kernel.update(
@@ -587,7 +587,10 @@ class Detector:
         for sid_value, part in frame.groupby("sid"):
             sid = np.array([int(sid_value)])
             y = part["y"].to_numpy()
-            self._init_series(sid, np.array([float(np.median(y))]))
+            # the transform's unit: the history's typical magnitude (zero only if all zeros);
+            # a negative value anywhere in it means no transform
+            magnitude = max(float(np.median(np.abs(y))), float(np.mean(np.abs(y))))
+            self._init_series(sid, np.array([magnitude if y.min() >= 0 else -magnitude]))
             yt = self._transform(np.repeat(sid, len(y)), y)
             minute = part["iv"].to_numpy() * self.interval
             d = (minute % MINUTES_PER_DAY) // self.slot_minutes
@@ -602,9 +605,18 @@ class Detector:
             weekly = grouped.median() * shrink
             self.weekly[sid[0], weekly.index.to_numpy()] = weekly.to_numpy()
             resid3 = resid2 - self.weekly[sid[0], w]
-            mad = float(np.median(np.abs(resid3 - np.median(resid3)))) * 1.4826
-            self.scale[sid[0]] = max(mad, 1e-6)
-            self.dev_scale[sid[0]] = max(mad, 1e-6)
+            deviation = np.abs(resid3 - np.median(resid3))
+            # the MAD is 0 for zero-heavy or quantised history; the mean deviation is not
+            spread = max(
+                float(np.median(deviation)) * 1.4826,
+                float(np.mean(deviation)) * 0.5 * kernel.MAD_TO_SIGMA,
+                1e-6,
+            )
+            self.scale[sid[0]] = spread
+            self.dev_scale[sid[0]] = spread
+            steps = np.abs(np.diff(y))
+            steps = steps[steps > 0]
+            self.aux[sid[0], kernel.AUX_RESOLUTION] = steps.min() if steps.size else np.inf
             self.level[sid[0]] = base
             self.slow[sid[0]] = base
             self.nobs[sid[0]] = 0

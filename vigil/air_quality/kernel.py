@@ -46,19 +46,27 @@ def njit(fn):
 OK, ANOMALY, WARMUP = 0, 1, 2
 TRANSFORM_NONE, TRANSFORM_LOG, TRANSFORM_SQRT = 0.0, 1.0, 2.0
 MAD_TO_SIGMA = 1.2533
+MINUTES_PER_DAY = 1440
 SLOW_ALPHA = 0.02  # slow baseline level (about 50 intervals) for drift detection
 SPIKE_RATIO0 = 0.8  # interpolation residual / forecast residual scale, before learning
-MINUTES_PER_DAY = 1440
+
+RELATIVE_SCALE_FLOOR = 1e-3  # the residual scale is at least this fraction of the level
+TYPICAL_RUN_HALF_LIFE_MINUTES = 5 * MINUTES_PER_DAY  # a series' longest usual run is forgotten
 
 # columns of State.aux: the drift statistic's scale, the spike confirmation's state (the
 # deseasonalised values of the last two intervals, NaN: not adjacent or already flagged; the
 # residual scale used for the last one; the learnt ratio of the interpolation residual's scale to
 # it), the cross-measure state (EWMAs of the conditional residual, the signed run of severe
-# intervals on one side, the last conditional residual, NaN: flagged), then the covariance row
+# intervals on one side, the last conditional residual, NaN: flagged), the series' own habits
+# (its resolution: the smallest non-zero change seen, inf: none yet; its longest usual run of
+# repeated values; the log of its statistic's tail calibration), then the covariance row
 AUX_DEV_SCALE, AUX_U1, AUX_U2, AUX_SC1, AUX_RATIO = 0, 1, 2, 3, 4
 AUX_EW_CZ, AUX_EW_CZ2, AUX_RUN, AUX_LAST_CZ = 5, 6, 7, 8
-AUX_CROSS, AUX_XCOV = 5, 9
-AUX_INIT = np.array([0.0, np.nan, np.nan, 1.0, SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan])
+AUX_RESOLUTION, AUX_TYPICAL_RUN, AUX_LOG_TAIL = 9, 10, 11
+AUX_CROSS, AUX_XCOV = 5, 12
+AUX_INIT = np.array(
+    [0.0, np.nan, np.nan, 1.0, SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan, np.inf, 0.0, 0.0]
+)
 
 
 class State(NamedTuple):
@@ -77,7 +85,8 @@ class State(NamedTuple):
     stuck: np.ndarray  # int: run of identical values
     aux: np.ndarray  # [series, AUX_XCOV + measures], columns above
     nobs: np.ndarray  # int: scored intervals, -1: not initialised
-    offset: np.ndarray  # transform: > 0 log1p(y / offset), < 0 sqrt(y / -offset), 0 identity
+    offset: np.ndarray  # transform: > 0 log1p(y / offset), < 0 sqrt(y / -offset), 0 identity,
+    # NaN: a non-negative series that has shown only zeros (its scale is not known yet)
 
 
 class Params(NamedTuple):
@@ -105,6 +114,10 @@ class Params(NamedTuple):
     z_floor: float
     z_ceiling: float
     variance_cap: float
+    tail_z: float
+    tail_share: float
+    tail_rate: float
+    typical_run_decay: float  # per interval
     transform: float  # TRANSFORM_*
     warm_after: float  # scored intervals before a series may alert
     severity_threshold: float
@@ -137,6 +150,10 @@ def params_from(config) -> Params:
         z_floor=p.z_floor,
         z_ceiling=p.z_ceiling,
         variance_cap=p.variance_cap,
+        tail_z=p.tail_z,
+        tail_share=p.tail_share,
+        tail_rate=p.tail_rate,
+        typical_run_decay=0.5 ** (config.interval_minutes / TYPICAL_RUN_HALF_LIFE_MINUTES),
         transform=transform,
         warm_after=float(max(config.warmup_intervals, 1)),
         severity_threshold=config.severity_threshold,
@@ -179,7 +196,7 @@ def _sign(x):
 # --- transform, slots --------------------------------------------------------------------------
 @njit
 def transform(y, off):
-    """offset > 0: log1p(y / offset); offset < 0: sqrt(y / -offset); 0: identity."""
+    """offset > 0: log1p(y / offset); offset < 0: sqrt(y / -offset); 0 or NaN: identity."""
     if off > 0:
         return math.log1p(_max(y, 0.0) / off)
     if off < 0:
@@ -224,17 +241,29 @@ def slots(iv, interval, slot_minutes, n_daily):
 
 # --- series life cycle -------------------------------------------------------------------------
 @njit
+def _set_offset(st, p, s, magnitude):
+    """Non-negative series go on the square-root (or log) scale, where the variance of a
+    quantity that grows with its level is stable; ``magnitude`` (> 0) makes it unit-free. A
+    series of zeros waits (NaN) for its first non-zero value to set it."""
+    if p.transform == TRANSFORM_NONE:
+        st.offset[s] = 0.0
+    elif magnitude <= 0.0:
+        st.offset[s] = math.nan
+    elif p.transform == TRANSFORM_LOG:
+        st.offset[s] = magnitude
+    else:
+        st.offset[s] = -magnitude
+
+
+@njit
 def init_series(st, p, sid, y):
-    """A series' first value: level and baseline at it, a flat profile, a prior scale."""
+    """A series' first value: level and baseline at it, a flat profile, a prior scale.
+
+    A negative first value means the series is not a non-negative quantity: no transform."""
     for r in range(sid.size):
         s, v = sid[r], y[r]
-        nonneg = v >= 0
-        scale = _max(abs(v), 1e-6)
-        # non-negative series on the square-root (or log) scale: variance grows with level
-        if nonneg and p.transform == TRANSFORM_LOG:
-            st.offset[s] = scale
-        elif nonneg and p.transform == TRANSFORM_SQRT:
-            st.offset[s] = -scale
+        if v >= 0:
+            _set_offset(st, p, s, abs(v))
         else:
             st.offset[s] = 0.0
         yt = transform(v, st.offset[s])
@@ -242,6 +271,8 @@ def init_series(st, p, sid, y):
         st.slow[s] = yt
         st.trend[s] = 0.0
         init_scale = 0.2 if st.offset[s] != 0.0 else _max(0.1 * abs(v), 1e-3)
+        if init_scale != init_scale:  # zeros so far: the scale is set with the offset
+            init_scale = 1e-3
         st.scale[s, :] = init_scale
         st.aux[s, AUX_DEV_SCALE] = init_scale
         st.last_raw[s] = v
@@ -253,6 +284,9 @@ def init_series(st, p, sid, y):
         st.aux[s, AUX_EW_CZ2] = 1.0
         st.aux[s, AUX_RUN] = 0.0
         st.aux[s, AUX_LAST_CZ] = math.nan
+        st.aux[s, AUX_RESOLUTION] = math.inf
+        st.aux[s, AUX_TYPICAL_RUN] = 0.0
+        st.aux[s, AUX_LOG_TAIL] = 0.0
         st.nobs[s] = 0
 
 
@@ -276,12 +310,60 @@ def advance_missing(st, p, k, mask):
 
 # --- scoring one interval of one series ----------------------------------------------------------
 @njit
+def _rescale_to_identity(st, s):
+    """A negative value on a series modelled on the square-root or log scale: it is not a
+    non-negative quantity after all. It goes on untransformed, its level and spread carried over
+    and its profiles relearnt."""
+    off = st.offset[s]
+    level = inverse(st.level[s], off)
+    spread = 0.0
+    for k in range(st.scale.shape[1]):
+        spread += abs(inverse(st.level[s] + st.scale[s, k], off) - level)
+    spread = _max(spread / st.scale.shape[1], 1e-6)
+    st.offset[s] = 0.0
+    st.level[s] = level
+    st.slow[s] = level
+    st.trend[s] = 0.0
+    st.daily[s, :] = 0.0
+    st.weekly[s, :] = 0.0
+    st.scale[s, :] = spread
+    st.aux[s, AUX_DEV_SCALE] = spread
+    st.aux[s, AUX_U1] = math.nan
+    st.aux[s, AUX_U2] = math.nan
+
+
+@njit
+def _scale_floor(st, s, y):
+    """The smallest residual scale the series' own data allow: half its resolution (the smallest
+    non-zero change it has shown: counts, quantised readings) at its current level, and a small
+    fraction of the level. A flat or zero-heavy history cannot lock the scale near zero."""
+    off = st.offset[s]
+    resolution = st.aux[s, AUX_RESOLUTION]
+    last = st.last_raw[s]
+    if last == last and y != last:
+        resolution = _min(resolution, abs(y - last))
+    floor = RELATIVE_SCALE_FLOOR * abs(st.level[s]) + 1e-9
+    if resolution < math.inf:
+        base = _max(inverse(st.level[s], off), 0.0) if off != 0.0 else st.level[s]
+        floor = _max(floor, 0.5 * (transform(base + resolution, off) - transform(base, off)))
+    return floor, resolution
+
+
+@njit
 def _forecast_one(st, p, s, iv, d, w, y):
     """Phase 1 for series s: forecast, residual e, its scale, z; and the spike inputs."""
+    off = st.offset[s]
+    if off != off and y > 0:  # the first non-zero value of a series of zeros sets its scale
+        _set_offset(st, p, s, y)
+        st.scale[s, :] = 0.2
+        st.aux[s, AUX_DEV_SCALE] = 0.2
+    elif off != 0.0 and y < 0:
+        _rescale_to_identity(st, s)
     yt = transform(y, st.offset[s])
     pred = st.level[s] + p.phi * st.trend[s] + st.daily[s, d] + st.weekly[s, w]
     e = yt - pred
-    sc = _max(st.scale[s, d], 1e-9)
+    floor, _ = _scale_floor(st, s, y)
+    sc = _max(st.scale[s, d], floor)
     # After a gap the level is stale: the forecast's error grows with the gap (random walk).
     gap = _clip(iv - st.last_iv[s] - 1, 0, 48) if st.last_iv[s] >= 0 else 0
     sc_gap = sc * math.sqrt(1.0 + p.alpha**2 * gap)
@@ -299,6 +381,7 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     tells the engine whether the cross-measure covariance may learn from this residual.
     """
     lm, lv = p.shift_lambda, p.variance_lambda
+    _, resolution = _scale_floor(st, s, y)
     ew_z = (1 - lm) * st.ew_z[s] + lm * _clip(z, -6.0, 6.0)
     ew_z2 = (1 - lv) * st.ew_z2[s] + lv * _min(z * z, p.variance_cap)
     shift_stat = abs(ew_z) / math.sqrt(lm / (2 - lm))
@@ -308,7 +391,15 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     var_stat = math.sqrt(ew_z2)
     same = abs(y - st.last_raw[s]) <= 1e-9 * _max(abs(y), 1.0)
     stuck = st.stuck[s] + 1 if same else 0
-    stuck_stat = p.stuck_z + (stuck - p.stuck_run) if stuck >= p.stuck_run else 0.0
+    # "stuck" is more repetition than this series shows: a run past twice its longest usual
+    # run (and at least stuck_run), reported for two intervals; then it is what the series does
+    typical_run = st.aux[s, AUX_TYPICAL_RUN] * p.typical_run_decay
+    if not same:
+        typical_run = _max(typical_run, float(st.stuck[s]))
+    stuck_from = _max(p.stuck_run, 2.0 * typical_run)
+    stuck_stat = p.stuck_z if stuck_from <= stuck < stuck_from + 2 else 0.0
+    if stuck >= stuck_from + 2:
+        typical_run = _max(typical_run, float(stuck))
     # Spike confirmation: the previous interval against the interpolation of its neighbours
     # (deseasonalised), once this interval shows whether the series came back.
     u1, u2 = st.aux[s, AUX_U1], st.aux[s, AUX_U2]
@@ -319,16 +410,22 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     ratio = _max(st.aux[s, AUX_RATIO], 1e-6)
     sc1 = _max(st.aux[s, AUX_SC1], 1e-9)
     spike_stat = abs(bump) / (ratio * sc1)
-    ew_cz = (1 - lm) * st.aux[s, AUX_EW_CZ] + lm * _clip(cz, -6.0, 6.0)
-    ew_cz2 = (1 - lv) * st.aux[s, AUX_EW_CZ2] + lv * _min(cz * cz, p.variance_cap)
-    # a one-interval excursion against the others, confirmed when the series comes back
-    prev_cz = st.aux[s, AUX_LAST_CZ] if adjacent else math.nan
-    cross_bump = abs(prev_cz - cz) / math.sqrt(2.0)
-    if cross_bump != cross_bump:
-        cross_bump = 0.0
+    # cz is NaN where no other measure of the place was scored: no cross-measure statistics
+    has_others = cz == cz
+    ew_cz, ew_cz2 = st.aux[s, AUX_EW_CZ], st.aux[s, AUX_EW_CZ2]
+    cross_bump = 0.0
+    if has_others:
+        ew_cz = (1 - lm) * ew_cz + lm * _clip(cz, -6.0, 6.0)
+        ew_cz2 = (1 - lv) * ew_cz2 + lv * _min(cz * cz, p.variance_cap)
+        # a one-interval excursion against the others, confirmed when the series comes back
+        prev_cz = st.aux[s, AUX_LAST_CZ] if adjacent else math.nan
+        cross_bump = abs(prev_cz - cz) / math.sqrt(2.0)
+        if cross_bump != cross_bump:
+            cross_bump = 0.0
+    cross = p.cross_gain if has_others else 0.0
 
     # the z-equivalent: the largest statistic (the first one on ties), and which it was
-    ug, cg = p.univariate_gain, p.cross_gain
+    ug, cg = p.univariate_gain, cross
     z_eff, reason = ug * abs(z), 0
     for k, stat in enumerate(
         (
@@ -337,7 +434,7 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
             ug * p.variance_gain * var_stat,
             stuck_stat,
             ug * p.spike_gain * spike_stat,
-            cg * abs(cz),
+            cg * abs(cz) if has_others else 0.0,
             cg * p.shift_gain * abs(ew_cz) / math.sqrt(lm / (2 - lm)),
             cg * p.variance_gain * math.sqrt(ew_cz2),
             cg * p.cross_spike_gain * cross_bump,
@@ -345,6 +442,15 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     ):
         if stat > z_eff or (stat != stat and z_eff == z_eff):  # np.argmax: the first NaN
             z_eff, reason = stat, k + 1
+    # Calibrated to the series' own tail: real metrics (bursty counts, spiky loads) exceed any
+    # Gaussian-scaled limit far more often than the model assumes. The statistic is divided by a
+    # factor (>= 1) tracked as a quantile, so that it exceeds tail_z in at most about tail_share
+    # of intervals: what this series does every day is not an anomaly, more than it is. Every
+    # interval moves the factor (a calm one down a little, an exceedance up), so a scale learnt
+    # too small on a quiet history grows back instead of locking every interval at 100.
+    tail = math.exp(st.aux[s, AUX_LOG_TAIL])
+    exceeded = z_eff > p.tail_z * tail
+    z_eff = z_eff / tail
     severity = 100.0 * _clip((z_eff - p.z_floor) / (p.z_ceiling - p.z_floor), 0.0, 1.0)
     warm = st.nobs[s] >= p.warm_after
     if new or not warm:
@@ -376,13 +482,18 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
         st.trend[s] = p.phi * trend + p.beta * ec
         st.daily[s, d] += p.gamma_daily * ec
         st.weekly[s, w] += p.gamma_weekly * ec
-        if calm:
-            st.scale[s, d] = (1 - p.rho_scale) * sc + p.rho_scale * MAD_TO_SIGMA * (
-                _min(abs(e), 4 * sc)
-            )
-            st.aux[s, AUX_DEV_SCALE] = (
-                1 - p.rho_scale
-            ) * dev_scale + p.rho_scale * MAD_TO_SIGMA * (_min(abs(level_dev), 4 * dev_scale))
+        # the scales learn from every interval, a severe one five times slower
+        rho = p.rho_scale * damp
+        st.scale[s, d] = (1 - rho) * sc + rho * MAD_TO_SIGMA * _min(abs(e), 4 * sc)
+        st.aux[s, AUX_DEV_SCALE] = (1 - rho) * dev_scale + rho * MAD_TO_SIGMA * (
+            _min(abs(level_dev), 4 * dev_scale)
+        )
+        st.aux[s, AUX_LOG_TAIL] = _max(
+            st.aux[s, AUX_LOG_TAIL] + p.tail_rate * ((1.0 if exceeded else 0.0) - p.tail_share),
+            0.0,
+        )
+        st.aux[s, AUX_RESOLUTION] = resolution
+        st.aux[s, AUX_TYPICAL_RUN] = typical_run
         st.slow[s] += SLOW_ALPHA * (st.level[s] - st.slow[s]) * damp
         st.ew_z[s] = ew_z
         st.ew_z2[s] = ew_z2
@@ -501,7 +612,7 @@ def score_sequence(st, p, interval, slot_minutes, cursor, iv, sid, y):
             s = sid[r]
             pred, e, sc, sc_gap, z, u, adjacent = _forecast_one(st, p, s, target, d, w, y[r])
             expected[r], z_out[r], severity[r], status[r], reason[r], _ = _update_one(
-                st, p, s, target, d, w, y[r], new[s], pred, e, sc, sc_gap, z, u, adjacent, z
+                st, p, s, target, d, w, y[r], new[s], pred, e, sc, sc_gap, z, u, adjacent, math.nan
             )
         absent[:] = True
         cursor = target + 1
