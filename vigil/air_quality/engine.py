@@ -745,6 +745,9 @@ class Detector:
                     np.concatenate([c.status for c in closed]),
                     categories=[STATUS_NAMES[i] for i in range(4)],
                 ),
+                "reason": pd.Categorical.from_codes(
+                    np.concatenate([c.reason for c in closed]), categories=list(_REASONS)
+                ),
             }
         )
         info = [self.series_info(i) for i in range(len(self.series))]

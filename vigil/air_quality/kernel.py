@@ -381,24 +381,29 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     tells the engine whether the cross-measure covariance may learn from this residual.
     """
     lm, lv = p.shift_lambda, p.variance_lambda
-    _, resolution = _scale_floor(st, s, y)
+    floor, resolution = _scale_floor(st, s, y)
     ew_z = (1 - lm) * st.ew_z[s] + lm * _clip(z, -6.0, 6.0)
     ew_z2 = (1 - lv) * st.ew_z2[s] + lv * _min(z * z, p.variance_cap)
     shift_stat = abs(ew_z) / math.sqrt(lm / (2 - lm))
     level_dev = st.level[s] - st.slow[s]
-    dev_scale = _max(st.aux[s, AUX_DEV_SCALE], 1e-9)
+    dev_scale = _max(st.aux[s, AUX_DEV_SCALE], floor)
     drift_stat = abs(level_dev + e) / dev_scale
     var_stat = math.sqrt(ew_z2)
     same = abs(y - st.last_raw[s]) <= 1e-9 * _max(abs(y), 1.0)
     stuck = st.stuck[s] + 1 if same else 0
     # "stuck" is more repetition than this series shows: a run past twice its longest usual
     # run (and at least stuck_run), reported for two intervals; then it is what the series does
-    typical_run = st.aux[s, AUX_TYPICAL_RUN] * p.typical_run_decay
+    # (a series that has never changed is flat by nature, not stuck)
+    stored_run = st.aux[s, AUX_TYPICAL_RUN]
+    typical_run = stored_run * p.typical_run_decay
     if not same:
         typical_run = _max(typical_run, float(st.stuck[s]))
     stuck_from = _max(p.stuck_run, 2.0 * typical_run)
-    stuck_stat = p.stuck_z if stuck_from <= stuck < stuck_from + 2 else 0.0
-    if stuck >= stuck_from + 2:
+    changed_before = resolution < math.inf
+    reporting = stuck_from <= stuck < stuck_from + 2
+    stuck_stat = p.stuck_z if reporting and changed_before else 0.0
+    # past its report, the usual run follows this one for as long as it lasts
+    if stuck >= stuck_from + 2 or (same and stuck > 1 and stored_run >= stuck - 1):
         typical_run = _max(typical_run, float(stuck))
     # Spike confirmation: the previous interval against the interpolation of its neighbours
     # (deseasonalised), once this interval shows whether the series came back.

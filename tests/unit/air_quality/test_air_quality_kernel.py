@@ -70,7 +70,7 @@ def test_single_series_backtest_equals_streaming_on_a_real_file(monkeypatch):
         return sequence(*args)
 
     monkeypatch.setattr(kernel, "score_sequence", counted)
-    _, fast, groups, summary = run_backtest(frame, config, learn_fraction=0.2)
+    _, fast, _, summary = run_backtest(frame, config, learn_fraction=0.2)
     assert calls and max(calls) > 1  # the fast path: many intervals per kernel call
     # the file has a repeated timestamp, and intervals across the severity range
     assert summary["duplicates"] == 1 and fast["severity"].max() >= 25
