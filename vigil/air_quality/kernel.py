@@ -403,7 +403,8 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     reporting = stuck_from <= stuck < stuck_from + 2
     stuck_stat = p.stuck_z if reporting and changed_before else 0.0
     # past its report, the usual run follows this one for as long as it lasts
-    if stuck >= stuck_from + 2 or (same and stuck > 1 and stored_run >= stuck - 1):
+    # (following: last interval stored exactly this run's length so far)
+    if stuck >= stuck_from + 2 or (same and stuck > 1 and stored_run == stuck - 1):
         typical_run = _max(typical_run, float(stuck))
     # Spike confirmation: the previous interval against the interpolation of its neighbours
     # (deseasonalised), once this interval shows whether the series came back.
