@@ -64,6 +64,12 @@ def nab_config(interval_minutes: int) -> DetectorConfig:
     )
 
 
+def alerting(config: DetectorConfig) -> DetectorConfig:
+    """The same detector alerting at every severity: NAB's sweep then applies the threshold,
+    which gives exactly what the detector alerts at each one."""
+    return config.model_copy(update={"severity_threshold": 0.0})
+
+
 def detect_file(path: Path) -> tuple[pd.DataFrame, np.ndarray, dict]:
     """Backtest one NAB file; returns the frame, each row's score in [0, 1] and figures."""
     frame = pd.read_csv(path)
@@ -71,9 +77,11 @@ def detect_file(path: Path) -> tuple[pd.DataFrame, np.ndarray, dict]:
     interval = file_interval(stamps)
     learn = probationary_rows(len(frame))
     _, scores, _, summary = run_backtest(
-        frame, nab_config(interval), learn_fraction=learn / len(frame)
+        frame, alerting(nab_config(interval)), learn_fraction=learn / len(frame)
     )
-    severity = pd.Series(scores["severity"].to_numpy(), index=scores["interval_start"])
+    # a row's score: the severity of the alert its interval raises (0: none)
+    alert = np.where(scores["status"] == "anomaly", scores["severity"].to_numpy(), 0.0)
+    severity = pd.Series(alert, index=scores["interval_start"])
     row_interval = stamps.dt.floor(f"{interval}min")
     row_severity = severity.reindex(row_interval).fillna(0.0).to_numpy().copy()
     row_severity[:learn] = 0.0
@@ -82,6 +90,7 @@ def detect_file(path: Path) -> tuple[pd.DataFrame, np.ndarray, dict]:
         "interval_minutes": interval,
         "scored_intervals": int(np.sum(scored)),
         "at_100": int(np.sum(scores["severity"].to_numpy()[scored] >= 100.0)),
+        "alerts": int(np.sum(alert[scored] > 0)),
         "summary": summary,
     }
     return frame, np.clip(row_severity / 100.0, 0.0, 1.0), figures

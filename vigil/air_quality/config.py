@@ -107,6 +107,12 @@ class DetectorConfig(_Strict):
         None, description="file or s3://bucket/prefix of records to learn from before going live"
     )
     cooldown_minutes: int = Field(60, ge=0, description="quiet time per series after an alert")
+    alert_memory_minutes: int = Field(
+        720,
+        ge=1,
+        description="half-life of the severity a new alert of a series must exceed (an "
+        "anomaly is raised when it begins or gets worse, not every interval it lasts)",
+    )
     model: ModelParams = Field(default_factory=ModelParams)
 
     @field_validator("interval_minutes")

@@ -59,13 +59,14 @@ TYPICAL_RUN_HALF_LIFE_MINUTES = 5 * MINUTES_PER_DAY  # a series' longest usual r
 # it), the cross-measure state (EWMAs of the conditional residual, the signed run of severe
 # intervals on one side, the last conditional residual, NaN: flagged), the series' own habits
 # (its resolution: the smallest non-zero change seen, inf: none yet; its longest usual run of
-# repeated values; the log of its statistic's tail calibration), then the covariance row
+# repeated values; the log of its statistic's tail calibration; the decaying peak of its recent
+# severities, which a new alert must exceed), then the covariance row
 AUX_DEV_SCALE, AUX_U1, AUX_U2, AUX_SC1, AUX_RATIO = 0, 1, 2, 3, 4
 AUX_EW_CZ, AUX_EW_CZ2, AUX_RUN, AUX_LAST_CZ = 5, 6, 7, 8
-AUX_RESOLUTION, AUX_TYPICAL_RUN, AUX_LOG_TAIL = 9, 10, 11
-AUX_CROSS, AUX_XCOV = 5, 12
+AUX_RESOLUTION, AUX_TYPICAL_RUN, AUX_LOG_TAIL, AUX_ALERT_PEAK = 9, 10, 11, 12
+AUX_CROSS, AUX_XCOV = 5, 13
 AUX_INIT = np.array(
-    [0.0, np.nan, np.nan, 1.0, SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan, np.inf, 0.0, 0.0]
+    [0.0, np.nan, np.nan, 1.0, SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan, np.inf, 0.0, 0.0, 0.0]
 )
 
 
@@ -118,6 +119,7 @@ class Params(NamedTuple):
     tail_share: float
     tail_rate: float
     typical_run_decay: float  # per interval
+    alert_decay: float  # per interval, of the severity peak a new alert must exceed
     transform: float  # TRANSFORM_*
     warm_after: float  # scored intervals before a series may alert
     severity_threshold: float
@@ -154,6 +156,7 @@ def params_from(config) -> Params:
         tail_share=p.tail_share,
         tail_rate=p.tail_rate,
         typical_run_decay=0.5 ** (config.interval_minutes / TYPICAL_RUN_HALF_LIFE_MINUTES),
+        alert_decay=0.5 ** (config.interval_minutes / config.alert_memory_minutes),
         transform=transform,
         warm_after=float(max(config.warmup_intervals, 1)),
         severity_threshold=config.severity_threshold,
@@ -287,6 +290,7 @@ def init_series(st, p, sid, y):
         st.aux[s, AUX_RESOLUTION] = math.inf
         st.aux[s, AUX_TYPICAL_RUN] = 0.0
         st.aux[s, AUX_LOG_TAIL] = 0.0
+        st.aux[s, AUX_ALERT_PEAK] = 0.0
         st.nobs[s] = 0
 
 
@@ -459,9 +463,15 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     z_eff = z_eff / tail
     severity = 100.0 * _clip((z_eff - p.z_floor) / (p.z_ceiling - p.z_floor), 0.0, 1.0)
     warm = st.nobs[s] >= p.warm_after
+    # An anomaly is raised when it begins or gets worse: above the decaying peak of the series'
+    # recent severities. An episode that goes on is one alert, not one per interval, at any
+    # threshold (the peak is tracked whatever the threshold is).
+    peak = st.aux[s, AUX_ALERT_PEAK] * p.alert_decay
+    escalates = severity > peak
+    st.aux[s, AUX_ALERT_PEAK] = _max(severity, peak)
     if new or not warm:
         status = WARMUP
-    elif severity >= p.severity_threshold:
+    elif escalates and severity >= p.severity_threshold:
         status = ANOMALY
     else:
         status = OK

@@ -229,7 +229,8 @@ def test_a_stuck_sensor_is_flagged():
 
     _, _, scores = run(detector, records(day, 24, change=stuck))
     no2 = scores[(scores["measure"] == "NO2") & (scores["status"] == "anomaly")]
-    assert len(no2) >= 3
+    # raised when it begins (an episode that goes on is not raised again every interval)
+    assert len(no2) >= 1 and no2["interval_start"].dt.hour.min() <= 8
     assert no2["interval_start"].dt.hour.between(6, 16).all()
 
 
