@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     from sklearn.metrics import roc_auc_score
 
     from glue.fraud_etl import EtlConfig, local_spark_session, run
-    from training.fraud.train import fit, offline_scores, parse_args, train_baseline
     from vigil.fraud import datagen
     from vigil.fraud.dataset import load_training_data
+    from vigil.fraud.training import fit, offline_scores, parse_args, train_baseline
 
     with tempfile.TemporaryDirectory(prefix="vigil-fraud-bench-") as tmp:
         work = Path(args.workdir or tmp)

@@ -3,7 +3,7 @@
 An adapter for the demo, the benchmark and the scoring integration tests (F2's): it calls
 ``training/fraud/train.py``'s ``main`` (F1's entry point, unchanged, as SageMaker script mode runs
 it: ``--train <ETL output> --model-dir … --output-data-dir …``), then writes ``code/`` with
-``inference/fraud/inference.py`` and the ``vigil`` modules it imports into the model directory
+that entry point's ``inference.py`` and the ``vigil`` modules it imports into the model directory
 (F1's ``vigil.fraud.serving.add_serving_code``), so ``local/model_server.py`` serves exactly what a
 SageMaker endpoint would unpack from ``model.tar.gz``.
 """
@@ -11,31 +11,22 @@ SageMaker endpoint would unpack from ``model.tar.gz``.
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TRAIN_SCRIPT = REPO_ROOT / "training" / "fraud" / "train.py"
 OUTPUT_DIR = "train_output"
-
-
-def _train_module():
-    spec = importlib.util.spec_from_file_location("vigil_fraud_train", TRAIN_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def train_model(
     processed_dir: Path, model_dir: Path, *, epochs: int = 30, seed: int = 0, hidden: int = 32
 ) -> Path:
     """Train (tiny, CPU) into ``model_dir``; offline scores go beside it (``train_output/``)."""
+    from training.fraud.train import INFERENCE_ENTRY, main
     from vigil.fraud.serving import add_serving_code
 
     model_dir = Path(model_dir)
     output = model_dir.parent / OUTPUT_DIR
     if not (model_dir / "model.pt").exists():
-        code = _train_module().main(
+        code = main(
             [
                 "--train",
                 str(processed_dir),
@@ -61,7 +52,7 @@ def train_model(
         )
         if code:
             raise RuntimeError(f"training/fraud/train.py exited with {code}")
-    add_serving_code(model_dir)  # code/inference.py + the vigil modules it imports
+    add_serving_code(model_dir, INFERENCE_ENTRY)  # code/inference.py + the vigil modules it imports
     return model_dir
 
 

@@ -219,14 +219,15 @@ class FraudPredictor:
         return {"predictions": predictions} if batched else predictions[0]
 
 
-def add_serving_code(model_dir: str | Path) -> Path:
-    """Write the model's ``code/`` (inference.py + the vigil modules it imports) into ``model_dir``."""
+def add_serving_code(model_dir: str | Path, entry_point: str | Path) -> Path:
+    """Write the model's ``code/`` into ``model_dir``: ``entry_point`` (the caller's inference.py)
+    as ``code/inference.py`` and the vigil modules it imports."""
     from vigil.packaging import add_inference_code
 
     root = Path(__file__).resolve().parents[2]
     return add_inference_code(
         model_dir,
-        entry_point=root / "inference" / "fraud" / "inference.py",
+        entry_point=entry_point,
         code_files={"vigil/serving_errors.py": root / "vigil" / "serving_errors.py"},
         packages=["vigil.fraud"],
     )

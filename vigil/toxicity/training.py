@@ -21,7 +21,6 @@ from vigil.toxicity.labels import (
 from vigil.toxicity.metrics import best_thresholds, compute_metrics, print_metrics, save_report
 from vigil.toxicity.normalize import EVASION, NORMALIZERS, TextNormalizer, normalize_texts
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVING_REQUIREMENTS = {
     "bilstm": ["gensim==4.4.0", "scikit-learn"],
     "transformer": ["scikit-learn"],
@@ -222,14 +221,14 @@ def finish(
     return thresholds, test_metrics
 
 
-def add_serving_code(model_dir: str | Path, kind: str) -> None:
-    """Write ``code/`` (inference.py, the vigil modules it imports, requirements) into the model
-    directory so the job's model.tar.gz deploys as is."""
+def add_serving_code(model_dir: str | Path, kind: str, entry_point: str | Path) -> None:
+    """Write ``code/`` (``entry_point``, the caller's inference.py, the vigil modules it imports,
+    requirements) into the model directory so the job's model.tar.gz deploys as is."""
     from vigil.packaging import add_inference_code
 
     add_inference_code(
         model_dir,
-        entry_point=REPO_ROOT / "inference" / "toxicity" / kind / "inference.py",
+        entry_point=entry_point,
         packages=["vigil.toxicity", "vigil.serving_errors"],
         requirements=SERVING_REQUIREMENTS[kind],
     )

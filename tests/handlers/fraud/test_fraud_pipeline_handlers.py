@@ -166,12 +166,29 @@ def test_metric_definitions_match_the_training_log_lines():
 
 
 def test_hyperparameters_are_the_training_scripts_flags():
-    from pathlib import Path
+    import argparse
 
-    source = (Path(__file__).parents[3] / "training" / "fraud" / "train.py").read_text()
-    flags = set(re.findall(r'add_argument\("--([a-z0-9-]+)"', source))
-    flags -= {"train", "model-dir", "output-data-dir"}  # set by SageMaker (SM_* variables)
-    assert set(pipeline.Hyperparameters.flags()) == flags
+    from pydantic import Field
+
+    from vigil.fraud import training
+
+    args = training.parse_args(["--train", "x"])
+    paths = {flag.replace("-", "_") for flag in training.SAGEMAKER_PATHS}
+    defaults = pipeline.Hyperparameters().model_dump()
+    assert {k: v for k, v in vars(args).items() if k not in paths} == defaults
+
+    class Wider(pipeline.Hyperparameters):  # a field added to the model is a flag at once
+        n_heads: int = Field(4, ge=1, description="attention heads")
+
+    parser = argparse.ArgumentParser()
+    training.add_hyperparameter_args(parser, Wider)
+    flags = [a.option_strings[0][2:] for a in parser._actions if a.dest != "help"]
+    assert flags == Wider.flags()
+    assert vars(parser.parse_args(["--n-heads", "8", "--lr", "0.5"])) == {
+        **Wider().model_dump(),
+        "n_heads": 8,
+        "lr": 0.5,
+    }
 
 
 # --- ingest -------------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from tests.unit.fraud.synthetic import easy_graph
-from training.fraud.train import fit, offline_scores, parse_args
 from vigil.fraud.model import FraudModelBundle, FraudRGCN, RGCNConfig
+from vigil.fraud.training import fit, offline_scores, parse_args
 
 pytestmark = pytest.mark.slow
 

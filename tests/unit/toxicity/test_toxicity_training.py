@@ -4,14 +4,13 @@ with the SageMaker regexes, best-model selection, thresholds, and the in-process
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import re
 
 import pytest
 import torch
 
-from tests.infra.synth import REPO_ROOT
 from vigil.serving_errors import BadRequest
 from vigil.toxicity.bilstm import BiLSTMClassifier, BiLSTMConfig, encode
 from vigil.toxicity.embeddings import SubwordVocabulary
@@ -22,11 +21,7 @@ pytestmark = pytest.mark.slow
 
 
 def hooks(kind: str):
-    path = REPO_ROOT / "inference" / "toxicity" / kind / "inference.py"
-    spec = importlib.util.spec_from_file_location(f"tox_inference_{kind}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"inference.toxicity.{kind}.inference")
 
 
 def test_bilstm_padding_is_masked_exactly():

@@ -55,6 +55,11 @@ from vigil.toxicity.training import (
     text_normalizer,
 )
 
+# this entry point's own inference.py: the model directory it writes deploys with it
+INFERENCE_ENTRY = (
+    Path(__file__).resolve().parents[3] / "inference" / "toxicity" / "bilstm" / "inference.py"
+)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Train the BiLSTM toxicity classifier")
@@ -231,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     model.config.thresholds = thresholds
     save_model(model, vocab, args.model_dir)
-    add_serving_code(args.model_dir, "bilstm")
+    add_serving_code(args.model_dir, "bilstm", INFERENCE_ENTRY)
     return {"best_epoch": best_epoch, "thresholds": thresholds, "metrics": final}
 
 

@@ -52,6 +52,10 @@ from vigil.toxicity.transformer import (
     train_bpe_tokenizer,
 )
 
+# this entry point's own inference.py: the model directory it writes deploys with it
+INFERENCE_ENTRY = (
+    Path(__file__).resolve().parents[3] / "inference" / "toxicity" / "transformer" / "inference.py"
+)
 SAGEMAKER_CHECKPOINTS = "/opt/ml/checkpoints"
 
 
@@ -237,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         pooling=args.pooling if args.model_name else "cls",
         base_model=args.model_name or "roberta-from-config",
     )
-    add_serving_code(model_dir, "transformer")
+    add_serving_code(model_dir, "transformer", INFERENCE_ENTRY)
     return {
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_metric": trainer.state.best_metric,

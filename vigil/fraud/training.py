@@ -1,0 +1,356 @@
+"""Training the fraud RGCN and a feature-only GBDT baseline beside it: the loop, metrics, curves
+and the run that ``training/fraud/train.py`` (SageMaker script mode) calls.
+
+Flags: ``--train``, ``--model-dir``, ``--output-data-dir`` (defaults ``SM_CHANNEL_TRAIN``,
+``SM_MODEL_DIR``, ``SM_OUTPUT_DATA_DIR``) and one ``--<kebab-case>`` flag per field of
+:class:`vigil.fraud.hyperparameters.Hyperparameters`, with its default and description
+(``--class-weight``: ``balanced`` (negatives/positives), ``none`` (1) or a positive number;
+``--batch-size 0``: full-batch, N > 0: neighbour-sampled mini-batches of N targets).
+
+Outputs. ``--model-dir``: ``model.pt``, ``model_config.json``, ``entity_keys.json``,
+``featurizer.json`` (see ``vigil.fraud.model.FraudModelBundle``) and ``code/`` (the entry point's
+inference.py and the ``vigil`` modules it imports, so the training job's ``model.tar.gz``
+deploys as is). ``--output-data-dir``: ``metrics.json``, ``roc_curve.png``, ``pr_curve.png``,
+``test_scores.csv`` (``TransactionID, isFraud, pred_prob, baseline_prob``: the offline
+full-graph scores). Every metric is also printed as a ``name = value;`` line for SageMaker metric
+definitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vigil.fraud.hyperparameters import Hyperparameters
+
+LOG = logging.getLogger("vigil.fraud.train")
+SAGEMAKER_PATHS = ("train", "model-dir", "output-data-dir")  # set by SageMaker (SM_* variables)
+
+
+def add_hyperparameter_args(
+    parser: argparse.ArgumentParser, model: type[Hyperparameters] = Hyperparameters
+) -> None:
+    """One ``--<kebab-case>`` flag per field of ``model``, typed and defaulted by the field."""
+    for name, field in model.model_fields.items():
+        parser.add_argument(
+            f"--{model.flag(name)}",
+            type=field.annotation,
+            default=field.default,
+            help=field.description,
+        )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(description="Train the fraud RGCN and a GBDT baseline")
+    parser.add_argument("--train", default=env.get("SM_CHANNEL_TRAIN"), help="training channel")
+    parser.add_argument("--model-dir", default=env.get("SM_MODEL_DIR", "model"))
+    parser.add_argument("--output-data-dir", default=env.get("SM_OUTPUT_DATA_DIR", "output"))
+    add_hyperparameter_args(parser)
+    args = parser.parse_args(argv)
+    if not args.train:
+        parser.error("no training data: pass --train or set SM_CHANNEL_TRAIN")
+    if args.n_layers < 1 or args.n_hidden < 1 or args.embedding_size < 1 or args.n_epochs < 1:
+        parser.error("--n-layers, --n-hidden, --embedding-size and --n-epochs must be >= 1")
+    if not 0 <= args.dropout < 1:
+        parser.error("--dropout must be in [0, 1)")
+    if args.batch_size < 0 or args.fanout < 1 or args.patience < 1:
+        parser.error("--batch-size must be >= 0, --fanout and --patience >= 1")
+    if args.class_weight not in ("balanced", "none"):
+        try:
+            if float(args.class_weight) <= 0:
+                raise ValueError
+        except ValueError:
+            parser.error("--class-weight must be 'balanced', 'none' or a positive number")
+    return args
+
+
+def positive_weight(spec: str, labels: np.ndarray) -> float:
+    if spec == "none":
+        return 1.0
+    if spec == "balanced":
+        positives = max(1, int((labels == 1).sum()))
+        return float((labels == 0).sum()) / positives
+    return float(spec)
+
+
+def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> dict:
+    from sklearn.metrics import (
+        accuracy_score,
+        average_precision_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_curve,
+        precision_score,
+        recall_score,
+        roc_auc_score,
+    )
+    from sklearn.metrics import auc as area
+
+    predicted = (scores >= threshold).astype(int)
+    both = len(np.unique(labels)) == 2
+    precision, recall, _ = precision_recall_curve(labels, scores) if both else ([0], [0], None)
+    tn, fp, fn, tp = confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "precision": float(precision_score(labels, predicted, zero_division=0)),
+        "recall": float(recall_score(labels, predicted, zero_division=0)),
+        "f1": float(f1_score(labels, predicted, zero_division=0)),
+        "roc_auc": float(roc_auc_score(labels, scores)) if both else float("nan"),
+        "pr_auc": float(area(recall, precision)) if both else float("nan"),
+        "ap": float(average_precision_score(labels, scores)) if both else float("nan"),
+        "confusion_matrix": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
+    }
+
+
+def metric_lines(metrics: dict, prefix: str = "") -> list[str]:
+    """``name = value;`` lines (SageMaker metric definitions match ``name = ([0-9.eE+-]+);``)."""
+    lines = []
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            lines.extend(metric_lines(value, f"{prefix}{name}_"))
+        elif isinstance(value, int | float):
+            lines.append(f"{prefix}{name} = {value:.6g};")
+    return lines
+
+
+def plot_curves(labels: np.ndarray, curves: dict[str, np.ndarray], out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, scores in curves.items():
+        fpr, tpr, _ = roc_curve(labels, scores)
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (test)")
+    ax.legend(loc="lower right")
+    fig.savefig(out_dir / "roc_curve.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for name, scores in curves.items():
+        precision, recall, _ = precision_recall_curve(labels, scores)
+        ax.plot(recall, precision, label=name)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (test)")
+    ax.legend(loc="upper right")
+    fig.savefig(out_dir / "pr_curve.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def train_baseline(data, args) -> np.ndarray | None:
+    """Gradient-boosted trees on the same transaction features; probabilities for every row."""
+    if args.baseline_iter <= 0:
+        return None
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    train = data.mask("train")
+    if len(np.unique(data.labels[train])) < 2:
+        return None
+    model = HistGradientBoostingClassifier(
+        max_iter=args.baseline_iter, learning_rate=0.1, random_state=args.seed
+    )
+    model.fit(data.features[train], data.labels[train])
+    return model.predict_proba(data.features)[:, 1]
+
+
+def fit(data, args, *, log=print):
+    """Train the RGCN on ``data`` (a ``FraudGraphData``); returns (model, graph, history)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    from vigil.dgl_compat import dgl
+    from vigil.fraud.model import FraudRGCN, RGCNConfig
+
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    dgl.seed(args.seed)
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    graph = data.build_graph()
+    x = torch.from_numpy(data.features)
+    y = torch.from_numpy(data.labels).float()
+    train_idx = torch.from_numpy(np.flatnonzero(data.mask("train")))
+    valid_mask = data.mask("valid")
+    if len(train_idx) == 0:
+        raise ValueError("no labelled training transactions")
+    config = RGCNConfig(
+        in_dim=data.features.shape[1],
+        entity_counts={t: len(k) for t, k in data.entity_keys.items()},
+        n_hidden=args.n_hidden,
+        n_layers=args.n_layers,
+        embedding_size=args.embedding_size,
+        dropout=args.dropout,
+    )
+    model = FraudRGCN(config)
+    model.set_known(data.known_entities("train"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    pos_weight = torch.tensor(positive_weight(args.class_weight, data.labels[train_idx.numpy()]))
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+    loader = None
+    if args.batch_size > 0:
+        from dgl.dataloading import DataLoader, NeighborSampler
+
+        sampler = NeighborSampler([args.fanout] * args.n_layers)
+        loader = DataLoader(
+            graph,
+            {"transaction": train_idx},
+            sampler,
+            batch_size=args.batch_size,
+            shuffle=True,
+            drop_last=False,
+        )
+
+    history = {"loss": [], "valid_auc": [], "epoch_seconds": []}
+    best_auc, best_state, best_epoch, stale = -1.0, None, -1, 0
+    from sklearn.metrics import roc_auc_score
+
+    progress = tqdm(range(args.n_epochs), desc="rgcn", unit="epoch", mininterval=1.0)
+    for epoch in progress:
+        start = time.perf_counter()
+        model.train()
+        if loader is None:
+            logits = model(graph, x)
+            loss = loss_fn(logits[train_idx], y[train_idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            epoch_loss = float(loss.detach())
+        else:
+            total, count = 0.0, 0
+            for input_nodes, output_nodes, blocks in loader:
+                logits = model.forward_blocks(blocks, x[input_nodes["transaction"]])
+                target = y[output_nodes["transaction"]]
+                loss = loss_fn(logits, target)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(loss) * len(target)
+                count += len(target)
+            epoch_loss = total / max(count, 1)
+        seconds = time.perf_counter() - start
+        probs = model.inference(graph, x).numpy()
+        valid_auc = (
+            float(roc_auc_score(data.labels[valid_mask], probs[valid_mask]))
+            if len(np.unique(data.labels[valid_mask])) == 2
+            else float("nan")
+        )
+        history["loss"].append(epoch_loss)
+        history["valid_auc"].append(valid_auc)
+        history["epoch_seconds"].append(seconds)
+        progress.set_postfix(loss=f"{epoch_loss:.4f}", valid_auc=f"{valid_auc:.4f}")
+        log(f"epoch = {epoch}; train_loss = {epoch_loss:.6g}; valid_roc_auc = {valid_auc:.6g};")
+        score = valid_auc if valid_auc == valid_auc else -epoch_loss  # no valid labels: by loss
+        if score > best_auc:
+            best_auc, best_epoch, stale = score, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= args.patience:
+                log(f"early stop at epoch {epoch}: best valid AUC {best_auc:.4f} at {best_epoch}")
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history["best_epoch"] = best_epoch
+    return model, graph, history
+
+
+def offline_scores(model, graph, data) -> np.ndarray:
+    """Layer-wise full-graph fraud probability of every transaction (what serving reproduces)."""
+    import torch
+
+    return model.inference(graph, torch.from_numpy(data.features)).numpy()
+
+
+def main(argv: list[str] | None = None, *, inference_entry: str | Path) -> int:
+    """Train, evaluate and save a deployable model; ``inference_entry`` becomes ``code/inference.py``."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    import pandas as pd
+
+    from vigil.fraud.dataset import load_training_data
+    from vigil.fraud.model import FraudModelBundle
+
+    model_dir, out_dir = Path(args.model_dir), Path(args.output_data_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    data = load_training_data(args.train)
+    print(
+        f"transactions = {len(data.transaction_ids)}; features = {data.features.shape[1]}; "
+        f"entity_types = {len(data.entity_keys)}; "
+        f"entities = {sum(len(k) for k in data.entity_keys.values())};",
+        flush=True,
+    )
+    model, graph, history = fit(data, args, log=lambda line: print(line, flush=True))
+    probs = offline_scores(model, graph, data)
+    baseline = train_baseline(data, args)
+
+    test = data.mask("test")
+    metrics = binary_metrics(data.labels[test], probs[test], args.threshold)
+    result = {
+        "test": metrics,
+        "valid_roc_auc": max(history["valid_auc"]) if history["valid_auc"] else None,
+        "best_epoch": history["best_epoch"],
+        "epochs_run": len(history["loss"]),
+        "epoch_seconds_mean": float(np.mean(history["epoch_seconds"])),
+        "train_loss_first": history["loss"][0],
+        "train_loss_last": history["loss"][-1],
+        "transactions": len(data.transaction_ids),
+        "test_transactions": int(test.sum()),
+        "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("train",)},
+        "seconds": None,
+    }
+    curves = {"RGCN": probs[test]}
+    if baseline is not None:
+        result["baseline_test"] = binary_metrics(data.labels[test], baseline[test], args.threshold)
+        curves["GBDT baseline"] = baseline[test]
+    for line in metric_lines(metrics, "test_"):
+        print(line)
+    if baseline is not None:
+        print(f"baseline_test_roc_auc = {result['baseline_test']['roc_auc']:.6g};")
+    if len(np.unique(data.labels[test])) == 2:
+        plot_curves(data.labels[test], curves, out_dir)
+
+    scores = pd.DataFrame(
+        {
+            "TransactionID": data.transaction_ids[test],
+            "isFraud": data.labels[test],
+            "pred_prob": probs[test],
+        }
+    )
+    if baseline is not None:
+        scores["baseline_prob"] = baseline[test]
+    scores.to_csv(out_dir / "test_scores.csv", index=False, float_format="%.8g")
+
+    bundle = FraudModelBundle(
+        model=model,
+        entity_keys=data.entity_keys,
+        featurizer=data.featurizer,
+        metadata={
+            "feature_names": data.feature_names,
+            "best_epoch": history["best_epoch"],
+            "valid_roc_auc": result["valid_roc_auc"],
+            "test_roc_auc": metrics["roc_auc"],
+        },
+    )
+    bundle.save(model_dir)
+    try:  # make SM_MODEL_DIR a deployable model: code/inference.py + the vigil modules it needs
+        from vigil.fraud.serving import add_serving_code
+
+        add_serving_code(model_dir, inference_entry)
+    except (ImportError, FileNotFoundError) as error:  # a source dir without the entry point
+        LOG.warning("model saved without code/: %s", error)
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    (out_dir / "metrics.json").write_text(json.dumps(result, indent=1, default=float))
+    print(f"training_seconds = {result['seconds']};", flush=True)
+    return 0
