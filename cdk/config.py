@@ -90,7 +90,7 @@ def parse_settings(model: type[M], raw_context: dict[str, Any], system: str | No
 def context_table(
     model: type[ContextModel], system: str | None = None
 ) -> list[tuple[str, str, str]]:
-    """(key, default, description) rows, used to check that the README documents every key."""
+    """(key, default, description) rows; a test checks docs/configuration.md lists every key."""
     prefix = CONTEXT_PREFIX + (f"{system}:" if system else "")
     rows = []
     for name, field in model.model_fields.items():

@@ -9,7 +9,7 @@ from vigil.air_quality.config import DetectorConfig, Measure
 
 
 class AirQualitySettings(ContextModel):
-    """Every field is a context key (camelCase alias); document new ones in the README table."""
+    """Every field is a context key (camelCase alias); list new ones in docs/configuration.md."""
 
     interval_minutes: int = Field(
         5, description="Detector interval in minutes (1 to 1440, must divide a day)."

@@ -10,7 +10,7 @@ from cdk.config import ContextModel
 
 
 class FraudSettings(ContextModel):
-    """Every field is a context key (camelCase alias); document new ones in the README table."""
+    """Every field is a context key (camelCase alias); list new ones in docs/configuration.md."""
 
     # network, graph database, data, Glue ETL, training pipeline (issue 5)
     vpc_cidr: str = Field(

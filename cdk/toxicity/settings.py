@@ -10,7 +10,7 @@ from cdk.config import ContextModel
 
 
 class ToxicitySettings(ContextModel):
-    """Every field is a context key (camelCase alias); document new ones in the README table."""
+    """Every field is a context key (camelCase alias); list new ones in docs/configuration.md."""
 
     served_model: Literal["transformer", "bilstm"] = Field(
         "transformer", description="Which trained model the endpoint serves."
