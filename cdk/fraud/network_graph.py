@@ -22,12 +22,11 @@ from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_neptune as neptune
 from constructs import Construct
 
 from cdk.nag import NEPTUNE_SINGLE_AZ, acknowledge
-from cdk.shared.function import _retention
+from cdk.shared.logs import encrypted_log_group
 
 NEPTUNE_PORT = 8182
 
@@ -55,11 +54,11 @@ class NetworkAndGraph(Construct):
         self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
         new_vpc = existing_vpc is None
         if new_vpc:
-            flow_logs = logs.LogGroup(
+            flow_logs = encrypted_log_group(
                 self,
                 "FlowLogs",
-                encryption_key=key,
-                retention=_retention(log_retention_days),
+                key=key,
+                retention_days=log_retention_days,
                 removal_policy=removal_policy,
             )
             self.vpc = ec2.Vpc(

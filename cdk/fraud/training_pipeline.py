@@ -25,7 +25,6 @@ from aws_cdk import Aws, CfnMapping, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
@@ -47,7 +46,8 @@ from cdk.nag import (
     GRAPH_LOAD_DATA_PLANE,
     acknowledge,
 )
-from cdk.shared.function import PythonFunction, _retention
+from cdk.shared.function import PythonFunction
+from cdk.shared.logs import encrypted_log_group
 from vigil.fraud.pipeline import (
     RAW_TABLES_PREFIX,
     RUNS_PREFIX,
@@ -734,11 +734,11 @@ class TrainingPipeline(Construct):
         crawled.next(process).next(build_hp).next(train)
         definition = normalize_state.next(ingest_state).next(start_crawler)
 
-        self.log_group = logs.LogGroup(
+        self.log_group = encrypted_log_group(
             self,
             "Logs",
-            encryption_key=key,
-            retention=_retention(log_retention_days),
+            key=key,
+            retention_days=log_retention_days,
             removal_policy=removal_policy,
         )
         self.state_machine = sfn.StateMachine(

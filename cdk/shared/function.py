@@ -13,36 +13,17 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk.nag import LAMBDA_RUNTIME, XRAY_WILDCARD, Ack, acknowledge
 from cdk.shared.lambda_code import lambda_code
+from cdk.shared.logs import encrypted_log_group
 
 RUNTIME = lambda_.Runtime.PYTHON_3_11
 ARCHITECTURE = lambda_.Architecture.X86_64
 # Powertools for AWS Lambda (Python) v3 public layer; it also provides pydantic for the parser.
 POWERTOOLS_LAYER_VERSION = 18
 POWERTOOLS_ACCOUNT = "017000801446"
-
-
-# CloudWatch's allowed retentions (jsii's RetentionDays values are member names, not numbers).
-_RETENTIONS = {
-    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS",
-    30: "ONE_MONTH", 60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS",
-    150: "FIVE_MONTHS", 180: "SIX_MONTHS", 365: "ONE_YEAR", 400: "THIRTEEN_MONTHS",
-    545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS", 1827: "FIVE_YEARS",
-    2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
-    3653: "TEN_YEARS",
-}  # fmt: skip
-
-
-def _retention(days: int) -> logs.RetentionDays:
-    # RetentionDays only accepts the values CloudWatch allows; pick the nearest allowed >= days.
-    for value in sorted(_RETENTIONS):
-        if value >= days:
-            return getattr(logs.RetentionDays, _RETENTIONS[value])
-    return logs.RetentionDays.TEN_YEARS
 
 
 class PythonFunction(Construct):
@@ -71,11 +52,11 @@ class PythonFunction(Construct):
         reserved_concurrent_executions: int | None = None,
     ):
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(
+        self.log_group = encrypted_log_group(
             self,
             "Logs",
-            encryption_key=key,
-            retention=_retention(log_retention_days),
+            key=key,
+            retention_days=log_retention_days,
             removal_policy=removal_policy,
         )
         self.role = iam.Role(

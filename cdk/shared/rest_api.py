@@ -13,12 +13,11 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from cdk.nag import API_PUSH_LOGS_ROLE, Ack, acknowledge
-from cdk.shared.function import _retention
+from cdk.shared.logs import encrypted_log_group
 
 
 def iam_rest_api(
@@ -33,11 +32,11 @@ def iam_rest_api(
     no_cognito: Ack,
 ) -> apigw.RestApi:
     """``AccessLogs`` + ``Api`` (stage ``v1``) in ``scope``; ``no_cognito`` says why IAM suffices."""
-    access_logs = logs.LogGroup(
+    access_logs = encrypted_log_group(
         scope,
         "AccessLogs",
-        encryption_key=key,
-        retention=_retention(log_retention_days),
+        key=key,
+        retention_days=log_retention_days,
         removal_policy=removal_policy,
     )
     api = apigw.RestApi(

@@ -6,7 +6,6 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk.config import SharedSettings
-from cdk.shared.function import _retention
 from cdk.shared.security import SecurityBaseline
 from cdk.toxicity.endpoint import ToxicityEndpoint
 from cdk.toxicity.images import FrameworkImages
@@ -61,7 +60,7 @@ class ToxicityStack(Stack):
             transformer_instance_type=settings.transformer_training_instance_type,
             transformer_model_name=settings.transformer_model_name,
             max_training_hours=settings.max_training_hours,
-            log_retention=_retention(shared.log_retention_days),
+            log_retention_days=shared.log_retention_days,
             removal_policy=self.baseline.removal_policy,
         )
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)

@@ -26,7 +26,6 @@ from aws_cdk import Aws, Duration, RemovalPolicy, Size
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_stepfunctions as sfn
@@ -40,6 +39,7 @@ from cdk.nag import (
     TOXICITY_TRAINING_STATE_MACHINE_ROLE as TRAINING_STATE_MACHINE_ROLE,
 )
 from cdk.nag import acknowledge
+from cdk.shared.logs import encrypted_log_group
 from cdk.shared.security import grant_sagemaker_logs_and_metrics
 from cdk.toxicity.images import FrameworkImages
 from vigil.toxicity.labels import sagemaker_metric_definitions
@@ -114,7 +114,7 @@ class ToxicityTraining(Construct):
         transformer_instance_type: str,
         transformer_model_name: str,
         max_training_hours: int,
-        log_retention: logs.RetentionDays,
+        log_retention_days: int,
         removal_policy: RemovalPolicy,
     ):
         super().__init__(scope, construct_id)
@@ -171,11 +171,11 @@ class ToxicityTraining(Construct):
         parallel = sfn.Parallel(self, "TrainBoth", comment="BiLSTM and transformer jobs")
         for job in jobs:
             parallel.branch(job)
-        self.log_group = logs.LogGroup(
+        self.log_group = encrypted_log_group(
             self,
             "StateMachineLogs",
-            encryption_key=key,
-            retention=log_retention,
+            key=key,
+            retention_days=log_retention_days,
             removal_policy=removal_policy,
         )
         self.state_machine = sfn.StateMachine(
