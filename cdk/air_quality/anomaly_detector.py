@@ -20,7 +20,6 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from cdk.air_quality.iot_ingest import READINGS_PREFIX
 from cdk.nag import (
     AIR_BUCKET_NOTIFICATIONS,
     AIR_DETECTOR_DLQ,
@@ -28,10 +27,13 @@ from cdk.nag import (
     acknowledge,
 )
 from cdk.shared.function import PythonFunction
-from vigil.air_quality.config import DetectorConfig
-from vigil.air_quality.service import BY_DIMENSION_INDEX
-
-DETECTOR_ERROR_PREFIX = "errors/detector/"
+from vigil.air_quality.contract import (
+    BY_DIMENSION_INDEX,
+    DETECTOR_ERROR_PREFIX,
+    READINGS_PREFIX,
+    DetectorConfig,
+    DetectorSettings,
+)
 
 
 class AnomalyDetector(Construct):
@@ -98,13 +100,13 @@ class AnomalyDetector(Construct):
             service_name="air-quality-detector",
             log_retention_days=log_retention_days,
             removal_policy=removal_policy,
-            environment={
-                "DETECTOR_CONFIG": config.model_dump_json(),
-                "STATE_TABLE": self.state_table.table_name,
-                "ANOMALY_TABLE": self.anomaly_table.table_name,
-                "ALERT_TOPIC_ARN": topic.topic_arn,
-                "ERROR_PREFIX": DETECTOR_ERROR_PREFIX,
-            },
+            environment=DetectorSettings(
+                detector_config=config,
+                state_table=self.state_table.table_name,
+                anomaly_table=self.anomaly_table.table_name,
+                alert_topic_arn=topic.topic_arn,
+                error_prefix=DETECTOR_ERROR_PREFIX,
+            ).to_environment(),
             timeout=Duration.seconds(120),
             memory_size=memory_mib,
             reserved_concurrent_executions=1,

@@ -25,9 +25,8 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk.nag import AIR_FIREHOSE_ROLES, AIR_IOT_RULE_ROLE, acknowledge
-from vigil.air_quality.topic_rule import RULE_SQL, RULE_SQL_VERSION, TOPIC_PREFIX
+from vigil.air_quality.contract import READINGS_PREFIX, RULE_SQL, RULE_SQL_VERSION, TOPIC_PREFIX
 
-READINGS_PREFIX = "readings/"
 DATA_PREFIX = (
     READINGS_PREFIX + "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
     "hour=!{timestamp:HH}/"

@@ -5,14 +5,20 @@ from __future__ import annotations
 from pydantic import Field
 
 from cdk.config import ContextModel
-from vigil.air_quality.config import DetectorConfig, Measure
+from vigil.air_quality.contract import DetectorConfig, Measure
+
+
+def _default(field: str):
+    """The detector's own default: one definition, in the model the Lambda reads."""
+    return DetectorConfig.model_fields[field].default
 
 
 class AirQualitySettings(ContextModel):
     """Every field is a context key (camelCase alias); list new ones in docs/configuration.md."""
 
     interval_minutes: int = Field(
-        5, description="Detector interval in minutes (1 to 1440, must divide a day)."
+        _default("interval_minutes"),
+        description="Detector interval in minutes (1 to 1440, must divide a day).",
     )
     measures: list[str] = Field(
         default_factory=lambda: ["CO:AVG", "SO2:AVG", "NO2:AVG"],
@@ -22,16 +28,20 @@ class AirQualitySettings(ContextModel):
         default_factory=lambda: ["LOCATION_ID"], description="Up to 5 dimension fields."
     )
     severity_threshold: float = Field(
-        DetectorConfig.model_fields["severity_threshold"].default,  # one definition: the engine's
+        _default("severity_threshold"),
         ge=0,
         le=100,
         description="Alert when an interval's severity (0-100) reaches this.",
     )
     lateness_minutes: int = Field(
-        1, ge=0, description="How late a record may arrive for its interval before it is rejected."
+        _default("lateness_minutes"),
+        ge=0,
+        description="How late a record may arrive for its interval before it is rejected.",
     )
     cooldown_minutes: int = Field(
-        60, ge=0, description="Quiet time per series after an alert (de-duplication)."
+        _default("cooldown_minutes"),
+        ge=0,
+        description="Quiet time per series after an alert (de-duplication).",
     )
     buffer_seconds: int = Field(
         60, ge=0, le=900, description="Firehose buffering interval (0 to 900 s)."

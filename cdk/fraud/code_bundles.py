@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from vigil.fraud.pipeline import SAGEMAKER_PROGRAM, accelerated
+from vigil.fraud.contract import SAGEMAKER_PROGRAM, accelerated
 from vigil.packaging import CODE_DIR, ENTRY_POINT, REQUIREMENTS, code_entries
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

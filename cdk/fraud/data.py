@@ -25,7 +25,7 @@ from constructs import Construct
 from cdk.fraud.access import read_asset, read_objects, use_key, write_objects
 from cdk.nag import FRAUD_GLUE_TABLES, FRAUD_METRICS_ANY_RESOURCE, GLUE_LOG_GROUPS, acknowledge
 from cdk.shared.security import SecurityBaseline
-from vigil.fraud.pipeline import CRAWLER_TABLE_PREFIX, RAW_TABLES_PREFIX
+from vigil.fraud.contract import CRAWLER_TABLE_PREFIX, RAW_TABLES_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VIGIL_ONLY = ["*", "!vigil", "!vigil/**", "**/__pycache__", "**/*.pyc"]

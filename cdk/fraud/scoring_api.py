@@ -12,7 +12,7 @@ One architectural task: answer ``{id, flag, pred_prob}`` per transaction. The co
   stack key, point-in-time recovery, TTL on ``expiration``;
 * a REST API, ``POST /transactions``, IAM-authorised (SigV4), with a request validator and a
   JSON-Schema model generated from the same column lists as the Lambda's pydantic model
-  (``vigil.fraud.scoring.request_json_schema``), KMS-encrypted JSON access logs, execution logs,
+  (``vigil.fraud.contract.request_json_schema``), KMS-encrypted JSON access logs, execution logs,
   X-Ray tracing, stage throttling and a WAFv2 web ACL (rate limit + known-bad-inputs).
 
 Exposes ``function`` (the ``PythonFunction``), ``table``, ``api``, ``web_acl``.
@@ -36,7 +36,7 @@ from cdk.nag import (
 )
 from cdk.shared.function import PythonFunction
 from cdk.shared.rest_api import iam_rest_api, regional_web_acl
-from vigil.fraud.scoring import request_json_schema
+from vigil.fraud.contract import ScoringSettings, request_json_schema
 
 _JSON_TYPES = {
     "object": apigw.JsonSchemaType.OBJECT,
@@ -96,10 +96,10 @@ class ScoringApi(Construct):
         endpoint_name: str,
         featurizer_bucket: s3.IBucket,
         featurizer_key: str,
-        threshold: float = 0.5,
-        hub_degree_threshold: int = 10_000,
-        fallback: str = "review",
-        latency_budget_ms: int = 1_000,
+        threshold: float,
+        hub_degree_threshold: int,
+        fallback: str,
+        latency_budget_ms: int,
         throttle_rate_limit: int = 200,
         throttle_burst_limit: int = 400,
     ):
@@ -151,16 +151,16 @@ class ScoringApi(Construct):
             vpc=vpc,
             vpc_subnets=subnets,
             security_groups=[security_group, egress],
-            environment={
-                "GRAPH_ENDPOINT": f"https://{cluster_endpoint}:{cluster_port}",
-                "SCORING_ENDPOINT_NAME": endpoint_name,
-                "FEATURIZER_SPEC": f"s3://{featurizer_bucket.bucket_name}/{featurizer_key}",
-                "FRAUD_THRESHOLD": str(threshold),
-                "HUB_DEGREE_THRESHOLD": str(hub_degree_threshold),
-                "FALLBACK_MODE": fallback,
-                "LATENCY_BUDGET_MS": str(latency_budget_ms),
-                "IDEMPOTENCY_TABLE": self.table.table_name,
-            },
+            environment=ScoringSettings(
+                graph_endpoint=f"https://{cluster_endpoint}:{cluster_port}",
+                endpoint_name=endpoint_name,
+                featurizer_spec=f"s3://{featurizer_bucket.bucket_name}/{featurizer_key}",
+                threshold=threshold,
+                hub_threshold=hub_degree_threshold,
+                fallback=fallback,
+                latency_budget_ms=latency_budget_ms,
+                idempotency_table=self.table.table_name,
+            ).to_environment(),
         )
         role = self.function.role
         cluster_data = (

@@ -7,12 +7,18 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from cdk.config import ContextModel
+from vigil.fraud.contract import PipelineEnvironment, ScoringSettings
+
+
+def _default(model, field: str):
+    """The Lambda-side default: one definition, in the model the Lambda reads."""
+    return model.model_fields[field].default
 
 
 class FraudSettings(ContextModel):
     """Every field is a context key (camelCase alias); list new ones in docs/configuration.md."""
 
-    # network, graph database, data, Glue ETL, training pipeline (issue 5)
+    # network, graph database, data, Glue ETL, training pipeline
     vpc_cidr: str = Field(
         "10.40.0.0/16", description="CIDR of the fraud VPC (private isolated subnets only, no NAT)."
     )
@@ -61,7 +67,7 @@ class FraudSettings(ContextModel):
     glue_number_of_workers: int = Field(2, ge=2, le=299, description="Glue ETL worker count.")
     glue_timeout_minutes: int = Field(120, ge=5, le=2880, description="Glue ETL job timeout.")
     training_instance_type: str = Field(
-        "ml.g5.xlarge",
+        _default(PipelineEnvironment, "training_instance_type"),
         pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$",
         description="Default SageMaker training instance (GPU vs CPU picks the image and DGL build at synth).",
     )
@@ -74,12 +80,15 @@ class FraudSettings(ContextModel):
         description="SageMaker endpoint the pipeline creates/updates and the scoring Lambda invokes.",
     )
     endpoint_instance_type: str = Field(
-        "ml.m5.large",
+        _default(PipelineEnvironment, "endpoint_instance_type"),
         pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$",
         description="Default SageMaker endpoint instance type.",
     )
     endpoint_instance_count: int = Field(
-        1, ge=1, le=32, description="Default endpoint instance count."
+        _default(PipelineEnvironment, "endpoint_instance_count"),
+        ge=1,
+        le=32,
+        description="Default endpoint instance count.",
     )
 
     @model_validator(mode="after")
@@ -99,21 +108,27 @@ class FraudSettings(ContextModel):
         24, ge=1, le=168, description="Timeout of one pipeline execution."
     )
 
-    # scoring API (issue 4)
+    # scoring API
     fraud_threshold: float = Field(
-        0.5, gt=0.0, lt=1.0, description="pred_prob at or above which the scoring API flags fraud."
+        _default(ScoringSettings, "threshold"),
+        gt=0.0,
+        lt=1.0,
+        description="pred_prob at or above which the scoring API flags fraud.",
     )
     hub_degree_threshold: int = Field(
-        10_000,
+        _default(ScoringSettings, "hub_threshold"),
         ge=1,
         description="Entities with at least this many transactions are linked but not updated online (refreshed by the pipeline).",
     )
     scoring_fallback: Literal["review", "closed"] = Field(
-        "review",
+        _default(ScoringSettings, "fallback"),
         description="When Neptune or the endpoint keeps failing: `review` (fail open) or `closed` (flag fraud).",
     )
     scoring_latency_budget_ms: int = Field(
-        1000, ge=50, le=9000, description="Latency budget of one scoring request, retries included."
+        _default(ScoringSettings, "latency_budget_ms"),
+        ge=50,
+        le=9000,
+        description="Latency budget of one scoring request, retries included.",
     )
     scoring_featurizer_key: str = Field(
         "current/featurizer.json",

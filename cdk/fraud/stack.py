@@ -15,7 +15,7 @@ from cdk.fraud.scoring_api import ScoringApi
 from cdk.fraud.settings import FraudSettings
 from cdk.fraud.training_pipeline import TrainingPipeline
 from cdk.shared.security import SecurityBaseline
-from vigil.fraud.pipeline import RUNS_PREFIX
+from vigil.fraud.contract import RUNS_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ETL_SCRIPT = REPO_ROOT / "glue" / "fraud_etl.py"

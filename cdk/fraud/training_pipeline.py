@@ -48,15 +48,18 @@ from cdk.nag import (
 )
 from cdk.shared.function import PythonFunction
 from cdk.shared.logs import encrypted_log_group
-from vigil.fraud.pipeline import (
+from vigil.fraud.contract import (
+    FEATURIZER_FILE,
     RAW_TABLES_PREFIX,
     RUNS_PREFIX,
     SAGEMAKER_PROGRAM,
+    GraphLoadSettings,
     Hyperparameters,
+    PackageModelSettings,
+    PipelineEnvironment,
     accelerated,
     metric_definitions,
 )
-from vigil.fraud.schema import FEATURIZER_FILE
 
 THROTTLING = {
     "lambda": [
@@ -204,14 +207,14 @@ class TrainingPipeline(Construct):
             log_retention_days=log_retention_days,
             removal_policy=removal_policy,
         )
-        env = {
-            "RAW_BUCKET": raw_bucket.bucket_name,
-            "PROCESSED_BUCKET": processed_bucket.bucket_name,
-            "ENDPOINT_NAME": endpoint_name,
-            "TRAINING_INSTANCE_TYPE": training_instance_type,
-            "ENDPOINT_INSTANCE_TYPE": endpoint_instance_type,
-            "ENDPOINT_INSTANCE_COUNT": str(endpoint_instance_count),
-        }
+        env = PipelineEnvironment(
+            raw_bucket=raw_bucket.bucket_name,
+            processed_bucket=processed_bucket.bucket_name,
+            endpoint_name=endpoint_name,
+            training_instance_type=training_instance_type,
+            endpoint_instance_type=endpoint_instance_type,
+            endpoint_instance_count=endpoint_instance_count,
+        ).to_environment()
         self.functions: dict[str, PythonFunction] = {}
         functions_scope = Construct(self, "Functions")
 
@@ -243,10 +246,10 @@ class TrainingPipeline(Construct):
         graph_load = function(
             "GraphLoad",
             "Fraud pipeline: start and poll the Neptune bulk loader (SigV4)",
-            environment={
-                "NEPTUNE_ENDPOINT": neptune_endpoint,
-                "NEPTUNE_LOAD_ROLE_ARN": neptune_load_role.role_arn,
-            },
+            environment=GraphLoadSettings(
+                neptune_endpoint=neptune_endpoint,
+                neptune_load_role_arn=neptune_load_role.role_arn,
+            ).to_environment(),
             vpc=vpc,
             vpc_subnets=subnets,
             security_groups=[client_security_group],
@@ -261,7 +264,9 @@ class TrainingPipeline(Construct):
         package = function(
             "PackageModel",
             "Fraud pipeline: merge the trained model with the inference code",
-            environment={"CODE_BUNDLE_URI": inference_code.s3_object_url},
+            environment=PackageModelSettings(
+                code_bundle_uri=inference_code.s3_object_url
+            ).to_environment(),
             timeout=Duration.minutes(10),
             memory_size=2048,
         )

@@ -16,7 +16,7 @@ from constructs import Construct
 from cdk.nag import TOXICITY_API_COGNITO
 from cdk.shared.function import PythonFunction
 from cdk.shared.rest_api import iam_rest_api, regional_web_acl
-from vigil.toxicity.moderation import MAX_MESSAGE_CHARS, MAX_MESSAGES
+from vigil.toxicity.contract import MAX_MESSAGE_CHARS, MAX_MESSAGES, ModerationSettings
 
 
 def request_schema() -> apigw.JsonSchema:
@@ -67,7 +67,7 @@ class ModerationApi(Construct):
             removal_policy=removal_policy,
             timeout=Duration.seconds(29),
             memory_size=256,
-            environment={"ENDPOINT_NAME": endpoint_name},
+            environment=ModerationSettings(endpoint_name=endpoint_name).to_environment(),
         )
         self.function.role.add_to_policy(
             iam.PolicyStatement(

@@ -42,7 +42,7 @@ from cdk.nag import acknowledge
 from cdk.shared.logs import encrypted_log_group
 from cdk.shared.security import grant_sagemaker_logs_and_metrics
 from cdk.toxicity.images import FrameworkImages
-from vigil.toxicity.labels import sagemaker_metric_definitions
+from vigil.toxicity.contract import sagemaker_metric_definitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREPARED_PREFIX = "prepared"

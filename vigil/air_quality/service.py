@@ -32,12 +32,16 @@ from botocore.exceptions import ClientError
 
 from vigil.air_quality.alerts import alert_message, alert_subject
 from vigil.air_quality.config import DetectorConfig
+from vigil.air_quality.contract import (  # noqa: F401 - the index name, defined with CDK's
+    BY_DIMENSION_INDEX,
+    DETECTOR_ERROR_PREFIX,
+    DetectorSettings,
+)
 from vigil.air_quality.engine import AnomalyGroup, Detector
 from vigil.air_quality.records import Batch, Reject, parse_json_lines
 from vigil.aws import client
 
 CHUNK_BYTES = 350_000
-BY_DIMENSION_INDEX = "byDimension"
 
 
 class StateConflict(RuntimeError):
@@ -168,7 +172,7 @@ class DetectorService:
         state_table: str,
         anomaly_table: str,
         topic_arn: str | None,
-        error_prefix: str = "errors/detector/",
+        error_prefix: str = DETECTOR_ERROR_PREFIX,
     ):
         self.config = config
         self.state = StateStore(state_table, config.name)
@@ -371,11 +375,11 @@ class DetectorService:
 
 def service_from_environment(environ) -> DetectorService:
     """Build the service from the Lambda's environment (read per cold start, not at import)."""
-    config = DetectorConfig.model_validate_json(environ["DETECTOR_CONFIG"])
+    settings = DetectorSettings.from_environment(environ)
     return DetectorService(
-        config,
-        state_table=environ["STATE_TABLE"],
-        anomaly_table=environ["ANOMALY_TABLE"],
-        topic_arn=environ.get("ALERT_TOPIC_ARN") or None,
-        error_prefix=environ.get("ERROR_PREFIX", "errors/detector/"),
+        settings.detector_config,
+        state_table=settings.state_table,
+        anomaly_table=settings.anomaly_table,
+        topic_arn=settings.alert_topic_arn,
+        error_prefix=settings.error_prefix,
     )

@@ -21,58 +21,37 @@ never at import time.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from vigil import aws
-from vigil.fraud.hyperparameters import Hyperparameters
+from vigil.fraud.contract import (  # noqa: F401 - the steps' names, defined with CDK's
+    CRAWLER_TABLE_PREFIX,
+    RAW_TABLE_FOLDERS,
+    RAW_TABLES_PREFIX,
+    RUNS_PREFIX,
+    SAGEMAKER_PROGRAM,
+    TRAINING_METRICS,
+    Hyperparameters,
+    PipelineEnvironment,
+    PipelineError,
+    accelerated,
+    metric_definitions,
+)
 from vigil.fraud.schema import NEPTUNE_FOLDER
 
-# --- names shared with the state machine ---------------------------------------------------------
-RAW_TABLES_PREFIX = "tables/"  # the crawler's target: one folder per table below it
-RAW_TABLE_FOLDERS = {"transaction": "transaction", "identity": "identity"}
-CRAWLER_TABLE_PREFIX = "raw_"  # catalog tables: raw_transaction, raw_identity
-RUNS_PREFIX = "runs/"  # processed bucket: runs/<runId>/{processed,model,packaged}/
 RAW_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".snappy.parquet")
 RUNNING_LOAD_STATES = frozenset(
     {"LOAD_NOT_STARTED", "LOAD_IN_QUEUE", "LOAD_IN_PROGRESS", "LOAD_COMMITTED_W_WRITE_CONFLICTS"}
 )
-
-# SageMaker framework-container hyperparameters (how the PyTorch image finds the entry point).
-SAGEMAKER_PROGRAM = "train.py"
-# Training logs print `name = value;` lines; one metric definition per name.
-TRAINING_METRICS = (  # what training/fraud/train.py prints
-    "train_loss",
-    "valid_roc_auc",
-    "test_roc_auc",
-    "test_pr_auc",
-    "test_ap",
-    "test_f1",
-    "test_precision",
-    "test_recall",
-    "baseline_test_roc_auc",
-    "training_seconds",
-)
-METRIC_VALUE_REGEX = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
-
-
-def metric_definitions() -> list[dict[str, str]]:
-    """SageMaker ``MetricDefinitions`` for the training script's ``name = value;`` log lines."""
-    return [
-        # \b: `test_roc_auc` must not match inside `baseline_test_roc_auc`
-        {"Name": name, "Regex": rf"\b{re.escape(name)} = {METRIC_VALUE_REGEX};"}
-        for name in TRAINING_METRICS
-    ]
-
 
 STEP_ERRORS_METRIC = "PipelineStepErrors"
 
@@ -96,10 +75,6 @@ def counts_step_errors(logger, metrics):
         return counted
 
     return decorate
-
-
-class PipelineError(ValueError):
-    """A step's input is wrong or its work failed; the message names what and where."""
 
 
 class _Model(BaseModel):
@@ -146,35 +121,6 @@ class PipelineInput(_Model):
                 "runId must be 1-40 letters, digits or hyphens (a SageMaker name part)"
             )
         return value
-
-
-class PipelineEnvironment(BaseModel):
-    """Deployment facts the Lambdas receive as environment variables (set by the CDK construct)."""
-
-    raw_bucket: str
-    processed_bucket: str
-    endpoint_name: str
-    training_instance_type: str = "ml.g5.xlarge"
-    endpoint_instance_type: str = "ml.m5.large"
-    endpoint_instance_count: int = 1
-    graph_load_format: Literal["opencypher", "csv"] = "opencypher"
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> PipelineEnvironment:
-        environ = os.environ if environ is None else environ
-        values = {
-            name: environ[name.upper()] for name in cls.model_fields if name.upper() in environ
-        }
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            raise PipelineError(f"pipeline Lambda environment is incomplete: {exc}") from exc
-
-
-def accelerated(instance_type: str) -> bool:
-    """GPU instance families (the training image and DGL build differ for them)."""
-    family = instance_type.split(".")[1]
-    return family[0] in "gp" and not family.startswith("c")
 
 
 def _split_s3(uri: str) -> tuple[str, str]:

@@ -33,13 +33,12 @@ import base64
 import functools
 import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
@@ -55,6 +54,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from vigil import aws
 from vigil.fraud import schema
+from vigil.fraud.contract import (
+    INPUT_COLUMNS,
+    MAX_BODY_BYTES,
+    MAX_STRING_LENGTH,
+    STRING_COLUMNS,
+    ScoringSettings,
+    request_json_schema,  # noqa: F401 - part of this module's interface
+)
 from vigil.fraud.features import (
     Featurizer,
     FeaturizerSpec,
@@ -67,28 +74,20 @@ from vigil.fraud.graph import EntityState, FraudGraph, GraphRead, graph_layout
 logger = Logger(child=True)
 
 FLAG_FRAUD, FLAG_LEGIT, FLAG_REVIEW = "fraud", "legit", "review"
-MAX_BODY_BYTES = 32 * 1024
-MAX_STRING_LENGTH = 256
 
 # --- the event ------------------------------------------------------------------------------------
-_INPUT_COLUMNS = [
-    c
-    for c in dict.fromkeys([*schema.TRANSACTION_COLUMNS, *schema.IDENTITY_COLUMNS])
-    if c != schema.LABEL_COLUMN
-]
-_STRING_COLUMNS = set(schema.TRANSACTION_STRING_COLUMNS) | set(schema.IDENTITY_STRING_COLUMNS)
 FiniteNumber = Annotated[float | None, Field(default=None, allow_inf_nan=False)]
 BoundedString = Annotated[str | None, Field(default=None, max_length=MAX_STRING_LENGTH)]
 
 
 def _fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
-    for column in _INPUT_COLUMNS:
+    for column in INPUT_COLUMNS:
         if column == schema.ID_COLUMN:
             fields[column] = (Annotated[int, Field(ge=0, lt=2**53)], ...)
         elif column == schema.TIME_COLUMN:
             fields[column] = (Annotated[int | None, Field(default=None, ge=0, lt=2**53)], None)
-        elif column in _STRING_COLUMNS:
+        elif column in STRING_COLUMNS:
             fields[column] = (BoundedString, None)
         else:
             fields[column] = (FiniteNumber, None)
@@ -163,63 +162,8 @@ def is_api_gateway_event(event: Any) -> bool:
 
 
 # --- configuration ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScoringConfig:
-    """Settings of the scoring path; the Lambda reads them from its environment."""
-
-    graph_endpoint: str
-    endpoint_name: str
-    featurizer_spec: str  # a local path or s3://bucket/key of the ETL's featurizer.json
-    threshold: float = 0.5
-    hub_threshold: int = 10_000
-    link_only_columns: frozenset[str] = frozenset(schema.DEFAULT_LINK_ONLY_COLUMNS)
-    fallback: Literal["review", "closed"] = "review"
-    latency_budget_ms: int = 1_000
-    max_attempts: int = 3
-    backoff_base_ms: int = 10
-    backoff_cap_ms: int = 200
-    graph_timeout_ms: int = 300
-    endpoint_timeout_ms: int = 500
-    insert_attempts: int = 3
-    idempotency_table: str | None = None  # Powertools idempotency record per TransactionID
-    idempotency_ttl_s: int = 3_600
-    featurizer_refresh_s: float = 60.0  # how often a warm container checks for a new spec
-
-    @classmethod
-    def from_environment(cls, env: Mapping[str, str] | None = None) -> ScoringConfig:
-        env = os.environ if env is None else env
-        fallback = env.get("FALLBACK_MODE", "review")
-        if fallback not in ("review", "closed"):
-            raise ValueError(f"FALLBACK_MODE must be 'review' or 'closed', not {fallback!r}")
-        return cls(
-            graph_endpoint=env["GRAPH_ENDPOINT"],
-            endpoint_name=env["SCORING_ENDPOINT_NAME"],
-            featurizer_spec=env["FEATURIZER_SPEC"],
-            threshold=float(env.get("FRAUD_THRESHOLD", 0.5)),
-            hub_threshold=int(env.get("HUB_DEGREE_THRESHOLD", 10_000)),
-            link_only_columns=_link_only_columns(env),
-            fallback=fallback,  # type: ignore[arg-type]
-            latency_budget_ms=int(env.get("LATENCY_BUDGET_MS", 1_000)),
-            max_attempts=int(env.get("MAX_ATTEMPTS", 3)),
-            graph_timeout_ms=int(env.get("GRAPH_TIMEOUT_MS", 300)),
-            endpoint_timeout_ms=int(env.get("ENDPOINT_TIMEOUT_MS", 500)),
-            idempotency_table=env.get("IDEMPOTENCY_TABLE") or None,
-            featurizer_refresh_s=float(env.get("FEATURIZER_REFRESH_S", 60)),
-        )
-
-
-def _link_only_columns(env: Mapping[str, str]) -> frozenset[str]:
-    """``LINK_ONLY_COLUMNS`` (comma separated, empty for none; default the schema's), each an
-    IEEE-CIS column: a misspelt name would otherwise silently turn a category back into writes."""
-    text = env.get("LINK_ONLY_COLUMNS", ",".join(schema.DEFAULT_LINK_ONLY_COLUMNS))
-    columns = frozenset(c.strip() for c in text.split(",") if c.strip())
-    known = set(schema.TRANSACTION_COLUMNS) | set(schema.IDENTITY_COLUMNS)
-    unknown = sorted(columns - known)
-    if unknown:
-        raise ValueError(
-            f"LINK_ONLY_COLUMNS names columns that are not IEEE-CIS columns: {unknown}"
-        )
-    return columns
+# The scoring Lambda's settings: one model, written by the CDK construct, read here.
+ScoringConfig = ScoringSettings
 
 
 def _s3_object(uri: str) -> tuple[str, str]:
@@ -772,34 +716,12 @@ def handle_event(
     return _response(200, answer.body(), api)
 
 
-def request_json_schema() -> dict[str, Any]:
-    """The event body as a JSON Schema (draft 4): API Gateway's request model is built from it,
-    so the gateway and :class:`TransactionEvent` reject the same shapes (the model is stricter:
-    finite numbers)."""
-    properties: dict[str, Any] = {}
-    for column in _INPUT_COLUMNS:
-        if column == schema.ID_COLUMN:
-            properties[column] = {"type": "integer", "minimum": 0}
-        elif column == schema.TIME_COLUMN:
-            properties[column] = {"type": ["integer", "null"], "minimum": 0}
-        elif column in _STRING_COLUMNS:
-            properties[column] = {"type": ["string", "null"], "maxLength": MAX_STRING_LENGTH}
-        else:
-            properties[column] = {"type": ["number", "null"]}
-    return {
-        "type": "object",
-        "required": [schema.ID_COLUMN],
-        "additionalProperties": False,
-        "properties": properties,
-    }
-
-
 def transaction_event(row: Mapping[str, Any]) -> dict[str, Any]:
     """A raw IEEE-CIS row (merged transaction + identity, e.g. from the generator or a CSV) as
     the API's JSON event: the label dropped, missing values (NaN, None) left out, numpy scalars as
     plain numbers — what a payment service would send."""
     event: dict[str, Any] = {}
-    for column in _INPUT_COLUMNS:
+    for column in INPUT_COLUMNS:
         value = row.get(column)
         if value is None or schema.is_missing(value):
             continue
@@ -809,7 +731,7 @@ def transaction_event(row: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if column == schema.ID_COLUMN or column == schema.TIME_COLUMN:
             value = int(value)
-        elif column in _STRING_COLUMNS:
+        elif column in STRING_COLUMNS:
             value = str(value)
         elif isinstance(value, bool):
             value = int(value)

@@ -16,8 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-MAX_MESSAGES = 32
-MAX_MESSAGE_CHARS = 5_000
+from vigil.toxicity.contract import MAX_MESSAGE_CHARS, MAX_MESSAGES
 
 Message = Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_CHARS)]
 Counter = Callable[[str, float], None]

@@ -5,7 +5,6 @@ Runs in the VPC; calls the Neptune loader HTTP API with SigV4 (IAM auth) through
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -15,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from vigil.fraud import pipeline
+from vigil.fraud.contract import GraphLoadSettings
 
 logger = Logger()
 metrics = Metrics()
@@ -38,7 +38,8 @@ def handler(event: GraphLoadEvent, context: LambdaContext) -> dict:
 
 
 def _run(event: GraphLoadEvent) -> dict:
-    client = pipeline.neptune_client(os.environ["NEPTUNE_ENDPOINT"])
+    settings = GraphLoadSettings.from_environment()
+    client = pipeline.neptune_client(settings.neptune_endpoint)
     if event.action == "start":
         if not event.source or not event.format:
             raise pipeline.PipelineError("action 'start' needs 'source' and 'format'")
@@ -46,8 +47,8 @@ def _run(event: GraphLoadEvent) -> dict:
             client,
             source=event.source,
             fmt=event.format,
-            role_arn=os.environ["NEPTUNE_LOAD_ROLE_ARN"],
-            region=os.environ["AWS_REGION"],
+            role_arn=settings.neptune_load_role_arn,
+            region=settings.region,
         )
         logger.info("bulk load queued", extra=result)
         return result

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -17,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, model_validator
 
 from vigil.fraud import pipeline
+from vigil.fraud.contract import PackageModelSettings
 
 logger = Logger()
 metrics = Metrics()
@@ -60,7 +60,7 @@ def _run(event: PackageModelEvent) -> dict:
     if event.action == "publishFeaturizer":
         return pipeline.publish_featurizer(event.source, event.destination)
     result = pipeline.package_model(
-        event.model_uri, os.environ["CODE_BUNDLE_URI"], event.output_uri
+        event.model_uri, PackageModelSettings.from_environment().code_bundle_uri, event.output_uri
     )
     metrics.add_metric(name="PackagedModelBytes", unit=MetricUnit.Bytes, value=result["bytes"])
     return result

@@ -3,7 +3,7 @@
 Thin by design: Powertools logging, metrics and tracing around one call into
 ``vigil.fraud.scoring`` (event validation with the ``TransactionEvent`` pydantic model, the graph
 read, the endpoint call, the idempotent insert, retries and fallbacks all live there). The scorer
-is built once per warm container from the environment (see ``ScoringConfig.from_environment``), so
+is built once per warm container from the environment (see ``ScoringSettings.from_environment``), so
 its boto3 clients and the featurizer are reused across invocations.
 """
 
@@ -14,7 +14,8 @@ import functools
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vigil.fraud.scoring import Scorer, ScoringConfig, handle_event
+from vigil.fraud.contract import ScoringSettings
+from vigil.fraud.scoring import Scorer, handle_event
 
 logger = Logger()
 metrics = Metrics()
@@ -23,7 +24,7 @@ tracer = Tracer()
 
 @functools.cache
 def scorer() -> Scorer:
-    return Scorer(ScoringConfig.from_environment())
+    return Scorer(ScoringSettings.from_environment())
 
 
 @logger.inject_lambda_context

@@ -3,14 +3,13 @@ endpoint → which messages are flagged and why. Logic lives in ``vigil.toxicity
 
 from __future__ import annotations
 
-import os
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel
 from pydantic import ValidationError
 
+from vigil.toxicity.contract import ModerationSettings
 from vigil.toxicity.moderation import api_response, moderate_api_body
 
 logger = Logger()
@@ -32,7 +31,7 @@ def handler(event: dict, context) -> dict:
         logger.warning("not an API Gateway proxy event", extra={"errors": exc.errors()})
         return api_response(400, {"error": "InvalidRequest", "reason": "not an API request"})
     status, answer = moderate_api_body(
-        request.body, endpoint_name=os.environ["ENDPOINT_NAME"], count=count
+        request.body, endpoint_name=ModerationSettings.from_environment().endpoint_name, count=count
     )
     if status != 200:
         logger.warning("moderation request failed", extra={"status": status, **answer})

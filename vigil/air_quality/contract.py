@@ -1,0 +1,54 @@
+"""What the air-quality CDK constructs and the detector Lambda must agree on, defined once.
+
+The detector's configuration model, the IoT topic rule, S3 prefixes, the anomaly table's index
+and the detector Lambda's settings (``to_environment()`` in CDK, ``from_environment()`` in the
+handler). Standard library and pydantic only: ``python app.py`` imports this, and synth must not
+need numpy, pandas, boto3 or Powertools.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import field_validator
+
+from vigil.air_quality.config import DetectorConfig, Measure
+from vigil.air_quality.topic_rule import RULE_SQL, RULE_SQL_VERSION, TOPIC_PREFIX
+from vigil.environment import EnvironmentSettings
+
+__all__ = [
+    "BY_DIMENSION_INDEX",
+    "DETECTOR_ERROR_PREFIX",
+    "READINGS_PREFIX",
+    "RULE_SQL",
+    "RULE_SQL_VERSION",
+    "TOPIC_PREFIX",
+    "DetectorConfig",
+    "DetectorSettings",
+    "Measure",
+]
+
+READINGS_PREFIX = "readings/"  # Firehose writes here; a new object triggers the detector
+DETECTOR_ERROR_PREFIX = "errors/detector/"  # rejected records, per object
+BY_DIMENSION_INDEX = "byDimension"  # the anomaly table's index: one location's anomalies by time
+
+
+class DetectorSettings(EnvironmentSettings):
+    """The detector Lambda's settings: its configuration, its tables and its alert topic."""
+
+    detector_config: DetectorConfig
+    state_table: str
+    anomaly_table: str
+    alert_topic_arn: str | None = None
+    error_prefix: str = DETECTOR_ERROR_PREFIX
+
+    @field_validator("detector_config", mode="before")
+    @classmethod
+    def _from_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("alert_topic_arn", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return value or None
