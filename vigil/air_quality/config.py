@@ -70,14 +70,14 @@ class ModelParams(_Strict):
     z_floor: float = Field(2.0, ge=0, description="z-equivalent of severity 0")
     z_ceiling: float = Field(10.0, gt=0, description="z-equivalent of severity 100")
     variance_cap: float = Field(9.0, gt=0, description="z^2 is capped at this in the EWMA")
-    tail_z: float = Field(
-        4.0, gt=0, description="z-equivalent that a series' statistic exceeds in at most..."
-    )
     tail_share: float = Field(
-        0.01, gt=0, lt=1, description="... this share of intervals (its tail calibration)"
+        0.05, gt=0, lt=1, description="share of intervals above the peaks threshold"
     )
     tail_rate: float = Field(
-        0.1, gt=0, lt=1, description="learning rate of the tail calibration (log scale)"
+        0.1, gt=0, lt=1, description="learning rate of the peaks threshold (log scale)"
+    )
+    severity_100_probability: float = Field(
+        1e-4, gt=0, lt=1, description="tail probability of severity 100 (tail_share: 0)"
     )
     transform: Literal["auto", "log", "sqrt", "none"] = Field(
         "auto", description="auto: sqrt for non-negative series (variance grows with level)"

@@ -64,10 +64,12 @@ TYPICAL_RUN_HALF_LIFE_MINUTES = 5 * MINUTES_PER_DAY  # a series' longest usual r
 AUX_DEV_SCALE, AUX_U1, AUX_U2, AUX_SC1, AUX_RATIO = 0, 1, 2, 3, 4
 AUX_EW_CZ, AUX_EW_CZ2, AUX_RUN, AUX_LAST_CZ = 5, 6, 7, 8
 AUX_RESOLUTION, AUX_TYPICAL_RUN, AUX_LOG_TAIL, AUX_ALERT_PEAK = 9, 10, 11, 12
-AUX_CROSS, AUX_XCOV = 5, 13
+AUX_EXCESS_M1, AUX_EXCESS_M2 = 13, 14
+AUX_CROSS, AUX_XCOV = 5, 15
 AUX_INIT = np.array(
-    [0.0, np.nan, np.nan, 1.0, SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan, np.inf, 0.0, 0.0, 0.0]
+    [0.0, np.nan, np.nan, 1.0, SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan, np.inf, 0.0, 0.0, 0.0, 0.0, 0.0]
 )
+EXCESS_RHO = 0.01  # the excess moments follow about the last 100 peaks
 
 
 class State(NamedTuple):
@@ -115,9 +117,9 @@ class Params(NamedTuple):
     z_floor: float
     z_ceiling: float
     variance_cap: float
-    tail_z: float
     tail_share: float
     tail_rate: float
+    rare_decades: float
     typical_run_decay: float  # per interval
     alert_decay: float  # per interval, of the severity peak a new alert must exceed
     transform: float  # TRANSFORM_*
@@ -152,9 +154,9 @@ def params_from(config) -> Params:
         z_floor=p.z_floor,
         z_ceiling=p.z_ceiling,
         variance_cap=p.variance_cap,
-        tail_z=p.tail_z,
         tail_share=p.tail_share,
         tail_rate=p.tail_rate,
+        rare_decades=-math.log10(p.severity_100_probability),
         typical_run_decay=0.5 ** (config.interval_minutes / TYPICAL_RUN_HALF_LIFE_MINUTES),
         alert_decay=0.5 ** (config.interval_minutes / config.alert_memory_minutes),
         transform=transform,
@@ -289,9 +291,50 @@ def init_series(st, p, sid, y):
         st.aux[s, AUX_LAST_CZ] = math.nan
         st.aux[s, AUX_RESOLUTION] = math.inf
         st.aux[s, AUX_TYPICAL_RUN] = 0.0
-        st.aux[s, AUX_LOG_TAIL] = 0.0
+        _init_tail(st, p, s)
         st.aux[s, AUX_ALERT_PEAK] = 0.0
         st.nobs[s] = 0
+
+
+@njit
+def _prior_excess_scale(p):
+    """The exponential tail assumed before a series has shown its own: z_floor at the
+    peaks threshold's rarity, z_ceiling at severity 100's."""
+    decades = p.rare_decades - (-math.log10(p.tail_share))
+    return (p.z_ceiling - p.z_floor) / (math.log(10.0) * decades)
+
+
+@njit
+def _init_tail(st, p, s):
+    scale = _prior_excess_scale(p)
+    st.aux[s, AUX_LOG_TAIL] = math.log(p.z_floor)
+    st.aux[s, AUX_EXCESS_M1] = scale
+    st.aux[s, AUX_EXCESS_M2] = 2.0 * scale * scale
+
+
+@njit
+def _tail_decades(st, p, s, z_eff):
+    """How rare z_eff is for this series, as -log10 of its tail probability: peaks over a
+    threshold tracked as the (1 - tail_share) quantile follow a generalised Pareto law whose
+    shape and scale come from the moments of the recent excesses (as SPOT does, by moments).
+    Below the threshold: its rarity, tail_share."""
+    threshold = math.exp(st.aux[s, AUX_LOG_TAIL])
+    base = -math.log10(p.tail_share)
+    if not z_eff > threshold:
+        return base
+    m1 = st.aux[s, AUX_EXCESS_M1]
+    var = _max(st.aux[s, AUX_EXCESS_M2] - m1 * m1, 1e-12)
+    ratio = m1 * m1 / var
+    shape = _clip(0.5 * (1.0 - ratio), -0.5, 0.9)
+    scale = _max(0.5 * m1 * (1.0 + ratio), 1e-9)
+    excess = z_eff - threshold
+    if abs(shape) < 1e-6:
+        log_survival = -excess / scale
+    elif shape < 0 and 1.0 + shape * excess / scale <= 0.0:
+        return math.inf  # beyond the fitted tail's end
+    else:
+        log_survival = -math.log1p(shape * excess / scale) / shape
+    return base - log_survival / math.log(10.0)
 
 
 @njit
@@ -458,10 +501,11 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     # of intervals: what this series does every day is not an anomaly, more than it is. Every
     # interval moves the factor (a calm one down a little, an exceedance up), so a scale learnt
     # too small on a quiet history grows back instead of locking every interval at 100.
-    tail = math.exp(st.aux[s, AUX_LOG_TAIL])
-    exceeded = z_eff > p.tail_z * tail
-    z_eff = z_eff / tail
-    severity = 100.0 * _clip((z_eff - p.z_floor) / (p.z_ceiling - p.z_floor), 0.0, 1.0)
+    decades = _tail_decades(st, p, s, z_eff)
+    base = -math.log10(p.tail_share)
+    severity = 100.0 * _clip((decades - base) / (p.rare_decades - base), 0.0, 1.0)
+    threshold = math.exp(st.aux[s, AUX_LOG_TAIL])
+    exceeded = z_eff > threshold
     warm = st.nobs[s] >= p.warm_after
     # An anomaly is raised when it begins or gets worse: above the decaying peak of the series'
     # recent severities. An episode that goes on is one alert, not one per interval, at any
@@ -504,10 +548,16 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
         st.aux[s, AUX_DEV_SCALE] = (1 - rho) * dev_scale + rho * MAD_TO_SIGMA * (
             _min(abs(level_dev), 4 * dev_scale)
         )
+        # the peaks threshold is a quantile (never below z_floor), so nothing locks: every
+        # interval moves it; each peak over it teaches the tail's shape
         st.aux[s, AUX_LOG_TAIL] = _max(
             st.aux[s, AUX_LOG_TAIL] + p.tail_rate * ((1.0 if exceeded else 0.0) - p.tail_share),
-            0.0,
+            math.log(p.z_floor),
         )
+        if exceeded:
+            excess = _min(z_eff - threshold, 50.0 * st.aux[s, AUX_EXCESS_M1])
+            st.aux[s, AUX_EXCESS_M1] += EXCESS_RHO * (excess - st.aux[s, AUX_EXCESS_M1])
+            st.aux[s, AUX_EXCESS_M2] += EXCESS_RHO * (excess * excess - st.aux[s, AUX_EXCESS_M2])
         st.aux[s, AUX_RESOLUTION] = resolution
         st.aux[s, AUX_TYPICAL_RUN] = typical_run
         st.slow[s] += SLOW_ALPHA * (st.level[s] - st.slow[s]) * damp
