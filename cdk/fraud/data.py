@@ -22,8 +22,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from cdk.fraud.access import read_asset, read_objects, use_key, write_objects
 from cdk.nag import FRAUD_GLUE_TABLES, FRAUD_METRICS_ANY_RESOURCE, GLUE_LOG_GROUPS, acknowledge
+from cdk.shared.iam import read_asset, read_objects, use_key, write_objects
 from cdk.shared.security import SecurityBaseline
 from vigil.fraud.contract import CRAWLER_TABLE_PREFIX, RAW_TABLES_PREFIX
 

@@ -8,12 +8,12 @@ from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from cdk.config import SharedSettings
-from cdk.fraud.access import read_objects
 from cdk.fraud.data import FraudData
 from cdk.fraud.network_graph import NetworkAndGraph
 from cdk.fraud.scoring_api import ScoringApi
 from cdk.fraud.settings import FraudSettings
 from cdk.fraud.training_pipeline import TrainingPipeline
+from cdk.shared.iam import read_objects
 from cdk.shared.security import SecurityBaseline
 from vigil.fraud.contract import RUNS_PREFIX
 

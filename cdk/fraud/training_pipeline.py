@@ -33,13 +33,6 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from cdk.fraud import code_bundles
-from cdk.fraud.access import (
-    acknowledge_function_versions,
-    read_asset,
-    read_objects,
-    use_key,
-    write_objects,
-)
 from cdk.nag import (
     FRAUD_PIPELINE_ROLE,
     FRAUD_SAGEMAKER_ROLE,
@@ -47,6 +40,14 @@ from cdk.nag import (
     acknowledge,
 )
 from cdk.shared.function import PythonFunction
+from cdk.shared.iam import (
+    acknowledge_function_versions,
+    grant_image_pull,
+    read_asset,
+    read_objects,
+    use_key,
+    write_objects,
+)
 from cdk.shared.logs import encrypted_log_group
 from vigil.fraud.contract import (
     FEATURIZER_FILE,
@@ -162,20 +163,9 @@ class TrainingPipeline(Construct):
                     actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[key.key_arn]
                 )
             )
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    actions=[
-                        "ecr:BatchGetImage",
-                        "ecr:GetDownloadUrlForLayer",
-                        "ecr:BatchCheckLayerAvailability",
-                    ],
-                    resources=[
-                        f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{dlc_account}:repository/{repository}"
-                    ],
-                )
-            )
-            role.add_to_policy(
-                iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+            grant_image_pull(
+                role,
+                [f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{dlc_account}:repository/{repository}"],
             )
             role.add_to_policy(
                 iam.PolicyStatement(

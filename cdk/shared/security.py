@@ -8,35 +8,13 @@ One construct, used by every stack, keeps the definition in one place.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk.nag import ACCESS_LOG_BUCKET, acknowledge
-
-
-def grant_sagemaker_logs_and_metrics(role: iam.IRole, kind: str) -> None:
-    """What a SageMaker execution role needs to report on itself: write to the service-named log
-    groups ``/aws/sagemaker/<kind>*`` and put metrics only into the ``/aws/sagemaker/<kind>``
-    namespace (``kind``: ``TrainingJobs`` or ``Endpoints``)."""
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            resources=[
-                f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
-                f"/aws/sagemaker/{kind}*"
-            ],
-        )
-    )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": f"/aws/sagemaker/{kind}"}},
-        )
-    )
 
 
 def removal_policy(name: str) -> RemovalPolicy:

@@ -13,7 +13,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from cdk.nag import TOXICITY_ENDPOINT_ROLE, acknowledge
-from cdk.shared.security import grant_sagemaker_logs_and_metrics
+from cdk.shared.iam import grant_sagemaker_logs_and_metrics
 from cdk.toxicity.images import FrameworkImages
 
 

@@ -20,6 +20,8 @@ from aws_cdk import Aws, CfnMapping, Fn
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from cdk.shared.iam import grant_image_pull
+
 PYTORCH_VERSION = "2.5"
 PY_VERSION = "py311"
 TRANSFORMERS_VERSION = "4.49.0"
@@ -129,17 +131,4 @@ class FrameworkImages(Construct):
         return f"arn:{Aws.PARTITION}:ecr:{Aws.REGION}:{account}:repository/{repository}"
 
     def grant_pull(self, role: iam.IRole, *names: str) -> None:
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "ecr:BatchGetImage",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:BatchCheckLayerAvailability",
-                ],
-                resources=[self.repository_arn(n) for n in names],
-            )
-        )
-        # The registry login has no resource-level permissions (acknowledged in cdk/nag.py).
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
-        )
+        grant_image_pull(role, [self.repository_arn(n) for n in names])

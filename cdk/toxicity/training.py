@@ -39,8 +39,8 @@ from cdk.nag import (
     TOXICITY_TRAINING_STATE_MACHINE_ROLE as TRAINING_STATE_MACHINE_ROLE,
 )
 from cdk.nag import acknowledge
+from cdk.shared.iam import grant_sagemaker_logs_and_metrics, read_asset, use_key
 from cdk.shared.logs import encrypted_log_group
-from cdk.shared.security import grant_sagemaker_logs_and_metrics
 from cdk.toxicity.images import FrameworkImages
 from vigil.toxicity.contract import sagemaker_metric_definitions
 
@@ -127,18 +127,8 @@ class ToxicityTraining(Construct):
         )
         # Channel read and model write on the data bucket are granted by each training task
         # (its S3 locations bind to this role); the training code object is granted exactly.
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["s3:GetObject"],
-                resources=[self.source.bucket.arn_for_objects(self.source.s3_object_key)],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[key.key_arn],
-            )
-        )
+        read_asset(self.role, self.source)
+        use_key(self.role, key, write=True)
         grant_sagemaker_logs_and_metrics(self.role, "TrainingJobs")
         images.grant_pull(self.role, "bilstmTraining", "transformerTraining")
         acknowledge(self.role, *TRAINING_JOB_ROLE)

@@ -1,4 +1,4 @@
-"""Least-privilege grants without wildcard actions (the L2 ``grant_*`` helpers add ``s3:GetObject*``,
+"""IAM statements every Vigil stack writes the same way: least-privilege grants without wildcard actions (the L2 ``grant_*`` helpers add ``s3:GetObject*``,
 ``s3:List*``, ``kms:ReEncrypt*``...). Each helper names exact actions; where a resource must end in
 ``*`` (objects under a prefix, versions of a function) it acknowledges exactly that finding on
 exactly that role, with the reason, so cdk-nag still flags any other wildcard there.
@@ -6,7 +6,7 @@ exactly that role, with the reason, so cdk-nag still flags any other wildcard th
 
 from __future__ import annotations
 
-from aws_cdk import Stack
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -91,3 +91,43 @@ def acknowledge_function_versions(role: iam.IRole, functions: list[lambda_.IFunc
                 "('<arn>:*', versions and aliases) of this one function only.",
             ),
         )
+
+
+def grant_image_pull(role: iam.IRole, repository_arns: list[str]) -> None:
+    """Pull a SageMaker framework image from its ECR repositories (in the DLC account)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=[
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+                "ecr:BatchCheckLayerAvailability",
+            ],
+            resources=repository_arns,
+        )
+    )
+    # The registry login has no resource-level permissions (acknowledged in cdk/nag.py).
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+    )
+
+
+def grant_sagemaker_logs_and_metrics(role: iam.IRole, kind: str) -> None:
+    """What a SageMaker execution role needs to report on itself: write to the service-named log
+    groups ``/aws/sagemaker/<kind>*`` and put metrics only into the ``/aws/sagemaker/<kind>``
+    namespace (``kind``: ``TrainingJobs`` or ``Endpoints``)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[
+                f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:"
+                f"/aws/sagemaker/{kind}*"
+            ],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": f"/aws/sagemaker/{kind}"}},
+        )
+    )
