@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -271,12 +270,10 @@ def single_series(rows: int = 366_000, repeats: int = 3) -> dict:
 
 def latency(buffer_seconds: float = 1.0, repeats: int = 3) -> dict:
     """Record → alert through the local path, for records that close an anomalous interval."""
-    from local.air_quality_pipeline import provision, read_alerts, running_path
-    from local.moto_server import running_moto_server
-    from local.mqtt_broker import running_mqtt_broker
-    from vigil.air_quality.service import DetectorService
+    from lambdas.air_quality.detector import handler as detector_handler
+    from local.standins.air_quality_pipeline import read_alerts, running_air_quality, running_path
+    from local.standins.api_gateway import LocalContext
     from vigil.air_quality.simulator import LocalPublisher, generate, thing_name
-    from vigil.aws import reset_clients
 
     config = DetectorConfig(
         name="latency",
@@ -298,75 +295,49 @@ def latency(buffer_seconds: float = 1.0, repeats: int = 3) -> dict:
         < (start + timedelta(minutes=5 * steps_history)).strftime("%Y-%m-%d %H:%M")
     ]
     live = records[len(history) :]
-    saved = dict(os.environ)
     latencies = []
     processing = []
-    try:
-        from lambdas.air_quality.detector import handler as detector_handler
+    context = LocalContext(
+        function_name="latency",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:latency",
+        aws_request_id="latency",
+        timeout_ms=60_000,
+    )
+    spike_minutes = {
+        (start + timedelta(minutes=5 * s[3])).strftime("%Y-%m-%d %H:%M") for s in spikes
+    }
 
-        with running_moto_server() as moto, running_mqtt_broker() as broker:
-            os.environ.update(moto.environment())
-            reset_clients()
-            resources = provision("vigil-air-latency")
-            os.environ.update(resources.environment(config))
-            service = DetectorService(
-                config,
-                state_table=resources.state_table,
-                anomaly_table=resources.anomaly_table,
-                topic_arn=resources.topic_arn,
-            )
-            detector, _ = service.load_detector()
-            detector.learn(validate_frame(pd.DataFrame(history), config))
-            service.save_detector(detector, 0)
-            publisher = LocalPublisher(port=broker.port)
-            spike_minutes = {
-                (start + timedelta(minutes=5 * s[3])).strftime("%Y-%m-%d %H:%M") for s in spikes
-            }
+    def timed_handler(event, context):
+        t0 = time.perf_counter()
+        result = detector_handler.handler(event, context)
+        processing.append(time.perf_counter() - t0)
+        return result
 
-            class _Ctx:
-                function_name = "latency"
-                function_version = "$LATEST"
-                invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:latency"
-                memory_limit_in_mb = 1024
-                aws_request_id = "latency"
-
-                def get_remaining_time_in_millis(self):
-                    return 60_000
-
-            def timed_handler(event, context):
-                t0 = time.perf_counter()
-                result = detector_handler.handler(event, context)
-                processing.append(time.perf_counter() - t0)
-                return result
-
-            with running_path(
-                broker.port, resources, timed_handler, _Ctx(), buffer_seconds=buffer_seconds
-            ):
-                pending_close = None
-                for record in live:
-                    stamp = datetime.strptime(record["TIMESTAMP"], "%Y-%m-%d %H:%M")
-                    publisher.publish(
-                        thing_name(record["LOCATION_ID"]), json.dumps(record).encode()
-                    )
-                    prev = (stamp - timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M")
-                    # The interval [t, t+5) closes with the first record at t+5+lateness(1) → t+10.
-                    if prev in spike_minutes and record["LOCATION_ID"] == "B-101":
-                        pending_close = time.time()
-                        alerts = []
-                        deadline = time.time() + 30
-                        while not alerts and time.time() < deadline:
-                            alerts = [
-                                a
-                                for a in read_alerts(resources.queue_url, wait_s=0.05)
-                                if "NO2" in (a["subject"] or "")
-                            ]
-                        if alerts:
-                            latencies.append(alerts[0]["received_at"] - pending_close)
-                publisher.close()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        reset_clients()
+    with running_air_quality(config, pd.DataFrame(history), "vigil-air-latency") as local:
+        resources = local.resources
+        publisher = LocalPublisher(port=local.broker_port)
+        with running_path(
+            local.broker_port, resources, timed_handler, context, buffer_seconds=buffer_seconds
+        ):
+            pending_close = None
+            for record in live:
+                stamp = datetime.strptime(record["TIMESTAMP"], "%Y-%m-%d %H:%M")
+                publisher.publish(thing_name(record["LOCATION_ID"]), json.dumps(record).encode())
+                prev = (stamp - timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M")
+                # The interval [t, t+5) closes with the first record at t+5+lateness(1) → t+10.
+                if prev in spike_minutes and record["LOCATION_ID"] == "B-101":
+                    pending_close = time.time()
+                    alerts = []
+                    deadline = time.time() + 30
+                    while not alerts and time.time() < deadline:
+                        alerts = [
+                            a
+                            for a in read_alerts(resources.queue_url, wait_s=0.05)
+                            if "NO2" in (a["subject"] or "")
+                        ]
+                    if alerts:
+                        latencies.append(alerts[0]["received_at"] - pending_close)
+            publisher.close()
     p_max = max(processing) if processing else 0.0
     worst = IOT_RULE_BUDGET_S + 60.0 + S3_EVENT_BUDGET_S + p_max
     return {

@@ -4,7 +4,7 @@ Synth: the app with only the fraud system (``vigil:systems=fraud``), cdk-nag att
 in-process ``--synth-runs`` times (the first includes jsii/aws-cdk-lib start-up; the SageMaker SDK's
 image URIs are memoised on disk after the first synth on a machine).
 
-Execution: the synthesized state machine run by ``local/stepfunctions_runner.py`` (moto's ASL
+Execution: the synthesized state machine run by ``local/standins/stepfunctions_runner.py`` (moto's ASL
 interpreter, the real helper handlers) along the create-endpoint path (every state, 2 graph-load
 polls) ``--runs`` times, each in a fresh moto; the first run includes importing the handlers.
 The Neptune loader API is answered by botocore's Stubber (no local loader engine exists).
@@ -41,7 +41,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 def synth_fraud(outdir: Path) -> tuple[float, dict, Path]:
     import cdk  # noqa: F401
     from cdk.app_builder import build_app
-    from tests.infra.synth import new_app, synthesize
+    from local.standins.synth import new_app, synthesize
 
     start = time.perf_counter()
     app = new_app(outdir, **{"vigil:systems": "fraud"})
@@ -58,7 +58,7 @@ def run_create_path(template: dict, assets: Path) -> tuple[float, int]:
     import boto3
     from botocore.stub import Stubber
 
-    from local.stepfunctions_runner import TrainingJobInMoto, model_tarball, started
+    from local.standins.stepfunctions_runner import TrainingJobInMoto, model_tarball, started
     from vigil.fraud import pipeline
 
     neptune = boto3.client("neptunedata", endpoint_url="https://neptune.local:8182")

@@ -41,8 +41,8 @@ import psutil
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from local.demo_fraud import build_artifacts, percentile, stream_rows  # noqa: E402
-from local.fraud_scoring import local_scoring  # noqa: E402
+from local.standins.fraud_scoring import local_scoring, percentile  # noqa: E402
+from local.standins.fraud_training import build_artifacts, stream_rows  # noqa: E402
 from vigil.fraud import schema  # noqa: E402
 from vigil.fraud.features import Featurizer, FeaturizerSpec, encode_vector  # noqa: E402
 from vigil.fraud.scoring import transaction_event  # noqa: E402
@@ -110,7 +110,7 @@ def write_bench_entities(folder: Path, vector: list[float], *, hub_degree: int, 
 
 def offline_scores(artifacts) -> dict[str, float]:
     """TransactionID → offline full-graph pred_prob of the test split (the training run's)."""
-    from local.fraud_training import offline_test_scores
+    from local.standins.fraud_training import offline_test_scores
 
     return offline_test_scores(artifacts.model_dir)
 
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         if str(int(r[schema.ID_COLUMN])) in offline
     }
 
-    from local.api_gateway import LocalContext
+    from local.standins.api_gateway import LocalContext
 
     # The harness holds ~20k raw rows (dicts of 434 columns, for the parity check) and the stream
     # in this process; one full collection over them costs ~60 ms, which a Lambda process (it
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         # spends per request meanwhile (where the time goes on a machine this small)
         processes = {
             "neptune_standin": [local.standin.process.pid],
-            "model_server": local.model_server.pids(),  # TorchServe frontend + Python worker
+            "model_server": local.standins.model_server.pids(),  # TorchServe frontend + Python worker
             "runtime_proxy": [local.proxy.process.pid],
             "handler_process": [os.getpid()],  # this harness + the handler under test
         }

@@ -1,7 +1,7 @@
 """Local SageMaker PyTorch serving stack: start-up time and /invocations latency, tiny model.
 
-Packages the example ``nn.Linear(3, 2)`` (``local/example_model.py``) with ``vigil.packaging``,
-serves the ``model.tar.gz`` with ``local.model_server`` (toolkit + TorchServe + Java, one worker),
+Packages the example ``nn.Linear(3, 2)`` (``local/standins/example_model.py``) with ``vigil.packaging``,
+serves the ``model.tar.gz`` with ``local.standins.model_server`` (toolkit + TorchServe + Java, one worker),
 then sends sequential ``/invocations`` requests from one client. Start-up is measured from process
 launch to the first ``/ping`` 200, and to ``/ping`` 200 with the worker READY (``model_fn`` done).
 Usage: ``python benchmarks/model_server.py [--requests 300]``; the last line is one JSON object.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from local.example_model import write_linear_model
-from local.model_server import start_model_server
+from local.standins.example_model import write_linear_model
+from local.standins.model_server import start_model_server
 from vigil.packaging import package_model
 
 

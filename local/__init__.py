@@ -1,1 +1,1 @@
-"""Local stand-ins (real engines on 127.0.0.1) and the offline demo runner."""
+"""Offline Vigil: ``standins/`` (real engines on 127.0.0.1 in place of AWS) and ``demos/``."""

@@ -1,6 +1,6 @@
 """`make demo`: runs each system's local end-to-end demo, in order, on local stand-ins.
 
-A system's demo is the ``main()`` of ``local/demo_<system>.py``; a system without one yet prints
+A system's demo is the ``main()`` of ``local/demos/<system>.py``; a system without one yet prints
 a clear message instead of failing. Every demo runs even when an earlier one fails (raises or
 returns non-zero); a summary names each demo's result and the exit code is 1 if any failed.
 Usage: ``python -m local.demo [all|fraud|air-quality|toxicity]``.
@@ -14,9 +14,9 @@ import time
 import traceback
 
 DEMOS = {
-    "fraud": "local.demo_fraud",
-    "air-quality": "local.demo_air_quality",
-    "toxicity": "local.demo_toxicity",
+    "fraud": "local.demos.fraud",
+    "air-quality": "local.demos.air_quality",
+    "toxicity": "local.demos.toxicity",
 }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local.moto_server import FAKE_CREDENTIALS, MotoServer, start_moto_server
+from local.standins.moto_server import FAKE_CREDENTIALS, MotoServer, start_moto_server
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EVENTS = Path(__file__).parent / "events"

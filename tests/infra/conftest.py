@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cdk.app_builder import build_app
-from tests.infra.synth import Synthesis, new_app, synthesize
+from local.standins.synth import Synthesis, new_app, synthesize
 
 
 @pytest.fixture(scope="session")

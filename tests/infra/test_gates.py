@@ -12,7 +12,7 @@ from aws_cdk import Stack
 from aws_cdk import aws_s3 as s3
 
 from cdk.nag import Ack, acknowledge, attach_checks
-from tests.infra.synth import REPO_ROOT, new_app, synthesize
+from local.standins.synth import REPO_ROOT, new_app, synthesize
 
 pytestmark = pytest.mark.infra
 

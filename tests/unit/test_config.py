@@ -7,7 +7,7 @@ import pytest
 
 from cdk.app_builder import SYSTEMS
 from cdk.config import SettingsError, SharedSettings, context_table, parse_settings
-from tests.infra.synth import REPO_ROOT
+from local.standins.synth import REPO_ROOT
 
 
 def test_defaults_apply_when_context_is_empty():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.infra.synth import REPO_ROOT
+from local.standins.synth import REPO_ROOT
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess:

@@ -8,7 +8,7 @@ Publishing:
 * ``--target iot``: the AWS IoT Device SDK (``awsiotsdk``) over MQTT with mutual TLS (X.509):
   one connection per thing, client id = thing name, topic ``vigil/air-quality/<thing>/telemetry``
   (what the thing policy allows and nothing else);
-* ``--target local``: the same topic layout on the local amqtt broker (``local/mqtt_broker.py``).
+* ``--target local``: the same topic layout on the local amqtt broker (``local/standins/mqtt_broker.py``).
 
     python -m vigil.air_quality.simulator --locations 5 --hours 6 --target local --port 1883
     python -m vigil.air_quality.simulator --target iot --endpoint xxx-ats.iot.eu-west-1.amazonaws.com \\

@@ -1,6 +1,6 @@
 """The IoT topic rule: its SQL (one definition, used by the CDK stack) and a small evaluator.
 
-AWS IoT evaluates the rule in the cloud. Offline, ``local/air_quality_bridge.py`` subscribes to the
+AWS IoT evaluates the rule in the cloud. Offline, ``local/standins/air_quality_pipeline.py`` subscribes to the
 local MQTT broker and applies the same SQL with ``TopicRule`` before calling Firehose on moto
 server. The evaluator covers the subset Vigil's rule uses, and says so when given more:
 

@@ -1,7 +1,7 @@
 """Graph access for real-time fraud scoring: openCypher over boto3's ``neptunedata`` client.
 
 One module owns every query the scoring path sends to Neptune (and to the local stand-in,
-``local/neptune_standin.py``, which runs the same strings on the ladybug engine). The graph schema
+``local/standins/neptune_standin.py``, which runs the same strings on the ladybug engine). The graph schema
 is ``vigil/fraud/schema.py`` (F1's, shared with the ETL's bulk-load files); :func:`graph_layout`
 turns it into node/relationship tables with property types, adding the two properties only the
 live graph has: ``Transaction.pred_prob`` (Double) and ``Transaction.flag`` (String), the first

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from moto import mock_aws
 
-from local.air_quality_pipeline import provision, read_alerts
+from local.standins.air_quality_pipeline import provision, read_alerts
 from tests.conftest import EVENTS
 from tests.unit.air_quality.helpers import as_lines, config, records
 from vigil.air_quality.service import BY_DIMENSION_INDEX, DetectorService

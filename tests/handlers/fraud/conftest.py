@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from local.loopback_process import free_port
-from local.neptune_standin import GraphEngine, NeptuneStandin
-from local.sagemaker_runtime_proxy import SageMakerRuntimeProxy
+from local.standins.loopback_process import free_port
+from local.standins.neptune_standin import GraphEngine, NeptuneStandin
+from local.standins.sagemaker_runtime_proxy import SageMakerRuntimeProxy
 from vigil.fraud.graph import graph_layout
 
 ENDPOINT_NAME = "vigil-fraud-rgcn"

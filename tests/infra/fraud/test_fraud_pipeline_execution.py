@@ -1,6 +1,6 @@
 """The SYNTHESIZED fraud pipeline state machine, executed offline by moto's ASL interpreter.
 
-``local/stepfunctions_runner.py`` resolves the template's definition, deploys the buckets, topic,
+``local/standins/stepfunctions_runner.py`` resolves the template's definition, deploys the buckets, topic,
 Glue resources and Lambda handlers it references into moto, publishes the stack's assets (the
 inference code bundle the package step reads) and runs executions. What moto cannot run is
 overridden in a copy of the definition (listed in ``pipeline.localizations``): the SageMaker
@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from local.stepfunctions_runner import (
+from local.standins.stepfunctions_runner import (
     GlueJobRunInMoto,
     TaskFailure,
     TrainingJobInMoto,

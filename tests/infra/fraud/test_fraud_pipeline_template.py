@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from local.stepfunctions_runner import LocalPipeline
+from local.standins.stepfunctions_runner import LocalPipeline
 from vigil.fraud.pipeline import Hyperparameters, metric_definitions
 
 pytestmark = pytest.mark.infra

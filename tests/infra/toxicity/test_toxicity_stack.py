@@ -11,7 +11,7 @@ from aws_cdk.assertions import Match, Template
 
 from cdk.app_builder import build_app
 from cdk.toxicity.training import training_source_bundle
-from tests.infra.synth import new_app, synthesize
+from local.standins.synth import new_app, synthesize
 from vigil.toxicity.labels import metric_line
 
 pytestmark = pytest.mark.infra

@@ -9,11 +9,14 @@ from datetime import datetime, timedelta
 import pandas as pd
 import pytest
 
-from local.air_quality_pipeline import provision, read_alerts, running_path, wait_until_idle
-from local.mqtt_broker import running_mqtt_broker
+from local.standins.air_quality_pipeline import (
+    learnt_detector,
+    read_alerts,
+    running_path,
+    wait_until_idle,
+)
+from local.standins.mqtt_broker import running_mqtt_broker
 from vigil.air_quality.config import DetectorConfig, Measure
-from vigil.air_quality.records import validate_frame
-from vigil.air_quality.service import DetectorService
 from vigil.air_quality.simulator import LocalPublisher, generate, publish_records, thing_name
 from vigil.aws import client
 
@@ -42,18 +45,9 @@ def test_readings_over_mqtt_become_alerts_and_errors(moto_server, monkeypatch, l
     history = [r for r in records if r["TIMESTAMP"] < cut]
     live = [r for r in records if r["TIMESTAMP"] >= cut]
 
-    resources = provision("vigil-air-it")
-    for name, value in resources.environment(config).items():
-        monkeypatch.setenv(name, value)
-    service = DetectorService(
-        config,
-        state_table=resources.state_table,
-        anomaly_table=resources.anomaly_table,
-        topic_arn=resources.topic_arn,
-    )
-    detector, _ = service.load_detector()
-    detector.learn(validate_frame(pd.DataFrame(history), config))
-    service.save_detector(detector, 0)
+    resources = learnt_detector(
+        config, pd.DataFrame(history), "vigil-air-it", setenv=monkeypatch.setenv
+    ).resources
 
     malformed = [
         b"{oops",

@@ -252,7 +252,7 @@ def test_online_scoring_reproduces_offline_test_scores(raw, etl, trained):
 
 
 def test_served_by_the_sagemaker_stack(raw, etl, trained, tmp_path):
-    from local.model_server import serve_model
+    from local.standins.model_server import serve_model
     from vigil.fraud.serving import FraudPredictor
     from vigil.packaging import package_model
 

@@ -15,9 +15,13 @@ import pandas as pd
 import pytest
 from aws_lambda_powertools import Metrics
 
-from local.demo_fraud import STREAM_ID_OFFSET, run_etl
-from local.fraud_scoring import local_scoring
-from local.fraud_training import offline_test_scores, train_model
+from local.standins.fraud_scoring import local_scoring
+from local.standins.fraud_training import (
+    STREAM_ID_OFFSET,
+    offline_test_scores,
+    run_etl,
+    train_model,
+)
 from vigil.fraud import datagen, schema
 from vigil.fraud.scoring import Scorer, ScoringConfig, handle_event, transaction_event
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from local.example_model import write_linear_model
-from local.model_server import (
+from local.standins.example_model import write_linear_model
+from local.standins.model_server import (
     ModelServer,
     ModelServerError,
     port_is_free,

@@ -1,5 +1,5 @@
 """A trained tiny BiLSTM served by the real SageMaker PyTorch serving stack (TorchServe + the
-toolkit, ``local.model_server``) from its ``model.tar.gz``, called through boto3's
+toolkit, ``local.standins.model_server``) from its ``model.tar.gz``, called through boto3's
 sagemaker-runtime and the moderation handler."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.demo_toxicity import moderate, moderation_endpoint
+from local.demos.toxicity import moderate, moderation_endpoint
 from vigil.packaging import package_model
 from vigil.toxicity.labels import JIGSAW_LABELS
 from vigil.toxicity.moderation import ModerationError, classify

@@ -14,8 +14,8 @@ from pathlib import Path
 import botocore.exceptions
 import pytest
 
-from local.fault_injection import inject_faults
-from local.neptune_standin import GraphEngine, NeptuneStandin, _binding_type
+from local.standins.fault_injection import inject_faults
+from local.standins.neptune_standin import GraphEngine, NeptuneStandin, _binding_type
 from vigil import aws
 from vigil.fraud import schema
 from vigil.fraud.features import decode_vector, encode_vector

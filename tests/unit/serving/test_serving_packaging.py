@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from local.sagemaker_serving_entry import _missing_requirements
+from local.standins.sagemaker_serving_entry import _missing_requirements
 from vigil.packaging import add_inference_code, package_model, unpack_model
 
 

@@ -1,4 +1,4 @@
-"""local.model_server without starting a server: start-up failure detection, environment."""
+"""local.standins.model_server without starting a server: start-up failure detection, environment."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from local.model_server import ModelServer, server_environment, start_model_server
+from local.standins.model_server import ModelServer, server_environment, start_model_server
 
 PREFIX = "2026-01-01T00:00:00,000 [INFO ] W-9000-model_1.0-stdout MODEL_LOG - "
 

@@ -1,8 +1,8 @@
 """Process entry point of the local SageMaker PyTorch serving stack: ``serving.main()`` of
 ``sagemaker_pytorch_serving_container``, redirected away from the container's fixed paths.
 
-Started by :func:`local.model_server.start_model_server` as ``python -m
-local.sagemaker_serving_entry`` in its own session, inside a per-server temporary directory (the
+Started by :func:`local.standins.model_server.start_model_server` as ``python -m
+local.standins.sagemaker_serving_entry`` in its own session, inside a per-server temporary directory (the
 working directory) with the environment that function builds. It runs exactly what the SageMaker
 PyTorch inference image runs at start-up, with the documented adjustments below, applied to module
 attributes of the installed toolkit before it starts (nothing in site-packages is edited):

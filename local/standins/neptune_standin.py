@@ -15,7 +15,7 @@ Neptune bulk-load CSV files the ETL writes (``~id,~label,prop:Type`` node files 
 ``~id,~from,~to,~label`` edge files), so the local graph is what a Neptune bulk load would hold.
 
 Process model: :func:`start_neptune_standin` runs the server as a separate process
-(``python -m local.neptune_standin``), started and stopped by PID like ``local/moto_server.py``.
+(``python -m local.standins.neptune_standin``), started and stopped by PID like ``local/standins/moto_server.py``.
 A separate process is what Neptune is to the Lambda: the handler's latency measured against it
 includes a real HTTP round trip and serialisation, and the engine does not compete with the
 caller for the GIL. :class:`NeptuneStandin` also runs in-process on a thread (``serve_in_thread``)
@@ -54,8 +54,8 @@ from typing import Any
 import ladybug
 import pyarrow as pa
 
-from local.fault_injection import FAULTS_PATH, RESET_PATH, Faults, inject_faults
-from local.loopback_process import LoopbackProcess, free_port
+from local.standins.fault_injection import FAULTS_PATH, RESET_PATH, Faults, inject_faults
+from local.standins.loopback_process import LoopbackProcess, free_port
 from vigil.fraud.graph import GraphLayout, graph_layout
 
 # Neptune bulk-load (openCypher format) column types → ladybug column types.
@@ -537,11 +537,11 @@ def start_neptune_standin(
     """Start the stand-in process on 127.0.0.1, load ``bulk_dir`` (one folder or several, each
     a set of bulk-load files, all loaded in one go), wait until it answers."""
     port = port or free_port()
-    command = [sys.executable, "-m", "local.neptune_standin", "--port", str(port)]
+    command = [sys.executable, "-m", "local.standins.neptune_standin", "--port", str(port)]
     folders = [] if bulk_dir is None else bulk_dir if isinstance(bulk_dir, list) else [bulk_dir]
     for folder in folders:
         command += ["--load", str(folder)]
-    repo_root = Path(__file__).resolve().parents[1]
+    repo_root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(repo_root)}
     process = subprocess.Popen(command, cwd=repo_root, env=env, stdout=subprocess.DEVNULL)
     standin = StandinProcess(process=process, port=port)

@@ -14,7 +14,7 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 
-from local.loopback_process import LoopbackProcess, free_port
+from local.standins.loopback_process import LoopbackProcess, free_port
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

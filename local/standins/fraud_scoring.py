@@ -2,28 +2,29 @@
 
 ``with local_scoring(bulk_dir=..., model_dir=..., featurizer=...) as local:`` starts
 
-* the Neptune stand-in process loaded from the ETL's bulk-load files (``local/neptune_standin.py``),
-* the real SageMaker PyTorch serving stack for the trained model (``local/model_server.py``),
-* the SageMaker runtime proxy in front of it (``local/sagemaker_runtime_proxy.py``),
+* the Neptune stand-in process loaded from the ETL's bulk-load files (``local/standins/neptune_standin.py``),
+* the real SageMaker PyTorch serving stack for the trained model (``local/standins/model_server.py``),
+* the SageMaker runtime proxy in front of it (``local/standins/sagemaker_runtime_proxy.py``),
 
 and yields the environment that points the scoring Lambda at them — the same variables the CDK
 construct sets in the cloud (``GRAPH_ENDPOINT``, ``SCORING_ENDPOINT_NAME``, ``FEATURIZER_SPEC``,
 …) plus ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` and fake credentials. Everything is stopped by PID
-on exit. Used by the demo (``local/demo_fraud.py``), the benchmark and the integration tests.
+on exit. Used by the demo (``local/demos/fraud.py``), the benchmark and the integration tests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local.model_server import ModelServer, start_model_server
-from local.moto_server import FAKE_CREDENTIALS
-from local.neptune_standin import StandinProcess, start_neptune_standin
-from local.sagemaker_runtime_proxy import ProxyProcess, start_sagemaker_proxy
+from local.standins.model_server import ModelServer, start_model_server
+from local.standins.moto_server import FAKE_CREDENTIALS
+from local.standins.neptune_standin import StandinProcess, start_neptune_standin
+from local.standins.sagemaker_runtime_proxy import ProxyProcess, start_sagemaker_proxy
 
 ENDPOINT_NAME = "vigil-fraud-rgcn"
 
@@ -103,3 +104,11 @@ def local_scoring(
             if running is not None:
                 with contextlib.suppress(Exception):
                     running.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[index]

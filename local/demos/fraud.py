@@ -8,15 +8,15 @@ Every step is the project's real code on local stand-ins:
 3. the RGCN is trained by ``training/fraud/train.py`` (tiny settings) into a SageMaker model
    directory with ``code/inference.py``;
 4. the Neptune stand-in loads the bulk-load files; the real SageMaker serving stack serves the
-   model behind the SageMaker runtime proxy (``local/fraud_scoring.py``);
+   model behind the SageMaker runtime proxy (``local/standins/fraud_scoring.py``);
 5. a second batch of generated transactions (new TransactionIDs, overlapping cards, devices and
    fraud rings) is streamed one by one as HTTP requests to a local API front
-   (``local/api_gateway.py``) that invokes the scoring Lambda handler;
+   (``local/standins/api_gateway.py``) that invokes the scoring Lambda handler;
 6. prints precision/recall at the threshold and p50/p99 latency, and writes plots
    (``build/demo_fraud/``: score distribution, precision-recall curve, latency histogram) with a
    ``metrics.json`` beside them.
 
-``python -m local.demo_fraud [--transactions 3000] [--stream 300] [--workdir build/demo_fraud]``.
+``python -m local.demos.fraud [--transactions 3000] [--stream 300] [--workdir build/demo_fraud]``.
 """
 
 from __future__ import annotations
@@ -25,100 +25,15 @@ import argparse
 import csv
 import http.client
 import json
-import math
-import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-STREAM_ID_OFFSET = 10_000_000  # streamed transactions get new ids, never colliding with the graph
+from local.standins.fraud_scoring import percentile
+from local.standins.fraud_training import OUTPUT_DIR, build_artifacts, stream_rows
 
-
-@dataclass
-class Artifacts:
-    raw_dir: Path
-    processed_dir: Path
-    model_dir: Path
-
-    @property
-    def bulk_dir(self) -> Path:
-        from vigil.fraud import schema
-
-        return self.processed_dir / schema.NEPTUNE_FOLDER
-
-    @property
-    def featurizer(self) -> Path:
-        from vigil.fraud import schema
-
-        return self.processed_dir / schema.FEATURIZER_FILE
-
-
-def generate(out: Path, transactions: int, seed: int) -> Path:
-    from vigil.fraud import datagen
-
-    datagen.write(datagen.generate(transactions, seed), out)
-    return out
-
-
-def run_etl(raw_dir: Path, out: Path, *, master: str = "local[2]") -> dict:
-    """The Glue job's ``run`` on a local SparkSession (the workers use this interpreter)."""
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    sys.path.insert(0, str(REPO_ROOT / "glue"))
-    import fraud_etl
-
-    config = fraud_etl.parse_args(
-        [
-            "--transactions",
-            str(raw_dir / "train_transaction.csv"),
-            "--identity",
-            str(raw_dir / "train_identity.csv"),
-            "--output",
-            str(out),
-            "--shuffle-partitions",
-            "2",
-        ]
-    )
-    spark = fraud_etl.local_spark_session(master, 2)
-    try:
-        return fraud_etl.run(spark, config)
-    finally:
-        spark.stop()
-
-
-def train(processed_dir: Path, model_dir: Path, *, epochs: int = 30) -> Path:
-    """Train the RGCN with F1's entry point (tiny settings) into a SageMaker model directory."""
-    from local.fraud_training import train_model
-
-    return train_model(processed_dir, model_dir, epochs=epochs)
-
-
-def build_artifacts(workdir: Path, *, transactions: int, seed: int, epochs: int = 30) -> Artifacts:
-    """Generate, ETL and train under ``workdir/n<transactions>-s<seed>``; a step whose output
-    is already there (a previous run with the same size and seed) is not repeated."""
-    workdir = Path(workdir) / f"n{transactions}-s{seed}"
-    raw = workdir / "raw"
-    if not (raw / "train_identity.csv").exists():
-        generate(raw, transactions, seed)
-    processed = workdir / "processed"
-    if not (processed / "etl_report.json").exists():
-        run_etl(raw, processed)
-    model_dir = train(processed, workdir / "model", epochs=epochs)
-    return Artifacts(raw_dir=raw, processed_dir=processed, model_dir=model_dir)
-
-
-def stream_rows(transactions: int, seed: int) -> list[dict[str, Any]]:
-    """Generated rows (transaction + identity) with ids moved past the graph's, label kept."""
-    from vigil.fraud import datagen, schema
-
-    data = datagen.generate(transactions, seed)
-    rows = data.transactions.merge(data.identity, on=schema.ID_COLUMN, how="left")
-    rows[schema.ID_COLUMN] = rows[schema.ID_COLUMN] + STREAM_ID_OFFSET
-    return rows.to_dict("records")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def post(connection: http.client.HTTPConnection, body: dict) -> tuple[int, dict, float]:
@@ -130,14 +45,6 @@ def post(connection: http.client.HTTPConnection, body: dict) -> tuple[int, dict,
     response = connection.getresponse()
     answer = json.loads(response.read())
     return response.status, answer, (time.perf_counter() - started) * 1000
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def precision_recall(labels: list[int], flags: list[bool]) -> tuple[float, float]:
@@ -186,8 +93,6 @@ def operating_threshold(model_dir: Path) -> float:
     """
     from sklearn.metrics import precision_recall_curve
 
-    from local.fraud_training import OUTPUT_DIR
-
     scores = Path(model_dir).parent / OUTPUT_DIR / "test_scores.csv"
     with scores.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -202,7 +107,7 @@ def operating_threshold(model_dir: Path) -> float:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.demo_fraud", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local.demos.fraud", description=__doc__)
     parser.add_argument("--transactions", type=int, default=3000, help="rows in the graph")
     parser.add_argument("--stream", type=int, default=300, help="new rows scored over the API")
     parser.add_argument("--seed", type=int, default=7)
@@ -211,8 +116,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
 
-    from local.api_gateway import LocalApi
-    from local.fraud_scoring import local_scoring
+    from local.standins.api_gateway import LocalApi
+    from local.standins.fraud_scoring import local_scoring
     from vigil.fraud import schema
     from vigil.fraud.scoring import transaction_event
 

@@ -1,6 +1,6 @@
 """A real MQTT broker (amqtt, from PyPI) on 127.0.0.1: the local stand-in for AWS IoT Core's broker.
 
-Run it as ``python -m local.mqtt_broker --port 1883`` or start it from code with
+Run it as ``python -m local.standins.mqtt_broker --port 1883`` or start it from code with
 ``start_mqtt_broker()`` (a subprocess, stopped by its PID). Devices connect with their thing name
 as client id, as they do against IoT Core; TLS and X.509 are the cloud's part (see the simulator).
 """
@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from local.loopback_process import LoopbackProcess, free_port
+from local.standins.loopback_process import LoopbackProcess, free_port
 
 
 def broker_config(port: int) -> dict:
@@ -53,7 +53,7 @@ class MqttBroker(LoopbackProcess):
 def start_mqtt_broker(port: int | None = None, *, timeout: float = 20.0) -> MqttBroker:
     port = port or free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.mqtt_broker", "--port", str(port)],
+        [sys.executable, "-m", "local.standins.mqtt_broker", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

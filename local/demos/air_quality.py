@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -20,18 +19,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from local.air_quality_pipeline import provision, read_alerts, running_path, wait_until_idle
-from local.moto_server import running_moto_server
-from local.mqtt_broker import running_mqtt_broker
+from local.standins.air_quality_pipeline import (
+    read_alerts,
+    running_air_quality,
+    running_path,
+    wait_until_idle,
+)
+from local.standins.api_gateway import LocalContext
 from vigil.air_quality.backtest import run_backtest
 from vigil.air_quality.config import DetectorConfig, Measure
-from vigil.air_quality.records import validate_frame
-from vigil.air_quality.service import DetectorService
 from vigil.air_quality.simulator import LocalPublisher, publish_records
 from vigil.air_quality.uci import inject, load_uci
-from vigil.aws import reset_clients
 
-OUT = Path(__file__).resolve().parents[1] / "build" / "demo" / "air_quality"
+OUT = Path(__file__).resolve().parents[2] / "build" / "demo" / "air_quality"
 MEASURES = ["CO", "NO2", "NOx"]
 REPLAY_ROWS = 24 * 28
 
@@ -47,17 +47,13 @@ def demo_config() -> DetectorConfig:
     )
 
 
-class _Context:
-    function_name = "vigil-air-quality-detector"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:vigil-air-detector"
-    memory_limit_in_mb = 1024
-    aws_request_id = "local"
-    log_group_name = "/aws/lambda/vigil-air-quality-detector"
-    log_stream_name = "local"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+CONTEXT = LocalContext(
+    function_name="vigil-air-quality-detector",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:vigil-air-detector",
+    aws_request_id="local",
+    log_group_name="/aws/lambda/vigil-air-quality-detector",
+    timeout_ms=60_000,
+)
 
 
 def plot_series(scores: pd.DataFrame, measure: str, alerts: list[str], injections, path: Path):
@@ -99,52 +95,34 @@ def main(argv: list[str]) -> int:
     for inj in injections:
         print(f"        {inj.kind:<12} {inj.measure:<4} {inj.start} .. {inj.end}")
 
-    saved_env = dict(os.environ)
-    try:
-        with running_moto_server() as moto, running_mqtt_broker() as broker:
-            os.environ.update(moto.environment())
-            reset_clients()
-            resources = provision("vigil-air-demo")
-            os.environ.update(resources.environment(config))
-            service = DetectorService(
-                config,
-                state_table=resources.state_table,
-                anomaly_table=resources.anomaly_table,
-                topic_arn=resources.topic_arn,
-            )
-            detector, _ = service.load_detector()
-            detector.learn(validate_frame(history, config))
-            service.save_detector(detector, 0)
-            print(f"[air] learnt {len(detector.series)} series; state stored in DynamoDB")
+    with running_air_quality(config, history, "vigil-air-demo") as local:
+        resources = local.resources
+        print(f"[air] learnt {len(local.detector.series)} series; state stored in DynamoDB")
 
-            records = []
-            for row in replay.to_dict("records"):
-                records.append({k: (None if pd.isna(v) else v) for k, v in row.items()})
-            publisher = LocalPublisher(port=broker.port)
-            with running_path(broker.port, resources, detector_handler.handler, _Context()) as (
-                bridge,
-                trigger,
-            ):
-                sent = sum(1 for _ in publish_records(publisher, records, delay_s=0.002))
-                publisher.close()
-                wait_until_idle(bridge, trigger, sent, timeout=120)
-            alerts = read_alerts(resources.queue_url, wait_s=2.0)
-            totals: dict[str, int] = {}
-            for result in trigger.results:
-                for k, v in (result or {}).items():
-                    totals[k] = totals.get(k, 0) + v
-            print(
-                f"[air] published {sent} MQTT messages; bridge forwarded {bridge.forwarded} to "
-                f"Firehose; detector ran on {len(trigger.results)} S3 objects "
-                f"({len(trigger.errors)} failed)"
-            )
-            print(f"[air] detector totals: {totals}")
-            for error in trigger.errors:
-                print(f"[air] detector failed on {error}")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        reset_clients()
+        records = []
+        for row in replay.to_dict("records"):
+            records.append({k: (None if pd.isna(v) else v) for k, v in row.items()})
+        publisher = LocalPublisher(port=local.broker_port)
+        with running_path(local.broker_port, resources, detector_handler.handler, CONTEXT) as (
+            bridge,
+            trigger,
+        ):
+            sent = sum(1 for _ in publish_records(publisher, records, delay_s=0.002))
+            publisher.close()
+            wait_until_idle(bridge, trigger, sent, timeout=120)
+        alerts = read_alerts(resources.queue_url, wait_s=2.0)
+        totals: dict[str, int] = {}
+        for result in trigger.results:
+            for k, v in (result or {}).items():
+                totals[k] = totals.get(k, 0) + v
+        print(
+            f"[air] published {sent} MQTT messages; bridge forwarded {bridge.forwarded} to "
+            f"Firehose; detector ran on {len(trigger.results)} S3 objects "
+            f"({len(trigger.errors)} failed)"
+        )
+        print(f"[air] detector totals: {totals}")
+        for error in trigger.errors:
+            print(f"[air] detector failed on {error}")
 
     print(f"\n[air] {len(alerts)} alert message(s) received through SNS → SQS:")
     alerted: dict[str, list[str]] = {}

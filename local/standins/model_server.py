@@ -15,7 +15,7 @@ under a fresh temporary directory and every socket on 127.0.0.1:
   (one port, as on SageMaker), the metrics and gRPC listeners to 127.0.0.1 instead of the
   toolkit's ``0.0.0.0``. System metrics and the metrics API are off; one worker; a small JVM heap.
 * The toolkit's fixed ``/etc/sagemaker-ts.properties``, its machine-wide process scan and its
-  ``pip install`` of ``code/requirements.txt`` are redirected by ``local/sagemaker_serving_entry.py``
+  ``pip install`` of ``code/requirements.txt`` are redirected by ``local/standins/sagemaker_serving_entry.py``
   (see its docstring for why each is needed and how).
 * The workers import the project: ``PYTHONPATH`` starts with the repository root (the toolkit
   prepends ``code/``), so ``code/inference.py`` can ``import vigil...`` locally. In the cloud the
@@ -53,7 +53,7 @@ import psutil
 
 from vigil.packaging import unpack_model
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
 DEFAULT_STARTUP_TIMEOUT = 120.0
 # A small heap, the client compiler only and the serial collector: the frontend only routes
@@ -397,7 +397,7 @@ def start_model_server(
     started = time.monotonic()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.sagemaker_serving_entry"],
+            [sys.executable, "-m", "local.standins.sagemaker_serving_entry"],
             cwd=workdir,
             env=server_environment(workdir, port, env),
             stdin=subprocess.DEVNULL,

@@ -1,7 +1,7 @@
 """SageMaker runtime front for the local model server: ``/endpoints/<name>/invocations`` → ``/invocations``.
 
 boto3's ``sagemaker-runtime`` client calls ``POST /endpoints/{EndpointName}/invocations``; the
-serving container (TorchServe behind the SageMaker toolkit, ``local/model_server.py``) serves
+serving container (TorchServe behind the SageMaker toolkit, ``local/standins/model_server.py``) serves
 ``POST /invocations``, as it does inside SageMaker, where the SageMaker front end does this
 mapping. This proxy is that front end's routing and error contract only — it forwards the body,
 ``Content-Type`` and ``Accept`` unchanged to the real model server and returns its answer:
@@ -12,7 +12,7 @@ mapping. This proxy is that front end's routing and error contract only — it f
 * the container is unreachable → 503 ``ServiceUnavailable``.
 
 So ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=<proxy url>`` is all local mode means for the scoring
-Lambda's client. Fault injection (``local/fault_injection.py``) makes the next requests fail or
+Lambda's client. Fault injection (``local/standins/fault_injection.py``) makes the next requests fail or
 slow down like a throttled or failing endpoint.
 
 Run it in-process (:meth:`SageMakerRuntimeProxy.serve_in_thread`) or as its own process
@@ -36,8 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from local.fault_injection import FAULTS_PATH, RESET_PATH, Faults, inject_faults
-from local.loopback_process import LoopbackProcess, free_port
+from local.standins.fault_injection import FAULTS_PATH, RESET_PATH, Faults, inject_faults
+from local.standins.loopback_process import LoopbackProcess, free_port
 
 _ERRORS = {
     400: "ValidationError",
@@ -208,12 +208,12 @@ def start_sagemaker_proxy(
 ) -> ProxyProcess:
     """Run the proxy as its own process on 127.0.0.1 and wait until it answers ``/ping``."""
     port = port or free_port()
-    repo_root = Path(__file__).resolve().parents[1]
+    repo_root = Path(__file__).resolve().parents[2]
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "local.sagemaker_runtime_proxy",
+            "local.standins.sagemaker_runtime_proxy",
             "--upstream",
             upstream_url,
             "--endpoint-name",

@@ -8,9 +8,9 @@
    RoBERTa built from a config with a BPE tokenizer trained on the corpus);
 3. the better model (test ROC-AUC) is packaged as ``model.tar.gz`` (``vigil.packaging``), put in
    S3 where the stack's endpoint reads it, and served by the real SageMaker PyTorch serving stack
-   (``local.model_server``);
+   (``local.standins.model_server``);
 4. example messages go through the moderation Lambda handler, whose boto3 ``sagemaker-runtime``
-   client reaches that server through ``local.sagemaker_runtime_proxy`` (``InvokeEndpoint``'s REST
+   client reaches that server through ``local.standins.sagemaker_runtime_proxy`` (``InvokeEndpoint``'s REST
    path, and its ``ModelError`` for 4xx answers of the model);
 5. a metrics table and the moderation answers are printed.
 """
@@ -27,9 +27,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from local.sagemaker_runtime_proxy import SageMakerRuntimeProxy
+from local.standins.sagemaker_runtime_proxy import SageMakerRuntimeProxy
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "vigil-toxicity-data"
 EXAMPLES = [
     "Thanks for fixing the citation, the article reads much better now.",
@@ -64,7 +64,7 @@ def api_event(body: str | None) -> dict:
 def moderation_endpoint(model: str | Path, endpoint_name: str = "vigil-toxicity") -> Iterator:
     """Serve ``model`` (dir or model.tar.gz) with the real serving stack behind the runtime
     proxy; boto3's sagemaker-runtime points there while the block runs."""
-    from local.model_server import serve_model
+    from local.standins.model_server import serve_model
     from vigil.aws import reset_clients
 
     with serve_model(model) as server:
@@ -142,7 +142,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "VigilDemo")
-    from local.moto_server import running_moto_server
+    from local.standins.moto_server import running_moto_server
     from vigil.aws import client, reset_clients
     from vigil.datasets import JIGSAW_SAMPLE, data_file
     from vigil.packaging import package_model

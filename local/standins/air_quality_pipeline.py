@@ -6,6 +6,10 @@
 * ``TopicRuleBridge`` subscribes to the local broker on the rule's topic filter, applies the rule
   SQL (``vigil.air_quality.topic_rule``) and calls Firehose ``PutRecordBatch`` (newline-separated,
   as the IoT Firehose action with ``separator="\\n"``), buffering ``buffer_seconds``.
+* ``learnt_detector(...)`` is ``provision`` plus what a first learn leaves behind: the detector's
+  environment set and its state, learnt from a history frame, stored in DynamoDB;
+  ``running_air_quality(...)`` runs that on a fresh moto server beside a local MQTT broker (the one
+  local setup of the demo, the integration test and the benchmark).
 * ``S3Trigger`` stands in for the bucket's ObjectCreated notification: it lists ``readings/`` and
   invokes the real Lambda handler with an S3 event for each new object, one at a time (the
   function's reserved concurrency is 1 in the cloud).
@@ -19,15 +23,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
 
 from vigil.air_quality.config import DetectorConfig
-from vigil.air_quality.service import BY_DIMENSION_INDEX
+from vigil.air_quality.records import validate_frame
+from vigil.air_quality.service import BY_DIMENSION_INDEX, DetectorService
 from vigil.air_quality.topic_rule import RULE_SQL, TopicRule
-from vigil.aws import client
+from vigil.aws import client, reset_clients
 
 READINGS_PREFIX = "readings/"
 
@@ -119,6 +128,61 @@ def provision(prefix: str = "vigil-air") -> LocalResources:
     ]["QueueArn"]
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     return LocalResources(bucket, stream, state_table, anomaly_table, topic_arn, queue_url)
+
+
+@dataclass
+class LocalDetector:
+    resources: LocalResources
+    service: DetectorService
+    detector: Any
+    broker_port: int | None = None  # set by running_air_quality
+
+
+def learnt_detector(
+    config: DetectorConfig,
+    history: pd.DataFrame,
+    prefix: str,
+    *,
+    setenv: Callable[[str, str], None] = os.environ.__setitem__,
+) -> LocalDetector:
+    """Provision on the current AWS endpoint, set the detector's environment with ``setenv`` and
+    store its state learnt from ``history`` (what the stack's first learn leaves in DynamoDB)."""
+    resources = provision(prefix)
+    for name, value in resources.environment(config).items():
+        setenv(name, value)
+    service = DetectorService(
+        config,
+        state_table=resources.state_table,
+        anomaly_table=resources.anomaly_table,
+        topic_arn=resources.topic_arn,
+    )
+    detector, _ = service.load_detector()
+    detector.learn(validate_frame(history, config))
+    service.save_detector(detector, 0)
+    return LocalDetector(resources=resources, service=service, detector=detector)
+
+
+@contextlib.contextmanager
+def running_air_quality(
+    config: DetectorConfig, history: pd.DataFrame, prefix: str
+) -> Iterator[LocalDetector]:
+    """A fresh moto server and MQTT broker with :func:`learnt_detector` on them; the process
+    environment and boto3 clients are restored on exit."""
+    from local.standins.moto_server import running_moto_server
+    from local.standins.mqtt_broker import running_mqtt_broker
+
+    saved = dict(os.environ)
+    try:
+        with running_moto_server() as moto, running_mqtt_broker() as broker:
+            os.environ.update(moto.environment())
+            reset_clients()
+            local = learnt_detector(config, history, prefix)
+            local.broker_port = broker.port
+            yield local
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_clients()
 
 
 def read_alerts(queue_url: str, *, wait_s: float = 1.0) -> list[dict]:

@@ -1,0 +1,1 @@
+"""One end-to-end demo per system on the local stand-ins; ``python -m local.demo`` runs them."""
