@@ -20,7 +20,6 @@ never at import time.
 
 from __future__ import annotations
 
-import functools
 import re
 import shutil
 import tempfile
@@ -28,7 +27,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -53,28 +51,7 @@ RUNNING_LOAD_STATES = frozenset(
     {"LOAD_NOT_STARTED", "LOAD_IN_QUEUE", "LOAD_IN_PROGRESS", "LOAD_COMMITTED_W_WRITE_CONFLICTS"}
 )
 
-STEP_ERRORS_METRIC = "PipelineStepErrors"
-
-
-def counts_step_errors(logger, metrics):
-    """Decorator for a pipeline-step Lambda handler: any exception is counted
-    (``PipelineStepErrors``), logged with its traceback and raised again — Step Functions
-    catches it by its class name and notifies the failure topic. Put it below ``event_parser``
-    so a malformed event fails validation first (Powertools counts and logs that itself)."""
-
-    def decorate(handler):
-        @functools.wraps(handler)
-        def counted(*args, **kwargs):
-            try:
-                return handler(*args, **kwargs)
-            except Exception:
-                metrics.add_metric(name=STEP_ERRORS_METRIC, unit=MetricUnit.Count, value=1)
-                logger.exception("pipeline step failed")
-                raise
-
-        return counted
-
-    return decorate
+STEP_ERRORS_METRIC = "PipelineStepErrors"  # every step handler counts its failures as this
 
 
 class _Model(BaseModel):

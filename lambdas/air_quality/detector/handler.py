@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vigil.air_quality.service import DetectorService, service_from_environment
+from vigil.lambda_handler import lambda_handler, powertools
 
-logger = Logger()
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Vigil"))
-tracer = Tracer()
+logger, metrics, tracer = powertools()
 _ENV_KEYS = ("DETECTOR_CONFIG", "STATE_TABLE", "ANOMALY_TABLE", "ALERT_TOPIC_ARN", "ERROR_PREFIX")
 _services: dict[tuple, DetectorService] = {}
 
@@ -28,10 +25,7 @@ def _get_service() -> DetectorService:
     return _services[key]
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-@event_parser(model=S3Model)
+@lambda_handler(logger, metrics, tracer, model=S3Model)
 def handler(event: S3Model, context: LambdaContext) -> dict:
     service = _get_service()
     totals: dict[str, int] = {}

@@ -7,18 +7,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from vigil.fraud import pipeline
 from vigil.fraud.contract import GraphLoadSettings
+from vigil.lambda_handler import lambda_handler, powertools
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer()
+logger, metrics, tracer = powertools()
 
 
 class GraphLoadEvent(BaseModel):
@@ -28,11 +25,14 @@ class GraphLoadEvent(BaseModel):
     load_id: str | None = Field(None, alias="loadId")
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-@event_parser(model=GraphLoadEvent)
-@pipeline.counts_step_errors(logger, metrics)
+@lambda_handler(
+    logger,
+    metrics,
+    tracer,
+    model=GraphLoadEvent,
+    error_metric=pipeline.STEP_ERRORS_METRIC,
+    error_message="pipeline step failed",
+)
 def handler(event: GraphLoadEvent, context: LambdaContext) -> dict:
     return _run(event)
 

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from vigil.fraud import pipeline
+from vigil.lambda_handler import lambda_handler, powertools
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer()
+logger, metrics, tracer = powertools()
 
 
 class HyperparametersEvent(BaseModel):
     hyperparameters: dict[str, Any]
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-@event_parser(model=HyperparametersEvent)
-@pipeline.counts_step_errors(logger, metrics)
+@lambda_handler(
+    logger,
+    metrics,
+    tracer,
+    model=HyperparametersEvent,
+    error_metric=pipeline.STEP_ERRORS_METRIC,
+    error_message="pipeline step failed",
+)
 def handler(event: HyperparametersEvent, context: LambdaContext) -> dict:
     return _run(event)
 

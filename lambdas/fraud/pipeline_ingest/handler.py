@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from vigil.fraud import pipeline
+from vigil.lambda_handler import lambda_handler, powertools
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer()
+logger, metrics, tracer = powertools()
 
 
 class IngestEvent(BaseModel):
@@ -20,11 +17,14 @@ class IngestEvent(BaseModel):
     tables: str = Field(min_length=6)
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-@event_parser(model=IngestEvent)
-@pipeline.counts_step_errors(logger, metrics)
+@lambda_handler(
+    logger,
+    metrics,
+    tracer,
+    model=IngestEvent,
+    error_metric=pipeline.STEP_ERRORS_METRIC,
+    error_message="pipeline step failed",
+)
 def handler(event: IngestEvent, context: LambdaContext) -> dict:
     return _run(event)
 

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field, model_validator
 
 from vigil.fraud import pipeline
 from vigil.fraud.contract import PackageModelSettings
+from vigil.lambda_handler import lambda_handler, powertools
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer()
+logger, metrics, tracer = powertools()
 
 
 class PackageModelEvent(BaseModel):
@@ -47,11 +44,14 @@ class PackageModelEvent(BaseModel):
         return self
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-@event_parser(model=PackageModelEvent)
-@pipeline.counts_step_errors(logger, metrics)
+@lambda_handler(
+    logger,
+    metrics,
+    tracer,
+    model=PackageModelEvent,
+    error_metric=pipeline.STEP_ERRORS_METRIC,
+    error_message="pipeline step failed",
+)
 def handler(event: PackageModelEvent, context: LambdaContext) -> dict:
     return _run(event)
 

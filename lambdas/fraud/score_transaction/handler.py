@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import functools
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vigil.fraud.contract import ScoringSettings
 from vigil.fraud.scoring import Scorer, handle_event
+from vigil.lambda_handler import lambda_handler, powertools
 
-logger = Logger()
-metrics = Metrics()
-tracer = Tracer()
+logger, metrics, tracer = powertools()
 
 
 @functools.cache
@@ -27,8 +25,6 @@ def scorer() -> Scorer:
     return Scorer(ScoringSettings.from_environment())
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
+@lambda_handler(logger, metrics, tracer)
 def handler(event: dict, context: LambdaContext) -> dict:
     return handle_event(event, scorer, metrics, context)

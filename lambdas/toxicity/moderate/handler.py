@@ -3,23 +3,19 @@ endpoint → which messages are flagged and why. Logic lives in ``vigil.toxicity
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventModel
 from pydantic import ValidationError
 
+from vigil.lambda_handler import lambda_handler, powertools
 from vigil.toxicity.contract import ModerationSettings
 from vigil.toxicity.moderation import api_response, moderate_api_body
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger, metrics, tracer = powertools()
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics
+@lambda_handler(logger, metrics, tracer)
 def handler(event: dict, context) -> dict:
     def count(name: str, value: float) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -234,7 +234,7 @@ def test_ingest_names_the_missing_table(aws, lambda_context):
 
 
 def test_a_failing_step_is_counted_logged_and_raised(aws, lambda_context, capsys, monkeypatch):
-    """Every pipeline handler shares one error wrapper (``pipeline.counts_step_errors``)."""
+    """Every handler counts errors through one decorator (``vigil.lambda_handler``)."""
     logged = []
     monkeypatch.setattr(ingest.logger, "exception", lambda message, **_: logged.append(message))
     aws.put_object(Bucket=RAW, Key="incoming/train_transaction.csv", Body=b"x")
