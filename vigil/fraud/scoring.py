@@ -29,7 +29,6 @@ the configured fallback answers (``review``: fail open, ``flag="review"``; ``clo
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import math
@@ -53,6 +52,7 @@ from botocore.exceptions import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from vigil import aws
+from vigil.api_gateway import InvalidBody, is_proxy_event, json_body, json_response
 from vigil.fraud import schema
 from vigil.fraud.contract import (
     INPUT_COLUMNS,
@@ -130,35 +130,6 @@ def parse_transaction(payload: Any) -> dict[str, Any]:
             problems.append({"field": where, "message": message})
         raise InvalidTransaction(problems) from None
     return model.model_dump(exclude_none=True)
-
-
-def _decode_body(event: Mapping[str, Any]) -> Any:
-    body = event.get("body")
-    if body is None:
-        raise InvalidTransaction([{"field": "body", "message": "missing request body"}])
-    if not isinstance(body, str):
-        raise InvalidTransaction([{"field": "body", "message": "must be a JSON string"}])
-    if event.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(body, validate=True).decode("utf-8")
-        except ValueError:
-            raise InvalidTransaction(
-                [{"field": "body", "message": "is not valid base64 UTF-8"}]
-            ) from None
-    if len(body.encode("utf-8")) > MAX_BODY_BYTES:
-        raise InvalidTransaction(
-            [{"field": "body", "message": f"larger than {MAX_BODY_BYTES} bytes"}]
-        )
-    try:
-        return json.loads(body)
-    except ValueError as error:
-        raise InvalidTransaction(
-            [{"field": "body", "message": f"is not valid JSON ({error.msg})"}]
-        ) from None
-
-
-def is_api_gateway_event(event: Any) -> bool:
-    return isinstance(event, Mapping) and "requestContext" in event and "httpMethod" in event
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -682,22 +653,25 @@ class Scorer:
 def _response(status: int, body: dict[str, Any], api: bool) -> dict[str, Any]:
     if not api:
         return body if status == 200 else {"statusCode": status, **body}
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(body, separators=(",", ":")),
-    }
+    return json_response(status, body)
+
+
+def _json_body(event: Mapping[str, Any]) -> Any:
+    try:
+        return json_body(event, max_bytes=MAX_BODY_BYTES)
+    except InvalidBody as invalid:
+        raise InvalidTransaction([{"field": "body", "message": invalid.message}]) from None
 
 
 def handle_event(
     event: Any, scorer_factory: Callable[[], Scorer], metrics=None, context=None
 ) -> dict:
     """One Lambda event (API Gateway proxy or direct invoke) → the response; never raises."""
-    api = is_api_gateway_event(event)
+    api = is_proxy_event(event)
     if metrics is not None:
         metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
     try:
-        payload = _decode_body(event) if api else event
+        payload = _json_body(event) if api else event
         transaction = parse_transaction(payload)
     except InvalidTransaction as invalid:
         if metrics is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
@@ -114,11 +114,3 @@ def moderate_api_body(body: str | None, *, endpoint_name: str, count: Counter) -
         return exc.status, {"error": exc.error, "reason": exc.reason}
     count("MessagesFlagged", sum(r["flagged"] for r in answer["results"]))
     return 200, answer
-
-
-def api_response(status: int, answer: dict[str, Any]) -> dict:
-    return {
-        "statusCode": status,
-        "headers": {"Content-Type": "application/json"},
-        "body": json.dumps(answer),
-    }
