@@ -29,7 +29,7 @@ Hub entities (``degree >= hub_threshold``) and existing entities of link-only co
 (categories such as the card brand or product code, ``schema.DEFAULT_LINK_ONLY_COLUMNS``) are
 linked (the edge is created) but their ``feat_sum``/``degree`` are not updated online: one more
 transaction moves a hub's mean by less than 1/threshold and says next to nothing about a category;
-the next ETL + bulk load refreshes them. The scorer decides (``vigil/fraud/scoring.py``); this
+the next ETL + bulk load refreshes them. The scorer decides (``vigil/fraud/scoring/``); this
 module writes what it is given.
 """
 

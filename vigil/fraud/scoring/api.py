@@ -1,0 +1,58 @@
+"""One Lambda event (API Gateway proxy or direct invoke) → the scorer → the response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
+
+from vigil.api_gateway import InvalidBody, is_proxy_event, json_body, json_response
+from vigil.fraud.contract import (
+    MAX_BODY_BYTES,
+)
+from vigil.fraud.scoring.event import InvalidTransaction, parse_transaction
+from vigil.fraud.scoring.scorer import Scorer
+
+logger = Logger(child=True)
+
+
+def _response(status: int, body: dict[str, Any], api: bool) -> dict[str, Any]:
+    if not api:
+        return body if status == 200 else {"statusCode": status, **body}
+    return json_response(status, body)
+
+
+def _json_body(event: Mapping[str, Any]) -> Any:
+    try:
+        return json_body(event, max_bytes=MAX_BODY_BYTES)
+    except InvalidBody as invalid:
+        raise InvalidTransaction([{"field": "body", "message": invalid.message}]) from None
+
+
+def handle_event(
+    event: Any, scorer_factory: Callable[[], Scorer], metrics=None, context=None
+) -> dict:
+    """One Lambda event (API Gateway proxy or direct invoke) → the response; never raises."""
+    api = is_proxy_event(event)
+    if metrics is not None:
+        metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    try:
+        payload = _json_body(event) if api else event
+        transaction = parse_transaction(payload)
+    except InvalidTransaction as invalid:
+        if metrics is not None:
+            metrics.add_metric(name="InvalidInput", unit=MetricUnit.Count, value=1)
+        logger.info("rejected invalid transaction", extra={"errors": invalid.errors[:10]})
+        return _response(
+            400, {"message": "invalid transaction", "errors": invalid.errors[:20]}, api
+        )
+    try:
+        answer = scorer_factory().score(transaction, metrics, context)
+    except Exception:  # a bug or a broken configuration: answer, count, log — never crash
+        logger.exception("scoring failed unexpectedly")
+        if metrics is not None:
+            metrics.add_metric(name="ScoringError", unit=MetricUnit.Count, value=1)
+        return _response(500, {"message": "internal error"}, api)
+    return _response(200, answer.body(), api)
