@@ -35,7 +35,7 @@ from cdk.nag import (
     scoring_neptune_data_ack,
 )
 from cdk.shared.function import PythonFunction
-from cdk.shared.rest_api import iam_rest_api, regional_web_acl
+from cdk.shared.rest_api import iam_rest_api, regional_web_acl, validated_post
 from vigil.fraud.contract import ScoringSettings, request_json_schema
 
 _JSON_TYPES = {
@@ -223,24 +223,16 @@ class ScoringApi(Construct):
             throttle_burst_limit=throttle_burst_limit,
             no_cognito=SCORING_API_COGNITO,
         )
-        model = self.api.add_model(
-            "TransactionModel",
-            content_type="application/json",
+        validated_post(
+            self.api,
+            "transactions",
+            self.function.function,
+            model_id="TransactionModel",
             model_name="Transaction",
             description="One IEEE-CIS transaction (TransactionID required, no other keys)",
             schema=_json_schema(
                 request_json_schema(), schema=apigw.JsonSchemaVersion.DRAFT4, title="Transaction"
             ),
-        )
-        validator = self.api.add_request_validator(
-            "BodyValidator", validate_request_body=True, validate_request_parameters=True
-        )
-        transactions = self.api.root.add_resource("transactions")
-        transactions.add_method(
-            "POST",
-            apigw.LambdaIntegration(self.function.function, proxy=True),
-            request_models={"application/json": model},
-            request_validator=validator,
         )
 
         self.web_acl = regional_web_acl(

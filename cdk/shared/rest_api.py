@@ -13,6 +13,7 @@ from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
@@ -73,6 +74,36 @@ def iam_rest_api(
         if isinstance(child, iam.Role):
             acknowledge(child, API_PUSH_LOGS_ROLE)
     return api
+
+
+def validated_post(
+    api: apigw.RestApi,
+    path: str,
+    handler: lambda_.IFunction,
+    *,
+    model_id: str,
+    model_name: str,
+    description: str,
+    schema: apigw.JsonSchema,
+) -> apigw.Method:
+    """``POST /<path>`` → ``handler`` (proxy integration); API Gateway checks the JSON body
+    against ``schema`` first, so malformed requests never cost an invocation."""
+    model = api.add_model(
+        model_id,
+        content_type="application/json",
+        model_name=model_name,
+        description=description,
+        schema=schema,
+    )
+    validator = api.add_request_validator(
+        "BodyValidator", validate_request_body=True, validate_request_parameters=True
+    )
+    return api.root.add_resource(path).add_method(
+        "POST",
+        apigw.LambdaIntegration(handler, proxy=True),
+        request_models={"application/json": model},
+        request_validator=validator,
+    )
 
 
 def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:

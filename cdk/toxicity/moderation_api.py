@@ -15,7 +15,7 @@ from constructs import Construct
 
 from cdk.nag import TOXICITY_API_COGNITO
 from cdk.shared.function import PythonFunction
-from cdk.shared.rest_api import iam_rest_api, regional_web_acl
+from cdk.shared.rest_api import iam_rest_api, regional_web_acl, validated_post
 from vigil.toxicity.contract import MAX_MESSAGE_CHARS, MAX_MESSAGES, ModerationSettings
 
 
@@ -86,21 +86,14 @@ class ModerationApi(Construct):
             throttle_burst_limit=throttle_burst_limit,
             no_cognito=TOXICITY_API_COGNITO,
         )
-        model = self.api.add_model(
-            "ModerationRequestModel",
-            content_type="application/json",
+        validated_post(
+            self.api,
+            "moderate",
+            self.function.function,
+            model_id="ModerationRequestModel",
             model_name="ModerationRequest",
             description=f"1..{MAX_MESSAGES} messages of 1..{MAX_MESSAGE_CHARS} characters",
             schema=request_schema(),
-        )
-        validator = self.api.add_request_validator(
-            "BodyValidator", validate_request_body=True, validate_request_parameters=True
-        )
-        self.api.root.add_resource("moderate").add_method(
-            "POST",
-            apigw.LambdaIntegration(self.function.function, proxy=True),
-            request_models={"application/json": model},
-            request_validator=validator,
         )
         self.web_acl = regional_web_acl(
             self, self.api, metric_name="VigilToxicityModerationApi", requests_per_ip=10_000
