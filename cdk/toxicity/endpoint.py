@@ -14,7 +14,7 @@ from constructs import Construct
 
 from cdk.nag import TOXICITY_ENDPOINT_ROLE, acknowledge
 from cdk.shared.iam import grant_sagemaker_logs_and_metrics
-from cdk.toxicity.images import FrameworkImages
+from cdk.shared.sagemaker import FrameworkImages
 
 
 class ToxicityEndpoint(Construct):

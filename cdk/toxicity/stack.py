@@ -6,9 +6,10 @@ from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk.config import SharedSettings
+from cdk.shared.sagemaker import FrameworkImages
 from cdk.shared.security import SecurityBaseline
 from cdk.toxicity.endpoint import ToxicityEndpoint
-from cdk.toxicity.images import FrameworkImages
+from cdk.toxicity.images import huggingface, pytorch
 from cdk.toxicity.moderation_api import ModerationApi
 from cdk.toxicity.settings import ToxicitySettings
 from cdk.toxicity.training import MODELS_PREFIX, PREPARED_PREFIX, ToxicityTraining
@@ -35,19 +36,13 @@ class ToxicityStack(Stack):
         self.images = FrameworkImages(
             self,
             "Images",
-            requests={
-                "bilstmTraining": ("pytorch", settings.bilstm_training_instance_type, "training"),
-                "transformerTraining": (
-                    "huggingface",
-                    settings.transformer_training_instance_type,
-                    "training",
+            images={
+                "bilstmTraining": pytorch(settings.bilstm_training_instance_type, "training"),
+                "transformerTraining": huggingface(
+                    settings.transformer_training_instance_type, "training"
                 ),
-                "bilstmInference": ("pytorch", settings.endpoint_instance_type, "inference"),
-                "transformerInference": (
-                    "huggingface",
-                    settings.endpoint_instance_type,
-                    "inference",
-                ),
+                "bilstmInference": pytorch(settings.endpoint_instance_type, "inference"),
+                "transformerInference": huggingface(settings.endpoint_instance_type, "inference"),
             },
         )
         self.training = ToxicityTraining(

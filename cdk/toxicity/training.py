@@ -15,10 +15,6 @@ from ``training/toxicity``, ``inference/toxicity`` and the ``vigil`` modules the
 
 from __future__ import annotations
 
-import gzip
-import io
-import os
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -41,7 +37,7 @@ from cdk.nag import (
 from cdk.nag import acknowledge
 from cdk.shared.iam import grant_sagemaker_logs_and_metrics, read_asset, use_key
 from cdk.shared.logs import encrypted_log_group
-from cdk.toxicity.images import FrameworkImages
+from cdk.shared.sagemaker import FrameworkImages, tree_entries, write_tarball
 from vigil.toxicity.contract import sagemaker_metric_definitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -68,31 +64,19 @@ TRAINING_REQUIREMENTS = (
     "matplotlib",
     "tqdm",
 )
-_SKIP = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 
 
 def training_source_bundle(out: Path | None = None) -> Path:
     """Write ``sourcedir.tar.gz`` (sorted entries, zero mtimes: same tree, same asset hash)."""
-    entries: dict[str, bytes] = {}
-    for tree in SOURCE_TREES:
-        for path in sorted((REPO_ROOT / tree).rglob("*")):
-            if path.is_file() and not (_SKIP & set(path.parts)) and path.suffix != ".pyc":
-                entries[path.relative_to(REPO_ROOT).as_posix()] = path.read_bytes()
-    for name in SOURCE_FILES:
-        entries[name] = (REPO_ROOT / name).read_bytes()
-    entries["requirements.txt"] = ("\n".join(TRAINING_REQUIREMENTS) + "\n").encode()
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for arcname in sorted(entries):
-            info = tarfile.TarInfo(arcname)
-            info.size, info.mtime, info.mode = len(entries[arcname]), 0, 0o644
-            tar.addfile(info, io.BytesIO(entries[arcname]))
+    entries = [
+        (arcname, path.read_bytes())
+        for tree in SOURCE_TREES
+        for arcname, path in tree_entries(REPO_ROOT / tree, tree)
+    ]
+    entries += [(name, (REPO_ROOT / name).read_bytes()) for name in SOURCE_FILES]
+    entries.append(("requirements.txt", ("\n".join(TRAINING_REQUIREMENTS) + "\n").encode()))
     out = out or Path(tempfile.mkdtemp(prefix="vigil-toxicity-")) / "sourcedir.tar.gz"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f"{out.name}.{os.getpid()}.partial")
-    partial.write_bytes(gzip.compress(raw.getvalue(), mtime=0))
-    partial.replace(out)
-    return out
+    return write_tarball(entries, out)
 
 
 def _instance(sagemaker_type: str) -> ec2.InstanceType:
