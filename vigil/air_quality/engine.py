@@ -65,7 +65,7 @@ from vigil.air_quality.config import MINUTES_PER_DAY, DetectorConfig
 from vigil.air_quality.kernel import ANOMALY, OK, WARMUP
 from vigil.air_quality.records import DIM_SEPARATOR, Batch, Reject
 
-STATE_VERSION = 5
+STATE_VERSION = 6
 MISSING = 3
 STATUS_NAMES = {OK: "ok", ANOMALY: "anomaly", WARMUP: "warmup", MISSING: "missing"}
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

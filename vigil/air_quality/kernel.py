@@ -59,15 +59,16 @@ TYPICAL_RUN_HALF_LIFE_MINUTES = 5 * MINUTES_PER_DAY  # a series' longest usual r
 # it), the cross-measure state (EWMAs of the conditional residual, the signed run of severe
 # intervals on one side, the last conditional residual, NaN: flagged), the series' own habits
 # (its resolution: the smallest non-zero change seen, inf: none yet; its longest usual run of
-# repeated values; the log of its statistic's tail calibration; the decaying peak of its recent
-# severities, which a new alert must exceed), then the covariance row
+# repeated values; the log of its statistic's peaks threshold; the decaying peak of its recent
+# rarity, which a new alert must exceed; the excess moments of its peaks; the last interval's
+# rarity), then the covariance row
 AUX_DEV_SCALE, AUX_U1, AUX_U2, AUX_SC1, AUX_RATIO = 0, 1, 2, 3, 4
 AUX_EW_CZ, AUX_EW_CZ2, AUX_RUN, AUX_LAST_CZ = 5, 6, 7, 8
 AUX_RESOLUTION, AUX_TYPICAL_RUN, AUX_LOG_TAIL, AUX_ALERT_PEAK = 9, 10, 11, 12
-AUX_EXCESS_M1, AUX_EXCESS_M2 = 13, 14
-AUX_CROSS, AUX_XCOV = 5, 15
+AUX_EXCESS_M1, AUX_EXCESS_M2, AUX_LAST_RARITY = 13, 14, 15
+AUX_CROSS, AUX_XCOV = 5, 16
 AUX_INIT = np.array(
-    [0.0, np.nan, np.nan, 1.0, SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan, np.inf, 0.0, 0.0, 0.0, 0.0, 0.0]
+    [0.0, np.nan, np.nan, 1.0, SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan, np.inf, *[0.0] * 6]
 )
 EXCESS_RHO = 0.01  # the excess moments follow about the last 100 peaks
 
@@ -293,6 +294,7 @@ def init_series(st, p, sid, y):
         st.aux[s, AUX_TYPICAL_RUN] = 0.0
         _init_tail(st, p, s)
         st.aux[s, AUX_ALERT_PEAK] = 0.0
+        st.aux[s, AUX_LAST_RARITY] = 0.0
         st.nobs[s] = 0
 
 
@@ -325,13 +327,14 @@ def _tail_decades(st, p, s, z_eff):
     m1 = st.aux[s, AUX_EXCESS_M1]
     var = _max(st.aux[s, AUX_EXCESS_M2] - m1 * m1, 1e-12)
     ratio = m1 * m1 / var
-    shape = _clip(0.5 * (1.0 - ratio), -0.5, 0.9)
-    scale = _max(0.5 * m1 * (1.0 + ratio), 1e-9)
+    # light tails (shape < 0) would end the law at a finite point, beyond which everything is
+    # equally impossible; a statistic's tail is at least exponential (Gaussian-like data)
+    shape = _clip(0.5 * (1.0 - ratio), 0.0, 0.9)
+    # moments: an exponential's scale is the mean excess; a Pareto-like one's, as SPOT's
+    scale = _max(m1 if shape == 0.0 else 0.5 * m1 * (1.0 + ratio), 1e-9)
     excess = z_eff - threshold
     if abs(shape) < 1e-6:
         log_survival = -excess / scale
-    elif shape < 0 and 1.0 + shape * excess / scale <= 0.0:
-        return math.inf  # beyond the fitted tail's end
     else:
         log_survival = -math.log1p(shape * excess / scale) / shape
     return base - log_survival / math.log(10.0)
@@ -495,24 +498,27 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     ):
         if stat > z_eff or (stat != stat and z_eff == z_eff):  # np.argmax: the first NaN
             z_eff, reason = stat, k + 1
-    # Calibrated to the series' own tail: real metrics (bursty counts, spiky loads) exceed any
-    # Gaussian-scaled limit far more often than the model assumes. The statistic is divided by a
-    # factor (>= 1) tracked as a quantile, so that it exceeds tail_z in at most about tail_share
-    # of intervals: what this series does every day is not an anomaly, more than it is. Every
-    # interval moves the factor (a calm one down a little, an exceedance up), so a scale learnt
-    # too small on a quiet history grows back instead of locking every interval at 100.
+    # Severity is how rare the statistic is for this series: real metrics (bursty counts, spiky
+    # loads) exceed any Gaussian-scaled limit far more often than the model assumes, so its
+    # tail is learnt (peaks over a quantile threshold, a generalised Pareto law by moments) and
+    # severity runs from tail_share (0) to severity_100_probability (100) on a log scale. What
+    # the series does every day is not an anomaly, more than it does is. Every interval moves
+    # the threshold, so a scale learnt too small on a quiet history cannot lock severity at 100.
     decades = _tail_decades(st, p, s, z_eff)
     base = -math.log10(p.tail_share)
     severity = 100.0 * _clip((decades - base) / (p.rare_decades - base), 0.0, 1.0)
     threshold = math.exp(st.aux[s, AUX_LOG_TAIL])
     exceeded = z_eff > threshold
     warm = st.nobs[s] >= p.warm_after
-    # An anomaly is raised when it begins or gets worse: above the decaying peak of the series'
-    # recent severities. An episode that goes on is one alert, not one per interval, at any
-    # threshold (the peak is tracked whatever the threshold is).
+    # An anomaly is raised when it begins or gets worse: rarer than the previous interval and
+    # than the decaying peak of the series' recent rarity (unclipped, so an episode that stays
+    # at severity 100 is not raised again). An episode that goes on is one alert, not one per
+    # interval, at any threshold (both are tracked whatever the threshold is).
+    excess = decades - base
     peak = st.aux[s, AUX_ALERT_PEAK] * p.alert_decay
-    escalates = severity > peak
-    st.aux[s, AUX_ALERT_PEAK] = _max(severity, peak)
+    escalates = excess > peak and excess > st.aux[s, AUX_LAST_RARITY]
+    st.aux[s, AUX_ALERT_PEAK] = _max(excess, peak)
+    st.aux[s, AUX_LAST_RARITY] = excess
     if new or not warm:
         status = WARMUP
     elif escalates and severity >= p.severity_threshold:

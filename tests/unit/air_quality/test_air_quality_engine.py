@@ -328,8 +328,10 @@ def test_a_short_burst_alerts_once_without_an_echo_and_a_new_level_is_followed()
 
     _, _, scores = run(learnt(), records(day, 24, change=burst))
     flagged = scores[(scores["measure"] == "CO") & (scores["status"] == "anomaly")]
-    # the burst itself; not the return to normal (the model was not dragged to the burst)
-    assert set(flagged["interval_start"].dt.hour) == {3, 4}
+    # the burst, raised when it begins (its second hour only if worse); not the return to
+    # normal (the model was not dragged to the burst)
+    hours = set(flagged["interval_start"].dt.hour)
+    assert 3 in hours and hours <= {3, 4}
 
     def shift(h, loc, record):
         if h >= 3:
@@ -351,14 +353,14 @@ def test_scores_do_not_depend_on_the_alert_threshold():
 
     def spike(h, loc, record):
         if h in (3, 9):
-            record["CO"] = round(record["CO"] * 1.5, 3)
+            record["CO"] = round(record["CO"] * 1.3, 3)
 
     frames = {}
     for threshold in (30, 90):
         cfg = config(severity_threshold=threshold)
         _, _, frames[threshold] = run(learnt(cfg), records(day, 24, change=spike))
         flagged = frames[threshold]["status"] == "anomaly"
-        assert (flagged == (frames[threshold]["severity"] >= threshold)).all()
+        assert (frames[threshold].loc[flagged, "severity"] >= threshold).all()
     low, high = frames[30]["severity"], frames[90]["severity"]
     assert ((low >= 30) & (low < 90)).any()  # an interval one threshold alerts on, the other not
     assert np.allclose(low, high)  # ... and nothing after it scores differently

@@ -115,3 +115,31 @@ def test_one_measure_never_gives_a_cross_measure_reason():
     flagged = scores[scores["severity"] >= 30]
     assert len(flagged) >= 3
     assert not set(flagged["reason"]) & CROSS_REASONS
+
+
+def test_bursts_a_series_shows_every_day_are_not_rare_but_a_bigger_one_is():
+    # a load that spikes to 5-10x a few times a day (Pareto-sized bursts), then one 60x burst
+    rng = np.random.default_rng(5)
+    values = rng.poisson(3, 4000).astype(float)
+    bursts = rng.choice(np.arange(100, 3900), 60, replace=False)
+    values[bursts] += 3 * (1 + rng.pareto(3.0, bursts.size)) * 5
+    values[3950] = 180.0
+    scores = _stream(values)
+    severity = scores["severity"].to_numpy()
+    late_bursts = bursts[bursts > 2000]
+    assert np.median(severity[late_bursts]) < 45  # its everyday bursts: learnt as its tail
+    assert severity[3950] >= 80  # far beyond anything it has shown
+    assert (severity[2000:] >= 100).mean() <= 0.005
+
+
+def test_an_ongoing_anomaly_is_raised_once_not_every_interval():
+    rng = np.random.default_rng(6)
+    values = 20 + rng.normal(0, 1, 2000)
+    values[1500:1520] = 20 + rng.normal(0, 30, 20)  # the sensor goes erratic for 20 intervals
+    scores = _stream(values)
+    episode = scores.iloc[1500:1520]
+    severe = episode["severity"] >= 45
+    assert severe.sum() >= 4  # severe interval after interval ...
+    raised = episode["status"] == "anomaly"
+    assert 1 <= raised.sum() < severe.sum()  # ... raised when it begins or gets worse
+    assert (episode.loc[raised, "severity"].diff().dropna() >= 0).all()  # each one worse
