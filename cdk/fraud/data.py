@@ -86,12 +86,24 @@ class FraudData(Construct):
         tables_arn = stack.format_arn(
             service="glue", resource="table", resource_name=f"{self.database_name}/*"
         )
-        glue_logs = stack.format_arn(
+        glue_log_groups = stack.format_arn(
             service="logs",
             resource="log-group",
             resource_name="/aws-glue/*",
             arn_format=_colon(),
         )
+
+        def glue_logs() -> iam.PolicyStatement:
+            """Write Glue's own log groups (KMS-associated by the security configuration)."""
+            return iam.PolicyStatement(
+                actions=[
+                    "logs:CreateLogGroup",
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:AssociateKmsKey",
+                ],
+                resources=[glue_log_groups],
+            )
 
         # --- crawler --------------------------------------------------------------------------
         self.crawler_role = iam.Role(
@@ -119,17 +131,7 @@ class FraudData(Construct):
                 resources=[catalog, database_arn, tables_arn],
             )
         )
-        self.crawler_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:AssociateKmsKey",
-                ],
-                resources=[glue_logs],
-            )
-        )
+        self.crawler_role.add_to_policy(glue_logs())
         use_key(self.crawler_role, key, write=True)
         self.crawler_name = f"{stack.stack_name}-fraud-raw"
         self.crawler = glue.CfnCrawler(
@@ -188,17 +190,7 @@ class FraudData(Construct):
                 resources=[catalog, database_arn, tables_arn],
             )
         )
-        self.job_role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:AssociateKmsKey",
-                ],
-                resources=[glue_logs],
-            )
-        )
+        self.job_role.add_to_policy(glue_logs())
         self.job_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],

@@ -41,7 +41,7 @@ from cdk.fraud.pipeline.sagemaker import SageMakerArtifacts, sagemaker_roles
 from cdk.fraud.pipeline.states import PipelineStates
 from cdk.fraud.pipeline.training import TrainingStates
 from cdk.nag import FRAUD_PIPELINE_ROLE, acknowledge
-from cdk.shared.iam import acknowledge_function_versions, use_key
+from cdk.shared.iam import acknowledge_function_versions, allow_key_grants, use_key
 from cdk.shared.logs import encrypted_log_group
 
 
@@ -164,9 +164,5 @@ class TrainingPipeline(Construct):
         acknowledge_function_versions(
             self.state_machine.role, [fn.function for fn in self.functions.values()]
         )
-        self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[key.key_arn]
-            )
-        )
+        allow_key_grants(self.state_machine.role, key)
         acknowledge(self.state_machine.role, *FRAUD_PIPELINE_ROLE)

@@ -93,6 +93,14 @@ def acknowledge_function_versions(role: iam.IRole, functions: list[lambda_.IFunc
         )
 
 
+def allow_key_grants(role: iam.IRole, key: kms.IKey) -> None:
+    """SageMaker and Step Functions' SageMaker tasks create grants on the key for the volumes and
+    outputs they encrypt on the caller's behalf."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[key.key_arn])
+    )
+
+
 def grant_image_pull(role: iam.IRole, repository_arns: list[str]) -> None:
     """Pull a SageMaker framework image from its ECR repositories (in the DLC account)."""
     role.add_to_principal_policy(

@@ -14,7 +14,14 @@ from constructs import Construct
 
 from cdk.fraud import code_bundles
 from cdk.nag import FRAUD_SAGEMAKER_ROLE, acknowledge
-from cdk.shared.iam import grant_image_pull, read_asset, read_objects, use_key, write_objects
+from cdk.shared.iam import (
+    allow_key_grants,
+    grant_image_pull,
+    read_asset,
+    read_objects,
+    use_key,
+    write_objects,
+)
 from vigil.fraud.contract import RUNS_PREFIX, accelerated
 
 
@@ -72,11 +79,7 @@ def sagemaker_roles(
         (model_role, "pytorch-inference", "Endpoints"),
     ):
         use_key(role, key, write=True)
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["kms:CreateGrant", "kms:DescribeKey"], resources=[key.key_arn]
-            )
-        )
+        allow_key_grants(role, key)
         grant_image_pull(
             role,
             [
