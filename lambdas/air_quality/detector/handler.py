@@ -8,11 +8,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vigil.air_quality.contract import DetectorSettings
 from vigil.air_quality.service import DetectorService, service_from_environment
 from vigil.lambda_handler import lambda_handler, powertools
 
 logger, metrics, tracer = powertools()
-_ENV_KEYS = ("DETECTOR_CONFIG", "STATE_TABLE", "ANOMALY_TABLE", "ALERT_TOPIC_ARN", "ERROR_PREFIX")
+# the variables the service is built from: a change (a test, a redeploy) builds it again
+_ENV_KEYS = tuple(DetectorSettings.variable(name) for name in DetectorSettings.model_fields)
 _services: dict[tuple, DetectorService] = {}
 
 
