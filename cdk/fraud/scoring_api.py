@@ -20,6 +20,9 @@ Exposes ``function`` (the ``PythonFunction``), ``table``, ``api``, ``web_acl``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_dynamodb as dynamodb
@@ -96,10 +99,7 @@ class ScoringApi(Construct):
         endpoint_name: str,
         featurizer_bucket: s3.IBucket,
         featurizer_key: str,
-        threshold: float,
-        hub_degree_threshold: int,
-        fallback: str,
-        latency_budget_ms: int,
+        policy: Mapping[str, Any],
         throttle_rate_limit: int = 200,
         throttle_burst_limit: int = 400,
     ):
@@ -155,11 +155,8 @@ class ScoringApi(Construct):
                 graph_endpoint=f"https://{cluster_endpoint}:{cluster_port}",
                 endpoint_name=endpoint_name,
                 featurizer_spec=f"s3://{featurizer_bucket.bucket_name}/{featurizer_key}",
-                threshold=threshold,
-                hub_threshold=hub_degree_threshold,
-                fallback=fallback,
-                latency_budget_ms=latency_budget_ms,
                 idempotency_table=self.table.table_name,
+                **policy,
             ).to_environment(),
         )
         role = self.function.role

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -135,3 +135,13 @@ class FraudSettings(ContextModel):
         min_length=1,
         description="Processed-bucket key of the featurizer spec the scoring Lambda loads.",
     )
+
+    def scoring_policy(self) -> dict[str, Any]:
+        """How the scoring Lambda decides, by ``ScoringSettings`` field; the construct adds the
+        deployment's graph, endpoint, featurizer spec and idempotency table."""
+        return {
+            "threshold": self.fraud_threshold,
+            "hub_threshold": self.hub_degree_threshold,
+            "fallback": self.scoring_fallback,
+            "latency_budget_ms": self.scoring_latency_budget_ms,
+        }

@@ -38,7 +38,7 @@ class FraudStack(Stack):
             removal=shared.removal_policy,
             description="Vigil Fraud detection (RGCN on Neptune): encrypts this system's data, logs and messages",
         )
-        # --- network, graph database, data, Glue ETL, training pipeline (issue 5) ---
+        # --- network, graph database, data, Glue ETL, training pipeline ---
         removal = self.baseline.removal_policy
         protect = settings.neptune_deletion_protection
         self.network = NetworkAndGraph(
@@ -106,7 +106,7 @@ class FraudStack(Stack):
         CfnOutput(self, "RawBucketName", value=self.data.raw_bucket.bucket_name)
         CfnOutput(self, "EndpointName", value=settings.endpoint_name)
 
-        # --- real-time scoring API (issue 4) ---
+        # --- real-time scoring API ---
         self.scoring = ScoringApi(
             self,
             "ScoringApi",
@@ -122,9 +122,6 @@ class FraudStack(Stack):
             endpoint_name=settings.endpoint_name,
             featurizer_bucket=self.data.processed_bucket,
             featurizer_key=settings.scoring_featurizer_key,
-            threshold=settings.fraud_threshold,
-            hub_degree_threshold=settings.hub_degree_threshold,
-            fallback=settings.scoring_fallback,
-            latency_budget_ms=settings.scoring_latency_budget_ms,
+            policy=settings.scoring_policy(),
         )
         CfnOutput(self, "ScoringApiUrl", value=self.scoring.api.url_for_path("/transactions"))
