@@ -28,7 +28,8 @@ from cdk.shared.security import SecurityBaseline
 from vigil.fraud.contract import CRAWLER_TABLE_PREFIX, RAW_TABLES_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-VIGIL_ONLY = ["*", "!vigil", "!vigil/**", "**/__pycache__", "**/*.pyc"]
+# ".*" as well as "*": the glob does not match dot-names (see cdk/shared/lambda_code.py).
+VIGIL_ONLY = [".*", "*", "!vigil", "!vigil/**", "**/__pycache__", "**/*.pyc"]
 
 
 class FraudData(Construct):

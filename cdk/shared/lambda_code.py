@@ -13,8 +13,11 @@ from aws_cdk import aws_lambda as lambda_
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# Glob excludes: everything at the top level, then re-include the two packages Lambdas import.
+# Glob excludes: everything at the top level (dot-names too: "*" does not match them, and
+# .venv/, .gitignore or tool caches would change the asset hash from one checkout to another),
+# then re-include the two packages Lambdas import.
 _EXCLUDE = [
+    ".*",
     "*",
     "!vigil",
     "!vigil/**",
