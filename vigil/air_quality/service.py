@@ -281,10 +281,14 @@ class DetectorService:
                 f"accounting broken: received {result.received} != processed "
                 f"{result.processed} + rejected {result.rejected}"
             )
+        # Every side effect happens before the state is saved, which commits the readings:
+        # a failure before it (SNS, S3, DynamoDB) leaves the state as it was, so the retry of
+        # this object sees the same readings as new instead of rejecting them as late. The
+        # anomaly writes are idempotent and a sent alert holds its cool-down, so a retry after
+        # a failed save neither duplicates anomalies nor pages twice.
         if rejects:
             result.error_key = self._write_errors(bucket, key, rejects)
         groups = detector.groups(outcome.closed)
-        self.save_detector(detector, version)
         result.anomalies = sum(len(g.anomalies) for g in groups)
         self._store_anomalies(groups)
         for group in groups:
@@ -295,6 +299,7 @@ class DetectorService:
             )
             if published:
                 result.groups.append(published)
+        self.save_detector(detector, version)
 
     def _write_errors(self, bucket: str, key: str, rejects: list[Reject]) -> str:
         stamp = datetime.now(UTC)
@@ -330,12 +335,16 @@ class DetectorService:
                     },
                 )
 
-    def _passes_cooldown(self, series: str, interval_start: str) -> bool:
+    def _cooldown_key(self, series: str) -> dict:
+        return {"pk": {"S": f"alert#{self.config.name}"}, "sk": {"S": series}}
+
+    def _passes_cooldown(self, series: str, interval_start: str) -> dict | None:
+        """Take the series' cool-down; None if it is held, else what it held before (may be {})."""
         minute = int(datetime.fromisoformat(interval_start).replace(tzinfo=UTC).timestamp() // 60)
         try:
-            self.ddb.update_item(
+            response = self.ddb.update_item(
                 TableName=self.state_table,
-                Key={"pk": {"S": f"alert#{self.config.name}"}, "sk": {"S": series}},
+                Key=self._cooldown_key(series),
                 UpdateExpression="SET last_alert = :minute, last_interval = :start",
                 ConditionExpression="attribute_not_exists(last_alert) OR last_alert < :cutoff",
                 ExpressionAttributeValues={
@@ -343,16 +352,43 @@ class DetectorService:
                     ":start": {"S": interval_start},
                     ":cutoff": {"N": str(minute - self.config.cooldown_minutes)},
                 },
+                ReturnValues="UPDATED_OLD",
             )
-            return True
+            return response.get("Attributes", {})
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
+                return None
             raise
 
+    def _release_cooldown(self, series: str, interval_start: str, previous: dict) -> None:
+        """Give back a cool-down whose alert was not sent, so the retry can send it."""
+        minute = int(datetime.fromisoformat(interval_start).replace(tzinfo=UTC).timestamp() // 60)
+        values = {":minute": {"N": str(minute)}}
+        if previous.get("last_alert"):
+            update = "SET last_alert = :old_alert, last_interval = :old_start"
+            values[":old_alert"] = previous["last_alert"]
+            values[":old_start"] = previous.get("last_interval", {"S": ""})
+        else:
+            update = "REMOVE last_alert, last_interval"
+        try:
+            self.ddb.update_item(
+                TableName=self.state_table,
+                Key=self._cooldown_key(series),
+                UpdateExpression=update,
+                ConditionExpression="last_alert = :minute",  # only the one this call took
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
     def _alert(self, group: AnomalyGroup) -> AnomalyGroup | None:
-        passing = [a for a in group.anomalies if self._passes_cooldown(a.series, a.interval_start)]
-        if not passing or not self.topic_arn:
+        if not self.topic_arn:
+            return None
+        taken = [(a, self._passes_cooldown(a.series, a.interval_start)) for a in group.anomalies]
+        held = [(a, previous) for a, previous in taken if previous is not None]
+        passing = [a for a, _ in held]
+        if not passing:
             return None
         kept = AnomalyGroup(
             interval_start=group.interval_start,
@@ -361,15 +397,20 @@ class DetectorService:
             anomalies=passing,
             contributions=group.contributions,
         )
-        self.sns.publish(
-            TopicArn=self.topic_arn,
-            Subject=alert_subject(kept, self.config.name),
-            Message=alert_message(kept, self.config.name),
-            MessageAttributes={
-                "severity": {"DataType": "Number", "StringValue": f"{kept.severity:.1f}"},
-                "detector": {"DataType": "String", "StringValue": self.config.name},
-            },
-        )
+        try:
+            self.sns.publish(
+                TopicArn=self.topic_arn,
+                Subject=alert_subject(kept, self.config.name),
+                Message=alert_message(kept, self.config.name),
+                MessageAttributes={
+                    "severity": {"DataType": "Number", "StringValue": f"{kept.severity:.1f}"},
+                    "detector": {"DataType": "String", "StringValue": self.config.name},
+                },
+            )
+        except Exception:
+            for a, previous in held:
+                self._release_cooldown(a.series, a.interval_start, previous)
+            raise
         return kept
 
 

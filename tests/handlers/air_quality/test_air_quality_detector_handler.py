@@ -203,3 +203,45 @@ def test_without_state_the_detector_learns_from_the_history_prefix(lambda_contex
         assert int(head["version"]["N"]) == 1
         subjects = [a["subject"] for a in read_alerts(resources.queue_url)]
         assert any(s.startswith("[air-quality] CO anomaly at B-101") for s in subjects), subjects
+
+
+def test_a_failed_publish_loses_neither_the_readings_nor_the_alert(
+    aws, lambda_context, monkeypatch
+):
+    """SNS fails once; Lambda redelivers the same object: the alert goes out, nothing is late."""
+    from botocore.exceptions import ClientError
+
+    from lambdas.air_quality.detector import handler as module
+
+    resources, _ = aws
+
+    def spike(h, loc, record):
+        if h == 3 and loc == "B-102":
+            record["NO2"] = round(record["NO2"] * 4, 2)
+
+    event = s3_put(resources.bucket, "readings/2026/01/26/00/obj-5", as_lines(_live(spike)))
+    sns = module._get_service().sns
+    publish, calls = sns.publish, []
+
+    def failing_once(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "InternalError"}}, "Publish")
+        return publish(**kwargs)
+
+    monkeypatch.setattr(sns, "publish", failing_once)
+    with pytest.raises(ClientError):
+        module.handler(event, lambda_context)
+
+    totals = module.handler(event, lambda_context)  # Lambda's retry of the same object
+    assert totals["received"] == 48 and totals["rejected"] == 0
+    assert totals["anomalies"] >= 1 and totals["alerts_published"] >= 1
+    listed = client("s3").list_objects_v2(Bucket=resources.bucket, Prefix="errors/detector/")
+    assert listed.get("KeyCount", 0) == 0
+    subjects = [a["subject"] for a in read_alerts(resources.queue_url)]
+    assert sum("NO2" in s and "B-102" in s for s in subjects) == 1, subjects
+
+    # a third delivery of the now fully processed object neither pages again nor rejects
+    again = module.handler(event, lambda_context)
+    assert again["received"] == 0 and again["rejected"] == 0
+    assert not [a for a in read_alerts(resources.queue_url) if "NO2" in a["subject"]]
