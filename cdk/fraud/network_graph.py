@@ -25,7 +25,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_neptune as neptune
 from constructs import Construct
 
-from cdk.nag import NEPTUNE_SINGLE_AZ, acknowledge
 from cdk.shared.logs import encrypted_log_group
 
 NEPTUNE_PORT = 8182
@@ -196,8 +195,6 @@ class NetworkAndGraph(Construct):
                 auto_minor_version_upgrade=True,
             )
             self.instances.append(instance)
-        if instances < 2:
-            acknowledge(self.cluster, NEPTUNE_SINGLE_AZ)
         self.cluster_resource_id = self.cluster.attr_cluster_resource_id
         self.cluster_endpoint = self.cluster.attr_endpoint
         self.cluster_port = self.cluster.attr_port

@@ -13,7 +13,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from cdk.fraud import code_bundles
-from cdk.nag import FRAUD_SAGEMAKER_ROLE, acknowledge
+from cdk.nag import FRAUD_MODEL_ROLE, FRAUD_TRAINING_ROLE, acknowledge
 from cdk.shared.iam import (
     allow_key_grants,
     grant_image_pull,
@@ -74,9 +74,9 @@ def sagemaker_roles(
         description="Vigil fraud RGCN endpoint: reads the packaged model",
     )
     read_objects(model_role, processed_bucket, key, RUNS_PREFIX)
-    for role, repository, log_prefix in (
-        (training_role, "pytorch-training", "TrainingJobs"),
-        (model_role, "pytorch-inference", "Endpoints"),
+    for role, repository, log_prefix, acks in (
+        (training_role, "pytorch-training", "TrainingJobs", FRAUD_TRAINING_ROLE),
+        (model_role, "pytorch-inference", "Endpoints", FRAUD_MODEL_ROLE),
     ):
         use_key(role, key, write=True)
         allow_key_grants(role, key)
@@ -108,5 +108,5 @@ def sagemaker_roles(
                 conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*"]}},
             )
         )
-        acknowledge(role, *FRAUD_SAGEMAKER_ROLE)
+        acknowledge(role, *acks)
     return training_role, model_role
