@@ -55,19 +55,25 @@ def parse_json_lines(data: bytes | str, config: DetectorConfig) -> Batch:
     """Parse newline-delimited JSON (what Firehose writes) and validate it."""
     if isinstance(data, str):
         data = data.encode()
-    fast = _arrow_fast_path(data, config)
-    if fast is not None:
-        return fast
     lines = _raw_lines(data)
     if not lines:
         return _empty(config)
+    # Both C parsers assume one object per line: a line that is an array, a number or null
+    # makes pandas build a frame validate_frame cannot read, and a leading null crashes
+    # Arrow's reader outright, so any such line sends the whole object to the per-line path.
+    objects_only = all(line.lstrip()[:1] == b"{" for line in lines)
+    if objects_only:
+        fast = _arrow_fast_path(data, config)
+        if fast is not None:
+            return fast
     frame = None
-    try:  # fast path: one C parser call for the whole object
-        frame = pd.read_json(io.BytesIO(b"\n".join(lines)), lines=True, dtype=False)
-        if len(frame) != len(lines) or not all(line.lstrip()[:1] == b"{" for line in lines[:1]):
+    if objects_only:
+        try:  # fast path: one C parser call for the whole object
+            frame = pd.read_json(io.BytesIO(b"\n".join(lines)), lines=True, dtype=False)
+            if len(frame) != len(lines):
+                frame = None
+        except (ValueError, TypeError, RecursionError):
             frame = None
-    except ValueError:
-        frame = None
     rejects: list[Reject] = []
     if frame is None:  # slow path: find the lines that are not JSON objects
         required = [*config.timestamp_columns, *config.dimensions, *config.measure_names]
@@ -78,6 +84,9 @@ def parse_json_lines(data: bytes | str, config: DetectorConfig) -> Batch:
                 parsed = json.loads(text)
             except ValueError as exc:
                 rejects.append(Reject(text, f"not valid JSON: {exc.msg} at column {exc.colno}"))
+                continue
+            except RecursionError:
+                rejects.append(Reject(text, "not valid JSON: nested too deeply"))
                 continue
             if not isinstance(parsed, dict):
                 rejects.append(Reject(text, f"not a JSON object but {type(parsed).__name__}"))

@@ -89,3 +89,25 @@ def test_multiple_timestamp_columns_and_no_dimensions():
     assert len(batch) == 1 and len(batch.rejects) == 1
     assert "Date+Time" in batch.rejects[0].reason
     assert batch.minutes[0] == int(pd.Timestamp("2004-03-10 18:00").value // 60_000_000_000)
+
+
+def test_a_line_that_is_not_an_object_or_nests_too_deep_is_one_reject():
+    """One bad device line is rejected alone; the good lines around it are processed."""
+    cfg = config(interval_minutes=5)
+    good = [json.dumps(dict(GOOD, LOCATION_ID=f"B-{i}")) for i in range(3)]
+    bad_lines = {
+        "[1, 2, 3]": "not a JSON object but list",
+        "42": "not a JSON object but int",
+        "null": "not a JSON object but NoneType",
+        '"text"': "not a JSON object but str",
+        "[" * 5000 + "]" * 5000: "nested too deeply",
+        '{"a":' * 5000 + "1" + "}" * 5000: "nested too deeply",
+    }
+    for bad, reason in bad_lines.items():
+        for position in (0, 1, 3):
+            lines = list(good)
+            lines.insert(position, bad)
+            batch = parse_json_lines("\n".join(lines) + "\n", cfg)
+            assert batch.received == 4 and len(batch) == 3, (bad[:12], position)
+            assert [r.record for r in batch.rejects] == [bad]
+            assert reason in batch.rejects[0].reason, (bad[:12], batch.rejects[0].reason)
