@@ -29,6 +29,9 @@ class SecurityBaseline(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, removal: str, description: str):
         super().__init__(scope, construct_id)
         self.removal_policy = removal_policy(removal)
+        # CloudFormation cannot delete a bucket that holds objects: under destroy CDK's
+        # custom resource empties each bucket first, so `cdk destroy` removes everything.
+        self.auto_delete_objects = self.removal_policy == RemovalPolicy.DESTROY
         stack = Stack.of(self)
         self.key = kms.Key(
             self,
@@ -70,7 +73,7 @@ class SecurityBaseline(Construct):
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
             removal_policy=self.removal_policy,
-            auto_delete_objects=False,
+            auto_delete_objects=self.auto_delete_objects,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
         )
 
@@ -88,6 +91,7 @@ class SecurityBaseline(Construct):
             server_access_logs_bucket=self.log_bucket,
             server_access_logs_prefix=f"{construct_id}/",
             removal_policy=self.removal_policy,
+            auto_delete_objects=self.auto_delete_objects,
         )
         props.update(overrides)
         return s3.Bucket(scope or self, construct_id, **props)
