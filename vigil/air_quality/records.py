@@ -157,12 +157,13 @@ def _arrow_fast_path(data: bytes, config: DetectorConfig) -> Batch | None:
     if not np.isfinite(values).all():
         return None
     if config.dimensions:
+        for name in config.dimensions:  # each value: a joined key such as "\x1fs-1" is not empty
+            if pc.any(pc.equal(pc.utf8_trim_whitespace(pc.unique(table[name])), "")).as_py():
+                return None
         keys = table[config.dimensions[0]]
         for name in config.dimensions[1:]:
             keys = pc.binary_join_element_wise(keys, table[name], DIM_SEPARATOR)
         encoded = pc.dictionary_encode(keys).combine_chunks()
-        if pc.any(pc.equal(pc.utf8_trim_whitespace(encoded.dictionary), "")).as_py():
-            return None
         dictionary = np.array(encoded.dictionary.to_pylist(), dtype=object)
         dim_keys = dictionary[encoded.indices.to_numpy(zero_copy_only=False)]
     else:
