@@ -16,7 +16,7 @@ location filter on the ``LOCATION_ID`` field.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, Size, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -25,6 +25,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk.nag import AIR_FIREHOSE_ROLES, AIR_IOT_RULE_ROLE, acknowledge
+from cdk.shared.logs import encrypted_log_group
 from vigil.air_quality.contract import READINGS_PREFIX, RULE_SQL, RULE_SQL_VERSION, TOPIC_PREFIX
 
 DATA_PREFIX = (
@@ -51,9 +52,18 @@ class IotIngest(Construct):
         key: kms.IKey,
         buffer_seconds: int,
         buffer_mib: int,
+        log_retention_days: int,
+        removal_policy: RemovalPolicy,
     ):
         super().__init__(scope, construct_id)
         self.bucket = bucket
+        self.log_group = encrypted_log_group(
+            self,
+            "DeliveryLogs",
+            key=key,
+            retention_days=log_retention_days,
+            removal_policy=removal_policy,
+        )
         destination = firehose.S3Bucket(
             bucket,
             data_output_prefix=DATA_PREFIX,
@@ -62,6 +72,7 @@ class IotIngest(Construct):
             buffering_size=Size.mebibytes(buffer_mib),
             compression=firehose.Compression.GZIP,
             encryption_key=key,
+            logging_config=firehose.EnableLogging(self.log_group),
         )
         self.delivery_stream = firehose.DeliveryStream(
             self,

@@ -41,6 +41,8 @@ class AirQualityStack(Stack):
             key=key,
             buffer_seconds=settings.buffer_seconds,
             buffer_mib=settings.buffer_mib,
+            log_retention_days=shared.log_retention_days,
+            removal_policy=self.baseline.removal_policy,
         )
         self.alerts = Alerts(
             self,

@@ -33,6 +33,14 @@ def test_firehose_delivers_time_partitioned_encrypted_buffered(template):
     assert "AWSKMSKeyARN" in s3["EncryptionConfiguration"]["KMSEncryptionConfig"]
 
 
+def test_firehose_logs_to_an_encrypted_log_group_with_the_configured_retention(template):
+    stream = _one(template, "AWS::KinesisFirehose::DeliveryStream")["Properties"]
+    logging = stream["ExtendedS3DestinationConfiguration"]["CloudWatchLoggingOptions"]
+    group = template.to_json()["Resources"][logging["LogGroupName"]["Ref"]]
+    assert group["Properties"]["RetentionInDays"] == 90  # vigil:logRetentionDays default
+    assert group["Properties"]["KmsKeyId"]["Fn::GetAtt"][0].startswith("BaselineKey")
+
+
 def test_topic_rule_sql_actions_and_error_action(template):
     rule = _one(template, "AWS::IoT::TopicRule")["Properties"]["TopicRulePayload"]
     assert rule["Sql"] == RULE_SQL
