@@ -89,6 +89,7 @@ class AnomalyDetector(Construct):
             encryption_master_key=key,
             enforce_ssl=True,
             retention_period=Duration.days(14),
+            removal_policy=removal_policy,
         )
         acknowledge(self.dead_letter_queue, AIR_DETECTOR_DLQ)
         self.handler = PythonFunction(

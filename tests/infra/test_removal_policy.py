@@ -54,3 +54,18 @@ def test_retain_keeps_bucket_objects(templates):
         assert _auto_deleted_buckets(template) == set(), name
         buckets = _of_type(template, "AWS::S3::Bucket")
         assert {b["DeletionPolicy"] for b in buckets.values()} == {"Retain"}, name
+
+
+# Every resource that holds data; each follows vigil:removalPolicy.
+DATA_TYPES = ("AWS::S3::Bucket", "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::KMS::Key")
+
+
+@pytest.mark.parametrize("kind", DATA_TYPES)
+def test_data_follows_the_removal_policy(kind, templates, destroy_synth):
+    for expected, synthesized in (("Retain", templates), ("Delete", destroy_synth.templates())):
+        policies = {
+            (name, resource["DeletionPolicy"])
+            for name, template in synthesized.items()
+            for resource in _of_type(template, kind).values()
+        }
+        assert {policy for _, policy in policies} <= {expected}, policies
