@@ -107,6 +107,28 @@ def to_float32(value: float) -> float:
     return struct.unpack("<f", struct.pack("<f", value))[0]
 
 
+class NonFiniteFeature(ValueError):
+    """A raw value is a finite number whose feature is not finite in float32 (it overflows)."""
+
+    def __init__(self, column: str):
+        super().__init__(f"{column} is not finite once featurized (float32)")
+        self.column = column
+
+
+def is_finite_vector(values: Sequence[float]) -> bool:
+    return all(map(math.isfinite, values))
+
+
+def _finite_float32(column: str, value: float) -> float:
+    try:
+        number = to_float32(value)
+    except OverflowError:  # beyond float32's range: struct refuses to round it to inf
+        raise NonFiniteFeature(column) from None
+    if not math.isfinite(number):
+        raise NonFiniteFeature(column)
+    return number
+
+
 def parse_number(raw: object) -> float | None:
     """A raw numeric value as a float, or ``None`` when missing, unparseable or not finite."""
     if is_missing(raw) or isinstance(raw, bool):
@@ -144,7 +166,11 @@ class Featurizer:
         return self.spec.dim
 
     def transform(self, row: Mapping[str, object]) -> list[float]:
-        vector = [to_float32(numeric_value(f, row.get(f.column))) for f in self.spec.numeric]
+        """The row's vector; :class:`NonFiniteFeature` when a value overflows float32."""
+        vector = [
+            _finite_float32(f.column, numeric_value(f, row.get(f.column)))
+            for f in self.spec.numeric
+        ]
         for cat, index in zip(self.spec.categorical, self._index, strict=True):
             onehot = [0.0] * len(cat.values)
             position = index.get(canonical_key(row.get(cat.column)))  # type: ignore[arg-type]

@@ -36,12 +36,14 @@ module writes what it is given.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from vigil.fraud import schema
+from vigil.fraud.features import decode_vector, is_finite_vector
 
 ONLINE_TRANSACTION_PROPERTIES = {"pred_prob": "double", "flag": "string"}
 """Properties the scoring API writes on transactions (absent on bulk-loaded ones)."""
@@ -294,6 +296,7 @@ class FraudGraph:
         hub, linked but not updated). True when it wrote; False when the guard failed (the
         transaction exists by now, or an entity changed since the read): nothing was written.
         """
+        _check_finite(updates, pred_prob)
         parameters: dict[str, Any] = {"id": transaction_id, "dt": int(transaction_dt)}
         entities = []
         for i, (state, new_sum) in enumerate(updates):
@@ -316,7 +319,20 @@ class FraudGraph:
         return bool(rows)
 
     def store_answer(self, transaction_id: str, pred_prob: float, flag: str) -> bool:
+        _check_finite((), pred_prob)
         rows = self.execute(
             STORE_ANSWER_QUERY, {"id": transaction_id, "p": float(pred_prob), "flag": flag}
         )
         return bool(rows)
+
+
+def _check_finite(
+    updates: Sequence[tuple[EntityState, str | None]], pred_prob: float | None
+) -> None:
+    """Refuse to write a non-finite ``feat_sum`` or answer: one inf in an entity's sum would
+    stay there and make every later transaction on that entity unscorable."""
+    if pred_prob is not None and not math.isfinite(float(pred_prob)):
+        raise ValueError(f"pred_prob {pred_prob} is not finite")
+    for state, new_sum in updates:
+        if new_sum is not None and not is_finite_vector(decode_vector(new_sum)):
+            raise ValueError(f"{state.column} {state.key!r}: feat_sum is not finite")

@@ -16,6 +16,8 @@ the guarded one-query insert — see ``vigil/fraud/graph.py``) and one endpoint 
    (``degree >= hub_threshold``) and entities of link-only columns (categories such as the card
    brand or product code, ``schema.DEFAULT_LINK_ONLY_COLUMNS``) are scored the same way but not
    written: the insert links them and leaves their ``feat_sum``/``degree`` to the next ETL.
+   A transaction whose feature vector, or any entity sum including it, is not finite in
+   float32 (finite JSON numbers can overflow it) answers 400 naming the field; nothing is written.
 4. **Invoke** the SageMaker endpoint (``sagemaker-runtime`` InvokeEndpoint) → ``pred_prob``.
 5. **Insert** the transaction, its entities and edges, and its answer, in one guarded query. If
    the guard fails (a concurrent writer), re-read: a stored answer is returned (the first answer

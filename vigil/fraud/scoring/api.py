@@ -31,6 +31,13 @@ def _json_body(event: Mapping[str, Any]) -> Any:
         raise InvalidTransaction([{"field": "body", "message": invalid.message}]) from None
 
 
+def _invalid(invalid: InvalidTransaction, api: bool, metrics=None) -> dict:
+    if metrics is not None:
+        metrics.add_metric(name="InvalidInput", unit=MetricUnit.Count, value=1)
+    logger.info("rejected invalid transaction", extra={"errors": invalid.errors[:10]})
+    return _response(400, {"message": "invalid transaction", "errors": invalid.errors[:20]}, api)
+
+
 def handle_event(
     event: Any, scorer_factory: Callable[[], Scorer], metrics=None, context=None
 ) -> dict:
@@ -42,14 +49,11 @@ def handle_event(
         payload = _json_body(event) if api else event
         transaction = parse_transaction(payload)
     except InvalidTransaction as invalid:
-        if metrics is not None:
-            metrics.add_metric(name="InvalidInput", unit=MetricUnit.Count, value=1)
-        logger.info("rejected invalid transaction", extra={"errors": invalid.errors[:10]})
-        return _response(
-            400, {"message": "invalid transaction", "errors": invalid.errors[:20]}, api
-        )
+        return _invalid(invalid, api, metrics)
     try:
         answer = scorer_factory().score(transaction, metrics, context)
+    except InvalidTransaction as invalid:  # valid JSON whose features overflow float32
+        return _invalid(invalid, api, metrics)
     except Exception:  # a bug or a broken configuration: answer, count, log — never crash
         logger.exception("scoring failed unexpectedly")
         if metrics is not None:

@@ -16,12 +16,15 @@ from vigil.fraud import schema
 from vigil.fraud.contract import ScoringSettings
 from vigil.fraud.features import (
     Featurizer,
+    NonFiniteFeature,
     add_vectors,
     decode_vector,
     encode_vector,
+    is_finite_vector,
 )
 from vigil.fraud.graph import EntityState, FraudGraph, GraphRead, graph_layout
 from vigil.fraud.scoring.endpoint import ModelEndpoint, endpoint_request, pred_prob_of
+from vigil.fraud.scoring.event import InvalidTransaction
 from vigil.fraud.scoring.faults import Budget, DependencyFailed, call_with_retries
 from vigil.fraud.scoring.featurizer_source import FeaturizerSource
 
@@ -133,12 +136,22 @@ class Scorer:
                     "degree": state.degree,
                 }
                 continue
-            total = (
-                add_vectors(decode_vector(state.feat_sum, len(features)), features)
-                if state.exists
-                else features
-            )
+            stored = decode_vector(state.feat_sum, len(features)) if state.exists else None
+            total = add_vectors(stored, features) if stored is not None else features
+            if not is_finite_vector(total) and (stored is None or is_finite_vector(stored)):
+                # finite inputs whose float32 sum overflows would leave the entity at inf, and
+                # every later transaction on it unscorable: the request is refused instead
+                raise InvalidTransaction(
+                    [
+                        {
+                            "field": state.column,
+                            "message": "would make this entity's feature sum not finite "
+                            "(float32 overflow); check the transaction's numeric fields",
+                        }
+                    ]
+                )
             new_sum = encode_vector(total)
+            stored_bad = stored is not None and not is_finite_vector(total)
             # the model sees the entity including this transaction (as full-graph inference
             # would); a hub or a link-only column's entity keeps its stored state in the graph
             entities[state.column] = {
@@ -150,7 +163,8 @@ class Scorer:
                 state.degree >= self.config.hub_threshold
                 or state.column in self.config.link_only_columns
             )
-            updates.append((state, None if link_only else new_sum))
+            # a sum already not finite in the graph is not written again (only linked)
+            updates.append((state, None if link_only or stored_bad else new_sum))
         return entities, updates
 
     def score(self, transaction: Mapping[str, Any], metrics=None, context=None) -> Answer:
@@ -230,7 +244,10 @@ class Scorer:
         budget = Budget(self.config.latency_budget_ms / 1000)
         transaction_id = str(transaction[schema.ID_COLUMN])
         self._follow_published_spec(metrics)
-        features = self.featurizer.transform(transaction)
+        try:
+            features = self.featurizer.transform(transaction)
+        except NonFiniteFeature as error:
+            raise InvalidTransaction([{"field": error.column, "message": str(error)}]) from None
         keys = self.graph.entity_keys(transaction)
         retry = functools.partial(
             call_with_retries, budget=budget, config=self.config, metrics=metrics
