@@ -52,6 +52,8 @@ def json_body(event: Mapping[str, Any], *, max_bytes: int | None = None) -> Any:
         return json.loads(body)
     except ValueError as error:
         raise InvalidBody(f"is not valid JSON ({error.msg})") from None
+    except RecursionError:  # the parser recurses per nesting level: bounded by the stack
+        raise InvalidBody("is not valid JSON (nested too deeply)") from None
 
 
 def json_response(status: int, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -96,3 +96,13 @@ def test_the_graph_refuses_a_non_finite_feat_sum_or_answer(scorer, standin):
     with pytest.raises(ValueError, match="not finite"):
         scorer.graph.insert("20", 1, [], pred_prob=math.nan, flag="legit")
     assert _feat_sums(standin, "79") == []
+
+
+@pytest.mark.parametrize("body", ["[" * 5000 + "]" * 5000, '{"a":' * 5000 + "1" + "}" * 5000])
+def test_a_body_nested_too_deep_is_a_400(body):
+    def unused():
+        raise AssertionError("the scorer must not be reached")
+
+    response = handle_event(_api(body), unused)
+    assert response["statusCode"] == 400
+    assert "nested too deeply" in json.loads(response["body"])["errors"][0]["message"]
