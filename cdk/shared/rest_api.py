@@ -9,7 +9,7 @@ logical ids are those of the constructs these functions replaced.
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -40,13 +40,19 @@ def iam_rest_api(
         retention_days=log_retention_days,
         removal_policy=removal_policy,
     )
+    # Execution logging needs the account's API Gateway CloudWatch Logs role, one setting per
+    # account and region: the first stack of the app with an API sets it; a later one would
+    # overwrite it and, destroyed, delete the role the other stack's stage logs through.
+    owner = _api_account_owner(Stack.of(scope))
+    if owner is not None:
+        Stack.of(scope).add_dependency(owner, "sets API Gateway's account CloudWatch Logs role")
     api = apigw.RestApi(
         scope,
         "Api",
         description=description,
         endpoint_types=[apigw.EndpointType.REGIONAL],
-        cloud_watch_role=True,
-        cloud_watch_role_removal_policy=removal_policy,
+        cloud_watch_role=owner is None,
+        cloud_watch_role_removal_policy=removal_policy if owner is None else None,
         default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
         deploy_options=apigw.StageOptions(
             stage_name="v1",
@@ -74,6 +80,16 @@ def iam_rest_api(
         if isinstance(child, iam.Role):
             acknowledge(child, API_PUSH_LOGS_ROLE)
     return api
+
+
+def _api_account_owner(stack: Stack) -> Stack | None:
+    """Another stack of this app that already has an ``AWS::ApiGateway::Account``."""
+    for other in stack.node.root.node.children:
+        if other is stack or not isinstance(other, Stack):
+            continue
+        if any(isinstance(child, apigw.CfnAccount) for child in other.node.find_all()):
+            return other
+    return None
 
 
 def validated_post(
