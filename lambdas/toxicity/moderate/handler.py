@@ -29,7 +29,9 @@ def handler(event: dict, context) -> dict:
         status, answer = 400, {"error": "InvalidRequest", "reason": str(invalid)}
     else:
         endpoint_name = ModerationSettings.from_environment().endpoint_name
-        status, answer = moderate_api_body(body, endpoint_name=endpoint_name, count=count)
+        status, answer = moderate_api_body(
+            body, endpoint_name=endpoint_name, count=count, log=logger
+        )
     if status != 200:
         logger.warning("moderation request failed", extra={"status": status, **answer})
     return json_response(status, answer)

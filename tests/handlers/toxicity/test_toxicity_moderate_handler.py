@@ -111,3 +111,79 @@ def test_an_event_that_is_not_from_api_gateway_is_rejected(handler, lambda_conte
     response = handler({"Records": []}, lambda_context)
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["reason"] == "not an API request"
+
+
+def test_a_base64_encoded_body_is_decoded(handler, event, lambda_context):
+    import base64
+
+    probs = [[0.97, 0.35, 0.9, 0.01, 0.8, 0.05], [0.02, 0.0, 0.01, 0.0, 0.01, 0.0]]
+    queue_endpoint_answer(json.dumps(build_response(probs, list(JIGSAW_LABELS), THRESHOLDS)))
+    encoded = copy.deepcopy(event)
+    encoded["body"] = base64.b64encode(event["body"].encode()).decode()
+    encoded["isBase64Encoded"] = True
+    response = handler(encoded, lambda_context)
+    assert response["statusCode"] == 200
+    assert len(json.loads(response["body"])["results"]) == 2
+    encoded["body"] = "not base64 !"
+    response = handler(encoded, lambda_context)
+    assert response["statusCode"] == 400
+    assert "base64" in json.loads(response["body"])["reason"]
+
+
+def test_a_body_nested_too_deeply_is_a_400(handler, event, lambda_context):
+    event = copy.deepcopy(event)
+    event["body"] = '{"messages": ' + "[" * 5000 + "]" * 5000 + "}"
+    response = handler(event, lambda_context)
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["error"] == "InvalidRequest"
+
+
+def test_the_endpoint_error_text_is_logged_not_answered(
+    handler, event, lambda_context, monkeypatch, caplog
+):
+    from botocore.exceptions import ClientError
+
+    import vigil.aws
+
+    secret = "arn:aws:sagemaker:us-east-1:123456789012:endpoint/vigil-toxicity"
+
+    class Failing:
+        def invoke_endpoint(self, **kwargs):
+            raise ClientError(
+                {"Error": {"Code": "ValidationError", "Message": f"Endpoint {secret} not found"}},
+                "InvokeEndpoint",
+            )
+
+    def failing_client(*args, **kwargs):
+        return Failing()
+
+    failing_client.cache_clear = vigil.aws.client.cache_clear  # the suite's teardown calls it
+    monkeypatch.setattr(vigil.aws, "client", failing_client)
+    response = handler(event, lambda_context)
+    assert response["statusCode"] == 502
+    assert "123456789012" not in response["body"]
+    assert json.loads(response["body"])["error"] == "EndpointError"
+    details = [getattr(record, "detail", "") for record in caplog.records]
+    assert any(secret in detail for detail in details)  # the operator still sees why
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # a NaN (or an overflowing number) from the endpoint must not become invalid JSON
+        '{"results": [{"flags": {"toxic": true}, "probabilities": {"toxic": NaN}},'
+        ' {"flags": {}, "probabilities": {"toxic": 1e400}}], "labels": ["toxic"]}',
+        json.dumps({"results": ["toxic", 1], "labels": []}),
+        json.dumps({"results": [{"flags": ["toxic"]}, {"flags": {}}]}),
+        json.dumps({"results": [{"flags": {}, "probabilities": [0.5]}, {"flags": {}}]}),
+        json.dumps([1, 2]),
+        "[" * 5000 + "]" * 5000,
+    ],
+)
+def test_an_endpoint_answer_outside_the_contract_is_a_502(handler, event, lambda_context, answer):
+    queue_endpoint_answer(answer)
+    response = handler(event, lambda_context)
+    assert response["statusCode"] == 502, response
+    body = json.loads(response["body"])  # strict JSON: no NaN or Infinity
+    assert body["error"] == "EndpointError"
+    assert "NaN" not in response["body"] and "Infinity" not in response["body"]
