@@ -100,6 +100,7 @@ class ScoringApi(Construct):
         featurizer_bucket: s3.IBucket,
         featurizer_key: str,
         policy: Mapping[str, Any],
+        reserved_concurrency: int,
         throttle_rate_limit: int = 200,
         throttle_burst_limit: int = 400,
     ):
@@ -148,6 +149,8 @@ class ScoringApi(Construct):
             removal_policy=removal_policy,
             timeout=Duration.seconds(10),
             memory_size=1024,
+            # A burst of transactions cannot take the account's whole concurrency (nor be starved).
+            reserved_concurrent_executions=reserved_concurrency,
             vpc=vpc,
             vpc_subnets=subnets,
             security_groups=[security_group, egress],

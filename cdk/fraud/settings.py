@@ -135,6 +135,13 @@ class FraudSettings(ContextModel):
         min_length=1,
         description="Processed-bucket key of the featurizer spec the scoring Lambda loads.",
     )
+    scoring_reserved_concurrency: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Reserved concurrency of the scoring Lambda: its guaranteed share and its cap "
+        "(the account keeps at least 100 unreserved).",
+    )
 
     def scoring_policy(self) -> dict[str, Any]:
         """How the scoring Lambda decides, by ``ScoringSettings`` field; the construct adds the

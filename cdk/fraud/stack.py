@@ -123,5 +123,6 @@ class FraudStack(Stack):
             featurizer_bucket=self.data.processed_bucket,
             featurizer_key=settings.scoring_featurizer_key,
             policy=settings.scoring_policy(),
+            reserved_concurrency=settings.scoring_reserved_concurrency,
         )
         CfnOutput(self, "ScoringApiUrl", value=self.scoring.api.url_for_path("/transactions"))

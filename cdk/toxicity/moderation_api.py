@@ -52,6 +52,7 @@ class ModerationApi(Construct):
         endpoint_arn: str,
         log_retention_days: int,
         removal_policy: RemovalPolicy,
+        reserved_concurrency: int,
         throttle_rate_limit: int = 100,
         throttle_burst_limit: int = 200,
     ):
@@ -67,6 +68,8 @@ class ModerationApi(Construct):
             removal_policy=removal_policy,
             timeout=Duration.seconds(29),
             memory_size=256,
+            # A burst of messages cannot take the account's whole concurrency (nor be starved).
+            reserved_concurrent_executions=reserved_concurrency,
             environment=ModerationSettings(endpoint_name=endpoint_name).to_environment(),
         )
         self.function.role.add_to_policy(

@@ -52,3 +52,10 @@ class ToxicitySettings(ContextModel):
     max_training_hours: int = Field(
         4, ge=1, le=120, description="Stopping condition of each training job."
     )
+    moderation_reserved_concurrency: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Reserved concurrency of the moderation Lambda: its guaranteed share and its "
+        "cap (the account keeps at least 100 unreserved).",
+    )

@@ -92,6 +92,7 @@ class ToxicityStack(Stack):
             endpoint_arn=self.endpoint.endpoint_arn,
             log_retention_days=shared.log_retention_days,
             removal_policy=self.baseline.removal_policy,
+            reserved_concurrency=settings.moderation_reserved_concurrency,
         )
         CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
         CfnOutput(self, "ModerationUrl", value=self.moderation.api.url_for_path("/moderate"))
