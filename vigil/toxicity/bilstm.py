@@ -152,7 +152,8 @@ def load_model(folder: str | Path) -> tuple[BiLSTMClassifier, SubwordVocabulary]
     vocab = SubwordVocabulary(json.loads((folder / VOCAB_FILE).read_text()), **config.subwords)
     model = BiLSTMClassifier(config, vocab.rows)
     model.text_normalizer = TextNormalizer.of_model(folder, config.normalizer)
-    model.load_state_dict(torch.load(folder / WEIGHTS_FILE, map_location="cpu"))
+    # Weights only: a state dict needs no pickled code, so a tampered file cannot run any.
+    model.load_state_dict(torch.load(folder / WEIGHTS_FILE, map_location="cpu", weights_only=True))
     model.eval()
     return model, vocab
 

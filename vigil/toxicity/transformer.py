@@ -148,7 +148,9 @@ class MeanPooledClassifier(torch.nn.Module):
         head = Path(folder) / POOLED_HEAD_FILE
         if labels is None:
             model = cls(encoder, encoder.config.num_labels)
-            model.classifier.load_state_dict(torch.load(head, map_location="cpu"))
+            # Weights only: a state dict needs no pickled code, so a tampered file cannot run any.
+            state = torch.load(head, map_location="cpu", weights_only=True)
+            model.classifier.load_state_dict(state)
             return model
         encoder.config.id2label = dict(enumerate(labels))
         encoder.config.label2id = {label: i for i, label in enumerate(labels)}
