@@ -4,7 +4,10 @@
 demo and the tests): read the object Firehose wrote, validate its records, feed the engine, store
 the engine's state and every anomaly in DynamoDB, publish one SNS message per anomaly group (after
 the per-series cool-down) and write every rejected record to the error prefix. Accounting always
-holds: ``received == processed + rejected``.
+holds: ``received == processed + rejected``. The state is saved last: whatever fails before it
+(an SNS publish, an S3 or DynamoDB write) leaves the readings uncommitted, so the retry of the
+object scores them again; error objects are named after the S3 object's version, so a retry
+replaces its own instead of adding a second.
 
 DynamoDB layout
 * state table (``pk``, ``sk``): ``detector#<name>``/``head`` holds the state version and chunk
@@ -215,12 +218,13 @@ class DetectorService:
         return parse_json_lines(b"\n".join(chunks), self.config)
 
     # --- one object -----------------------------------------------------------------------
-    def _read(self, bucket: str, key: str) -> tuple[bytes, str]:
+    def _read(self, bucket: str, key: str) -> tuple[bytes, str, datetime | None]:
+        """The object's body, ETag and last-modified time (what names its error object)."""
         response = self.s3.get_object(Bucket=bucket, Key=key)
         body = response["Body"].read()
         if key.endswith(".gz") or body[:2] == b"\x1f\x8b":
             body = gzip.decompress(body)
-        return body, response.get("ETag", "").strip('"')
+        return body, response.get("ETag", "").strip('"'), response.get("LastModified")
 
     def _claim(self, key: str, etag: str) -> bool:
         try:
@@ -248,12 +252,13 @@ class DetectorService:
     def process_object(self, bucket: str, key: str) -> ProcessResult:
         key = urllib.parse.unquote_plus(key)
         result = ProcessResult(source=f"s3://{bucket}/{key}")
-        body, etag = self._read(bucket, key)
+        body, etag, modified = self._read(bucket, key)
         if not self._claim(key, etag):
             result.skipped = True
             return result
         try:
-            self._process(bucket, key, body, result)
+            written = (modified, etag) if etag else None
+            self._process(bucket, key, body, result, object_version=written)
         except Exception:
             self._unclaim(key, etag)  # let the retry process it again
             raise
@@ -265,7 +270,15 @@ class DetectorService:
         self._process(bucket, source, body, result)
         return result
 
-    def _process(self, bucket: str, key: str, body: bytes, result: ProcessResult) -> None:
+    def _process(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        result: ProcessResult,
+        *,
+        object_version: tuple[datetime | None, str] | None = None,
+    ) -> None:
         batch = parse_json_lines(body, self.config)
         detector, version = self.load_detector()
         outcome = detector.ingest(batch)
@@ -287,7 +300,7 @@ class DetectorService:
         # anomaly writes are idempotent and a sent alert holds its cool-down, so a retry after
         # a failed save neither duplicates anomalies nor pages twice.
         if rejects:
-            result.error_key = self._write_errors(bucket, key, rejects)
+            result.error_key = self._write_errors(bucket, key, rejects, object_version)
         groups = detector.groups(outcome.closed)
         result.anomalies = sum(len(g.anomalies) for g in groups)
         self._store_anomalies(groups)
@@ -301,10 +314,22 @@ class DetectorService:
                 result.groups.append(published)
         self.save_detector(detector, version)
 
-    def _write_errors(self, bucket: str, key: str, rejects: list[Reject]) -> str:
-        stamp = datetime.now(UTC)
+    def _write_errors(
+        self,
+        bucket: str,
+        key: str,
+        rejects: list[Reject],
+        object_version: tuple[datetime | None, str] | None = None,
+    ) -> str:
+        """Write the rejects; one S3 object version always gets the same error key, so the
+        retry of a failed invocation replaces its error object instead of adding a second."""
         name = key.rsplit("/", 1)[-1]
-        error_key = f"{self.error_prefix}{stamp:%Y/%m/%d/%H}/{name}-{int(time.time() * 1000)}.jsonl"
+        if object_version is not None:
+            modified, etag = object_version
+            stamp, suffix = modified or datetime.now(UTC), etag
+        else:
+            stamp, suffix = datetime.now(UTC), str(int(time.time() * 1000))
+        error_key = f"{self.error_prefix}{stamp:%Y/%m/%d/%H}/{name}-{suffix}.jsonl"
         lines = [
             json.dumps({"source": f"s3://{bucket}/{key}", "reason": r.reason, "record": r.record})
             for r in rejects

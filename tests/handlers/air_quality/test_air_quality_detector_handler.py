@@ -219,7 +219,8 @@ def test_a_failed_publish_loses_neither_the_readings_nor_the_alert(
         if h == 3 and loc == "B-102":
             record["NO2"] = round(record["NO2"] * 4, 2)
 
-    event = s3_put(resources.bucket, "readings/2026/01/26/00/obj-5", as_lines(_live(spike)))
+    body = as_lines(_live(spike)) + b"{broken\n"
+    event = s3_put(resources.bucket, "readings/2026/01/26/00/obj-5", body)
     sns = module._get_service().sns
     publish, calls = sns.publish, []
 
@@ -234,10 +235,11 @@ def test_a_failed_publish_loses_neither_the_readings_nor_the_alert(
         module.handler(event, lambda_context)
 
     totals = module.handler(event, lambda_context)  # Lambda's retry of the same object
-    assert totals["received"] == 48 and totals["rejected"] == 0
+    assert totals["received"] == 49 and totals["rejected"] == 1  # only the broken line
     assert totals["anomalies"] >= 1 and totals["alerts_published"] >= 1
+    # both attempts wrote the broken line's error record, to the same object: it is there once
     listed = client("s3").list_objects_v2(Bucket=resources.bucket, Prefix="errors/detector/")
-    assert listed.get("KeyCount", 0) == 0
+    assert listed["KeyCount"] == 1
     subjects = [a["subject"] for a in read_alerts(resources.queue_url)]
     assert sum("NO2" in s and "B-102" in s for s in subjects) == 1, subjects
 
