@@ -110,13 +110,12 @@ FRAUD_PIPELINE_ROLE: tuple[Ack, ...] = (
         "AwsSolutions-IAM5[Resource::*]",
         "Added by CDK for the state machine's own logging and tracing: CloudWatch Logs vended "
         "log delivery (logs:*LogDelivery, DescribeLogGroups, DescribeResourcePolicies, "
-        "PutResourcePolicy) and X-Ray do not support resource-level permissions; "
-        "sagemaker:ListTags is the .sync training integration's tag read, also resource-less.",
+        "PutResourcePolicy) and X-Ray do not support resource-level permissions.",
     ),
     Ack(
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*]",
-        "Each run creates a training job named after its run id at run time (.sync also needs "
-        "Describe/Stop on it); names are not known at deploy time.",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/vigil-fraud-*]",
+        "Each run creates a training job named vigil-fraud-<run id> at run time (.sync also "
+        "needs Describe/Stop/ListTags on it); only that prefix is known at deploy time.",
     ),
     Ack(
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model/*]",
@@ -267,9 +266,9 @@ TOXICITY_TRAINING_STATE_MACHINE_ROLE = (
         "PutResourcePolicy) and X-Ray, none of which support resource-level permissions.",
     ),
     Ack(
-        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*]",
-        "Each run creates training jobs named after a fresh UUID at run time (.sync also needs "
-        "Describe/Stop on them); names are not known at deploy time.",
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/vigil-tox-*]",
+        "Each run creates training jobs named vigil-tox-<model>-<fresh UUID> at run time (.sync "
+        "also needs Describe/Stop/ListTags on them); only that prefix is known at deploy time.",
     ),
 )
 TOXICITY_ENDPOINT_ROLE = (

@@ -41,8 +41,14 @@ from cdk.fraud.pipeline.sagemaker import SageMakerArtifacts, sagemaker_roles
 from cdk.fraud.pipeline.states import PipelineStates
 from cdk.fraud.pipeline.training import TrainingStates
 from cdk.nag import FRAUD_PIPELINE_ROLE, acknowledge
-from cdk.shared.iam import acknowledge_function_versions, allow_key_grants, use_key
+from cdk.shared.iam import (
+    acknowledge_function_versions,
+    allow_key_grants,
+    narrow_training_job_grants,
+    use_key,
+)
 from cdk.shared.logs import encrypted_log_group
+from vigil.fraud.pipeline import TRAINING_JOB_PREFIX
 
 
 class TrainingPipeline(Construct):
@@ -165,4 +171,5 @@ class TrainingPipeline(Construct):
             self.state_machine.role, [fn.function for fn in self.functions.values()]
         )
         allow_key_grants(self.state_machine.role, key)
+        narrow_training_job_grants(self.state_machine.role, TRAINING_JOB_PREFIX)
         acknowledge(self.state_machine.role, *FRAUD_PIPELINE_ROLE)

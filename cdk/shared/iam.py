@@ -6,7 +6,8 @@ exactly that role, with the reason, so cdk-nag still flags any other wildcard th
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Stack
+import jsii
+from aws_cdk import Aws, IAnyProducer, Lazy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -138,4 +139,58 @@ def grant_sagemaker_logs_and_metrics(role: iam.IRole, kind: str) -> None:
             resources=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": f"/aws/sagemaker/{kind}"}},
         )
+    )
+
+
+def narrow_training_job_grants(role: iam.IRole, job_prefix: str) -> None:
+    """Confine what CDK's ``SageMakerCreateTrainingJob`` grants to jobs named ``job_prefix...``.
+
+    With a job name chosen at run time the task grants Create/Describe/Stop/AddTags on
+    ``training-job/*`` and ``sagemaker:ListTags`` on ``*`` (ListTags does take a resource). Every
+    job this role starts is named ``<job_prefix><run>``: the role's resolved policy is rewritten
+    (at synth, after every statement is in) to that prefix, ListTags included.
+    """
+    policy = role.node.find_child("DefaultPolicy")
+    cfn_policy = policy.node.default_child
+    stack = Stack.of(role)
+
+    @jsii.implements(IAnyProducer)
+    class _Narrowed:
+        def produce(self, context):
+            document = stack.resolve(policy.document)
+            document["Statement"] = _narrow_statements(document["Statement"], job_prefix)
+            return document
+
+    # The property itself, not an override: cdk-nag reads the L1 properties.
+    cfn_policy.policy_document = Lazy.uncached_any(_Narrowed())
+
+
+def _narrow_statements(statements: list[dict], job_prefix: str) -> list[dict]:
+    narrowed = []
+    for statement in statements:
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        if statement["Resource"] == "*" and "sagemaker:ListTags" in actions:
+            actions = [action for action in actions if action != "sagemaker:ListTags"]
+            if not actions:
+                continue
+            statement = {**statement, "Action": actions if len(actions) > 1 else actions[0]}
+        elif _is_any_training_job(statement["Resource"]):
+            parts = statement["Resource"]["Fn::Join"][1]
+            resource = {"Fn::Join": ["", [*parts[:-1], f":training-job/{job_prefix}*"]]}
+            statement = {
+                **statement,
+                "Action": sorted({*actions, "sagemaker:ListTags"}),
+                "Resource": resource,
+            }
+        narrowed.append(statement)
+    return narrowed
+
+
+def _is_any_training_job(resource) -> bool:
+    return (
+        isinstance(resource, dict)
+        and "Fn::Join" in resource
+        and resource["Fn::Join"][1][-1] == ":training-job/*"
     )

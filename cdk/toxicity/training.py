@@ -35,7 +35,12 @@ from cdk.nag import (
     TOXICITY_TRAINING_STATE_MACHINE_ROLE as TRAINING_STATE_MACHINE_ROLE,
 )
 from cdk.nag import acknowledge
-from cdk.shared.iam import grant_sagemaker_logs_and_metrics, read_asset, use_key
+from cdk.shared.iam import (
+    grant_sagemaker_logs_and_metrics,
+    narrow_training_job_grants,
+    read_asset,
+    use_key,
+)
 from cdk.shared.logs import encrypted_log_group
 from cdk.shared.sagemaker import FrameworkImages, tree_entries, write_tarball
 from vigil.toxicity.contract import sagemaker_metric_definitions
@@ -43,6 +48,8 @@ from vigil.toxicity.contract import sagemaker_metric_definitions
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREPARED_PREFIX = "prepared"
 MODELS_PREFIX = "models"
+# Every training job the state machine starts is named so; it may touch only these.
+TRAINING_JOB_PREFIX = "vigil-tox-"
 PROGRAMS = {
     "bilstm": "training/toxicity/bilstm/train.py",
     "transformer": "training/toxicity/transformer/train.py",
@@ -161,6 +168,7 @@ class ToxicityTraining(Construct):
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL),
             comment="Trains both Vigil toxicity models on s3://<data bucket>/prepared/",
         )
+        narrow_training_job_grants(self.state_machine.role, TRAINING_JOB_PREFIX)
         acknowledge(self.state_machine.role, *TRAINING_STATE_MACHINE_ROLE)
 
     def _job(self, kind, *, image, instance_type, hyperparameters, bucket, key, hours):
@@ -180,7 +188,9 @@ class ToxicityTraining(Construct):
         return tasks.SageMakerCreateTrainingJob(
             self,
             f"Train{kind.capitalize()}",
-            training_job_name=sfn.JsonPath.format(f"vigil-tox-{kind}-{{}}", sfn.JsonPath.uuid()),
+            training_job_name=sfn.JsonPath.format(
+                f"{TRAINING_JOB_PREFIX}{kind}-{{}}", sfn.JsonPath.uuid()
+            ),
             algorithm_specification=tasks.AlgorithmSpecification(
                 training_image=tasks.DockerImage.from_registry(image),
                 training_input_mode=tasks.InputMode.FILE,

@@ -46,6 +46,9 @@ from vigil.fraud.contract import (  # noqa: F401 - the steps' names, defined wit
 )
 from vigil.fraud.schema import NEPTUNE_FOLDER
 
+# Every training job the pipeline starts is named so; its state machine may touch only these.
+TRAINING_JOB_PREFIX = "vigil-fraud-"
+
 RAW_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".snappy.parquet")
 RUNNING_LOAD_STATES = frozenset(
     {"LOAD_NOT_STARTED", "LOAD_IN_QUEUE", "LOAD_IN_PROGRESS", "LOAD_COMMITTED_W_WRITE_CONFLICTS"}
@@ -138,7 +141,7 @@ def normalize_input(
         )
     run_root = f"s3://{env.processed_bucket}/{RUNS_PREFIX}{run_id}/"
     processed = f"{run_root}processed/"
-    name = f"vigil-fraud-{run_id}"[:63]
+    name = f"{TRAINING_JOB_PREFIX}{run_id}"[:63]
     return {
         "runId": run_id,
         "data": {

@@ -1,0 +1,46 @@
+"""Roles get exact actions on the narrowest resources: no CDK grant wildcards where the actions and
+the prefixes are known."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.infra
+
+
+def _statements(template: dict, policy_prefix: str) -> list[dict]:
+    found = [
+        statement
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::IAM::Policy" and name.startswith(policy_prefix)
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert found, policy_prefix
+    return found
+
+
+def _actions(statement: dict) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+@pytest.mark.parametrize(
+    ("stack", "policy", "job_prefix"),
+    [
+        ("Vigil-Fraud", "PipelineStateMachineRoleDefaultPolicy", "vigil-fraud-"),
+        ("Vigil-Toxicity", "TrainingStateMachineRoleDefaultPolicy", "vigil-tox-"),
+    ],
+)
+def test_state_machines_touch_only_their_training_jobs(templates, stack, policy, job_prefix):
+    statements = _statements(templates[stack], policy)
+    on_jobs = [s for s in statements if "training-job/" in json.dumps(s["Resource"])]
+    assert on_jobs
+    for statement in on_jobs:
+        assert json.dumps(statement["Resource"]).endswith(f':training-job/{job_prefix}*"]]}}')
+    assert any("sagemaker:ListTags" in _actions(s) for s in on_jobs)
+    assert not [
+        s for s in statements if s["Resource"] == "*" and "sagemaker:ListTags" in _actions(s)
+    ]
+    assert not [s for s in statements if json.dumps(s["Resource"]).endswith(':training-job/*"]]}')]
