@@ -25,7 +25,9 @@ from constructs import Construct
 from cdk.nag import FRAUD_GLUE_TABLES, FRAUD_METRICS_ANY_RESOURCE, GLUE_LOG_GROUPS, acknowledge
 from cdk.shared.iam import read_asset, read_objects, use_key, write_objects
 from cdk.shared.security import SecurityBaseline
-from vigil.fraud.contract import CRAWLER_TABLE_PREFIX, RAW_TABLES_PREFIX
+from vigil.fraud.contract import CRAWLER_TABLE_PREFIX, RAW_TABLES_PREFIX, RUNS_PREFIX
+
+GLUE_TEMP_PREFIX = "glue-temp/"
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # ".*" as well as "*": the glob does not match dot-names (see cdk/shared/lambda_code.py).
@@ -175,8 +177,11 @@ class FraudData(Construct):
         read_asset(self.job_role, script)
         read_asset(self.job_role, library)
         read_objects(self.job_role, self.raw_bucket, key)
-        read_objects(self.job_role, self.processed_bucket, key)
-        write_objects(self.job_role, self.processed_bucket, key, delete=True)
+        # Only the run folders (runs/<run id>/processed/) and Spark's temp dir: the live model
+        # and featurizer under current/ are the PackageModel step's, never the ETL's.
+        for prefix in (RUNS_PREFIX, GLUE_TEMP_PREFIX):
+            read_objects(self.job_role, self.processed_bucket, key, prefix)
+            write_objects(self.job_role, self.processed_bucket, key, prefix, delete=True)
         self.job_role.add_to_policy(
             iam.PolicyStatement(
                 actions=[
@@ -227,7 +232,7 @@ class FraudData(Construct):
                 "--enable-metrics": "true",
                 "--enable-glue-datacatalog": "true",
                 "--extra-py-files": library.s3_object_url,
-                "--TempDir": f"{processed}/glue-temp/",
+                "--TempDir": f"{processed}/{GLUE_TEMP_PREFIX}",
             },
         )
         self.job.node.add_dependency(self.security_configuration)

@@ -44,3 +44,33 @@ def test_state_machines_touch_only_their_training_jobs(templates, stack, policy,
         s for s in statements if s["Resource"] == "*" and "sagemaker:ListTags" in _actions(s)
     ]
     assert not [s for s in statements if json.dumps(s["Resource"]).endswith(':training-job/*"]]}')]
+
+
+def _object_prefixes(statement: dict, bucket: str) -> list[str]:
+    resources = (
+        statement["Resource"]
+        if isinstance(statement["Resource"], list)
+        else [statement["Resource"]]
+    )
+    prefixes = []
+    for resource in resources:
+        join = resource.get("Fn::Join") if isinstance(resource, dict) else None
+        if join and join[1][0] == {"Fn::GetAtt": [bucket, "Arn"]}:
+            prefixes.append(join[1][1])
+    return prefixes
+
+
+def test_glue_job_writes_only_run_folders_and_its_temp_dir(templates):
+    template = templates["Vigil-Fraud"]
+    (bucket,) = [
+        n
+        for n, r in template["Resources"].items()
+        if n.startswith("DataProcessedBucket") and r["Type"] == "AWS::S3::Bucket"
+    ]
+    writes = [
+        prefix
+        for statement in _statements(template, "DataJobRoleDefaultPolicy")
+        if {"s3:PutObject", "s3:DeleteObject"} & set(_actions(statement))
+        for prefix in _object_prefixes(statement, bucket)
+    ]
+    assert sorted(set(writes)) == ["/glue-temp/*", "/runs/*"]
