@@ -158,26 +158,10 @@ def _air(findings: tuple[str, ...], reason: str) -> tuple[Ack, ...]:
 
 _AIR_BUCKET = "<Readings9F99D490.Arn>"
 _AIR_KMS = ("Action::kms:GenerateDataKey*", "Action::kms:ReEncrypt*")
-AIR_FIREHOSE_ROLES = _air(
-    (
-        *_AIR_KMS,
-        "Action::s3:Abort*",
-        "Action::s3:DeleteObject*",
-        "Action::s3:GetBucket*",
-        "Action::s3:GetObject*",
-        "Action::s3:List*",
-        f"Resource::{_AIR_BUCKET}/*",
-    ),
-    "Firehose (L2 DeliveryStream grants) writes objects under prefixes it computes at delivery "
-    "time (readings/year=.../, errors/firehose/...) into this one bucket, with multipart upload "
-    "actions, and encrypts them and its stream with this system's one key: wildcards are the S3/KMS "
-    "action groups CDK grants and the objects of this one bucket.",
-)
 AIR_IOT_RULE_ROLE = _air(
-    (*_AIR_KMS, f"Resource::{_AIR_BUCKET}/errors/iot-rule/*"),
+    (f"Resource::{_AIR_BUCKET}/errors/iot-rule/*",),
     "The topic rule's error action writes one object per failed message under errors/iot-rule/ with "
-    "a key IoT computes (topic, timestamp, uuid), encrypted with this system's key: the wildcards "
-    "are that prefix and the KMS data-key actions on that one key.",
+    "a key IoT computes (topic, timestamp, uuid): the wildcard is that prefix.",
 )
 AIR_DETECTOR_ROLE = _air(
     (

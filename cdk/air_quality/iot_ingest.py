@@ -24,7 +24,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk.nag import AIR_FIREHOSE_ROLES, AIR_IOT_RULE_ROLE, acknowledge
+from cdk.nag import AIR_IOT_RULE_ROLE, acknowledge
+from cdk.shared.iam import use_key, write_objects
 from cdk.shared.logs import encrypted_log_group
 from vigil.air_quality.contract import READINGS_PREFIX, RULE_SQL, RULE_SQL_VERSION, TOPIC_PREFIX
 
@@ -36,6 +37,7 @@ FIREHOSE_ERROR_PREFIX = (
     "errors/firehose/!{firehose:error-output-type}/year=!{timestamp:yyyy}/"
     "month=!{timestamp:MM}/day=!{timestamp:dd}/"
 )
+FIREHOSE_ERROR_ROOT = "errors/firehose/"
 IOT_ERROR_PREFIX = "errors/iot-rule/"
 THING_TYPE_NAME = "vigil-air-quality-sensor"
 
@@ -64,8 +66,39 @@ class IotIngest(Construct):
             retention_days=log_retention_days,
             removal_policy=removal_policy,
         )
+        # Firehose's L2 grants action groups (s3:DeleteObject*, s3:Abort*, kms:ReEncrypt*, ...) on
+        # the whole bucket to the roles it is given: it gets them immutable, and the roles get
+        # the exact actions on the two prefixes Firehose writes.
+        delivery_role = iam.Role(
+            self,
+            "DeliveryRole",
+            assumed_by=iam.ServicePrincipal("firehose.amazonaws.com"),
+            description="Firehose: writes readings and delivery errors into the readings bucket",
+        )
+        for prefix in (READINGS_PREFIX, FIREHOSE_ERROR_ROOT):
+            write_objects(delivery_role, bucket, key, prefix)
+        delivery_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                resources=[bucket.bucket_arn],
+            )
+        )
+        delivery_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        stream_role = iam.Role(
+            self,
+            "StreamRole",
+            assumed_by=iam.ServicePrincipal("firehose.amazonaws.com"),
+            description="Firehose: encrypts the delivery stream with the system's key",
+        )
+        use_key(stream_role, key, write=True)
         destination = firehose.S3Bucket(
             bucket,
+            role=delivery_role.without_policy_updates(),
             data_output_prefix=DATA_PREFIX,
             error_output_prefix=FIREHOSE_ERROR_PREFIX,
             buffering_interval=Duration.seconds(buffer_seconds),
@@ -79,8 +112,10 @@ class IotIngest(Construct):
             "DeliveryStream",
             destination=destination,
             encryption=firehose.StreamEncryption.customer_managed_key(key),
+            role=stream_role.without_policy_updates(),
         )
-        acknowledge(self.delivery_stream, *AIR_FIREHOSE_ROLES)
+        # The L2 orders the stream after its own grants; here after the roles' policies.
+        self.delivery_stream.node.add_dependency(delivery_role, stream_role)
         # The L2 adds a CIDR-block mapping for Redshift/Splunk destinations; unused here.
         Stack.of(self).node.try_remove_child("@aws-cdk--aws-kinesisfirehose.CidrBlocks")
 
@@ -131,7 +166,11 @@ class IotIngest(Construct):
                 resources=[bucket.arn_for_objects(IOT_ERROR_PREFIX + "*")],
             )
         )
-        key.grant_encrypt(rule_role)
+        rule_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:Encrypt", "kms:GenerateDataKey"], resources=[key.key_arn]
+            )
+        )
         acknowledge(rule_role, *AIR_IOT_RULE_ROLE)
         self.topic_rule = iot.CfnTopicRule(
             self,

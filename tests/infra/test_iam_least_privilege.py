@@ -74,3 +74,39 @@ def test_glue_job_writes_only_run_folders_and_its_temp_dir(templates):
         for prefix in _object_prefixes(statement, bucket)
     ]
     assert sorted(set(writes)) == ["/glue-temp/*", "/runs/*"]
+
+
+def _wildcard_actions(statements: list[dict]) -> list[str]:
+    return sorted({a for s in statements for a in _actions(s) if "*" in a})
+
+
+def test_firehose_roles_have_exact_actions_on_its_two_prefixes(templates):
+    template = templates["Vigil-AirQuality"]
+    (bucket,) = [
+        n
+        for n, r in template["Resources"].items()
+        if n.startswith("Readings") and r["Type"] == "AWS::S3::Bucket"
+    ]
+    stream = next(
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::KinesisFirehose::DeliveryStream"
+    )
+    role = stream["ExtendedS3DestinationConfiguration"]["RoleARN"]["Fn::GetAtt"][0]
+    delivery = [
+        statement
+        for resource in template["Resources"].values()
+        if resource["Type"] == "AWS::IAM::Policy"
+        and {"Ref": role} in resource["Properties"]["Roles"]
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    stream_policy = _statements(template, "IngestStreamRole")
+    assert _wildcard_actions(delivery + stream_policy) == []
+    assert not [s for s in delivery if "s3:DeleteObject" in _actions(s)]
+    writes = {
+        prefix
+        for s in delivery
+        if "s3:PutObject" in _actions(s)
+        for prefix in _object_prefixes(s, bucket)
+    }
+    assert writes == {"/readings/*", "/errors/firehose/*"}
