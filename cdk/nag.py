@@ -205,41 +205,12 @@ _TOXICITY_NO_RESOURCE_LEVEL = (
     "before pulling the DLC image, whose pull actions are scoped to its one repository) and "
     "cloudwatch:PutMetricData (limited by a cloudwatch:namespace condition)."
 )
-_TOXICITY_TASK_GRANTS = (
-    "Added by CDK's SageMakerCreateTrainingJob task for its S3 locations: read of each input "
-    "channel prefix and read/write of the output prefix of the data bucket (s3:GetObject*, "
-    "GetBucket*, List*, PutObject, Abort*, DeleteObject*); the objects are created at run time."
-)
 TOXICITY_TRAINING_JOB_ROLE = (
     Ack("AwsSolutions-IAM5[Resource::*]", _TOXICITY_NO_RESOURCE_LEVEL),
     Ack(
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TrainingJobs*]",
         "SageMaker writes training logs to the service-named /aws/sagemaker/TrainingJobs group "
         "with one stream per job created at run time.",
-    ),
-    *(
-        Ack(f"AwsSolutions-IAM5[{finding}]", _TOXICITY_TASK_GRANTS)
-        for finding in (
-            "Action::s3:GetObject*",
-            "Action::s3:GetBucket*",
-            "Action::s3:List*",
-            "Action::s3:Abort*",
-            "Action::s3:DeleteObject*",
-            "Resource::<Data666C94C7.Arn>/prepared/train/*",
-            "Resource::<Data666C94C7.Arn>/prepared/valid/*",
-            "Resource::<Data666C94C7.Arn>/prepared/test/*",
-            "Resource::<Data666C94C7.Arn>/models/bilstm/*",
-            "Resource::<Data666C94C7.Arn>/models/transformer/*",
-        )
-    ),
-    *(
-        Ack(
-            f"AwsSolutions-IAM5[Action::{action}]",
-            "Added by CDK's SageMakerCreateTrainingJob task for the stack key that encrypts the "
-            "training volume and the model output (kms:GenerateDataKey*/ReEncrypt* on that one "
-            "key, not on '*').",
-        )
-        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*")
     ),
 )
 TOXICITY_TRAINING_STATE_MACHINE_ROLE = (

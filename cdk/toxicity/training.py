@@ -36,10 +36,13 @@ from cdk.nag import (
 )
 from cdk.nag import acknowledge
 from cdk.shared.iam import (
+    allow_key_grants,
     grant_sagemaker_logs_and_metrics,
     narrow_training_job_grants,
     read_asset,
+    read_objects,
     use_key,
+    write_objects,
 )
 from cdk.shared.logs import encrypted_log_group
 from cdk.shared.sagemaker import FrameworkImages, tree_entries, write_tarball
@@ -48,6 +51,7 @@ from vigil.toxicity.contract import sagemaker_metric_definitions
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREPARED_PREFIX = "prepared"
 MODELS_PREFIX = "models"
+CHANNELS = ("train", "valid", "test")
 # Every training job the state machine starts is named so; it may touch only these.
 TRAINING_JOB_PREFIX = "vigil-tox-"
 PROGRAMS = {
@@ -116,10 +120,19 @@ class ToxicityTraining(Construct):
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Vigil toxicity SageMaker training jobs: read channels, write models",
         )
-        # Channel read and model write on the data bucket are granted by each training task
-        # (its S3 locations bind to this role); the training code object is granted exactly.
+        # The training tasks would grant action groups (s3:GetObject*, s3:DeleteObject*,
+        # kms:ReEncrypt*, ...) to the role they are given: they get it immutable, and the role gets
+        # exact actions on its channels (read) and model folders (write), and the code object.
+        for channel in CHANNELS:
+            read_objects(self.role, bucket, key, f"{PREPARED_PREFIX}/{channel}/")
+        for kind in PROGRAMS:
+            write_objects(self.role, bucket, key, f"{MODELS_PREFIX}/{kind}/")
+        self.role.add_to_policy(
+            iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[bucket.bucket_arn])
+        )
         read_asset(self.role, self.source)
         use_key(self.role, key, write=True)
+        allow_key_grants(self.role, key)  # the training volume and the model output
         grant_sagemaker_logs_and_metrics(self.role, "TrainingJobs")
         images.grant_pull(self.role, "bilstmTraining", "transformerTraining")
         acknowledge(self.role, *TRAINING_JOB_ROLE)
@@ -200,7 +213,7 @@ class ToxicityTraining(Construct):
                     for d in sagemaker_metric_definitions(prefix)
                 ],
             ),
-            input_data_config=[channel(name) for name in ("train", "valid", "test")],
+            input_data_config=[channel(name) for name in CHANNELS],
             output_data_config=tasks.OutputDataConfig(
                 s3_output_location=tasks.S3Location.from_bucket(bucket, f"{MODELS_PREFIX}/{kind}/"),
                 encryption_key=key,
@@ -218,7 +231,7 @@ class ToxicityTraining(Construct):
                 "sagemaker_region": Aws.REGION,
                 **hyperparameters,
             },
-            role=self.role,
+            role=self.role.without_policy_updates(),
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
             result_path=sfn.JsonPath.DISCARD,
         )

@@ -110,3 +110,21 @@ def test_firehose_roles_have_exact_actions_on_its_two_prefixes(templates):
         for prefix in _object_prefixes(s, bucket)
     }
     assert writes == {"/readings/*", "/errors/firehose/*"}
+
+
+def test_toxicity_training_role_reads_channels_and_writes_model_folders(templates):
+    template = templates["Vigil-Toxicity"]
+    (bucket,) = [
+        n
+        for n, r in template["Resources"].items()
+        if n.startswith("Data") and r["Type"] == "AWS::S3::Bucket"
+    ]
+    statements = _statements(template, "TrainingJobRoleDefaultPolicy")
+    assert _wildcard_actions(statements) == []
+    assert not [s for s in statements if "s3:DeleteObject" in _actions(s)]
+
+    def prefixes(action: str) -> set[str]:
+        return {p for s in statements if action in _actions(s) for p in _object_prefixes(s, bucket)}
+
+    assert prefixes("s3:GetObject") == {f"/prepared/{c}/*" for c in ("train", "valid", "test")}
+    assert prefixes("s3:PutObject") == {"/models/bilstm/*", "/models/transformer/*"}
