@@ -128,3 +128,17 @@ def test_toxicity_training_role_reads_channels_and_writes_model_folders(template
 
     assert prefixes("s3:GetObject") == {f"/prepared/{c}/*" for c in ("train", "valid", "test")}
     assert prefixes("s3:PutObject") == {"/models/bilstm/*", "/models/transformer/*"}
+
+
+def test_detector_role_has_exact_actions(templates):
+    template = templates["Vigil-AirQuality"]
+    statements = _statements(template, "DetectorRoleDefaultPolicy")
+    assert _wildcard_actions(statements) == []
+    assert any("sqs:SendMessage" in _actions(s) for s in statements)
+    (invoke_config,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventInvokeConfig"
+    ]
+    on_failure = invoke_config["DestinationConfig"]["OnFailure"]["Destination"]
+    assert on_failure["Fn::GetAtt"][0].startswith("DetectorDeadLetters")
