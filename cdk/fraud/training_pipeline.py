@@ -48,7 +48,7 @@ from cdk.shared.iam import (
     use_key,
 )
 from cdk.shared.logs import encrypted_log_group
-from vigil.fraud.pipeline import TRAINING_JOB_PREFIX
+from vigil.fraud.contract import TRAINING_JOB_PREFIX
 
 
 class TrainingPipeline(Construct):

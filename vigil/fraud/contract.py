@@ -41,6 +41,8 @@ RAW_TABLES_PREFIX = "tables/"  # the crawler's target: one folder per table belo
 RAW_TABLE_FOLDERS = {"transaction": "transaction", "identity": "identity"}
 CRAWLER_TABLE_PREFIX = "raw_"  # catalog tables: raw_transaction, raw_identity
 RUNS_PREFIX = "runs/"  # processed bucket: runs/<runId>/{processed,model,packaged}/
+# Every training job the pipeline starts is named so; its state machine may touch only these.
+TRAINING_JOB_PREFIX = "vigil-fraud-"
 
 # SageMaker framework-container hyperparameters (how the PyTorch image finds the entry point).
 SAGEMAKER_PROGRAM = "train.py"

@@ -37,6 +37,7 @@ from vigil.fraud.contract import (  # noqa: F401 - the steps' names, defined wit
     RAW_TABLES_PREFIX,
     RUNS_PREFIX,
     SAGEMAKER_PROGRAM,
+    TRAINING_JOB_PREFIX,
     TRAINING_METRICS,
     Hyperparameters,
     PipelineEnvironment,
@@ -45,9 +46,6 @@ from vigil.fraud.contract import (  # noqa: F401 - the steps' names, defined wit
     metric_definitions,
 )
 from vigil.fraud.schema import NEPTUNE_FOLDER
-
-# Every training job the pipeline starts is named so; its state machine may touch only these.
-TRAINING_JOB_PREFIX = "vigil-fraud-"
 
 RAW_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".snappy.parquet")
 RUNNING_LOAD_STATES = frozenset(
