@@ -55,6 +55,11 @@ class SharedSettings(ContextModel):
         default_factory=lambda: ["fraud", "air-quality", "toxicity"],
         description="Which system stacks app.py builds.",
     )
+    operations_email: str | None = Field(
+        None,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="E-mail address subscribed to every system's operations topic (alarms).",
+    )
 
 
 M = TypeVar("M", bound=ContextModel)

@@ -8,6 +8,7 @@ from constructs import Construct
 from cdk.air_quality.alerts import Alerts
 from cdk.air_quality.anomaly_detector import AnomalyDetector
 from cdk.air_quality.iot_ingest import IotIngest
+from cdk.air_quality.operations import AirQualityOperations
 from cdk.air_quality.settings import AirQualitySettings
 from cdk.config import SharedSettings
 from cdk.shared.security import SecurityBaseline
@@ -68,6 +69,14 @@ class AirQualityStack(Stack):
                 f"AWSSDKPandas-Python311:{settings.pandas_layer_version}"
             ),
         )
+        self.operations = AirQualityOperations(
+            self,
+            "Operations",
+            key=key,
+            email=shared.operations_email,
+            detector=self.detector,
+        )
+        CfnOutput(self, "OperationsTopicArn", value=self.operations.topic.topic_arn)
         CfnOutput(self, "ReadingsBucket", value=bucket.bucket_name)
         CfnOutput(self, "AlertTopic", value=self.alerts.topic.topic_arn)
         CfnOutput(self, "AnomalyTable", value=self.detector.anomaly_table.table_name)

@@ -215,6 +215,7 @@ class ScoringApi(Construct):
 
         self.api = iam_rest_api(
             self,
+            name="scoring",
             description="Vigil fraud: score one transaction ({id, flag, pred_prob})",
             key=key,
             log_retention_days=log_retention_days,

@@ -10,6 +10,7 @@ from constructs import Construct
 from cdk.config import SharedSettings
 from cdk.fraud.data import FraudData
 from cdk.fraud.network_graph import NetworkAndGraph
+from cdk.fraud.operations import FraudOperations
 from cdk.fraud.scoring_api import ScoringApi
 from cdk.fraud.settings import FraudSettings
 from cdk.fraud.training_pipeline import TrainingPipeline
@@ -126,3 +127,15 @@ class FraudStack(Stack):
             reserved_concurrency=settings.scoring_reserved_concurrency,
         )
         CfnOutput(self, "ScoringApiUrl", value=self.scoring.api.url_for_path("/transactions"))
+
+        # --- alarms and dashboard ---
+        self.operations = FraudOperations(
+            self,
+            "Operations",
+            key=self.baseline.key,
+            email=shared.operations_email,
+            scoring=self.scoring,
+            pipeline=self.pipeline,
+            latency_budget_ms=settings.scoring_latency_budget_ms,
+        )
+        CfnOutput(self, "OperationsTopicArn", value=self.operations.topic.topic_arn)

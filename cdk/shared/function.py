@@ -24,12 +24,15 @@ ARCHITECTURE = lambda_.Architecture.X86_64
 # Powertools for AWS Lambda (Python) v3 public layer; it also provides pydantic for the parser.
 POWERTOOLS_LAYER_VERSION = 18
 POWERTOOLS_ACCOUNT = "017000801446"
+# Powertools Metrics namespace of every Vigil Lambda; alarms on custom metrics read it here.
+METRICS_NAMESPACE = "Vigil"
 
 
 class PythonFunction(Construct):
     """A Python Lambda whose handler is ``lambdas/<system>/<name>/handler.py:handler``.
 
-    Exposes ``function``, ``role`` and ``log_group``.
+    Exposes ``function``, ``role``, ``log_group`` and ``service_name`` (the ``service`` dimension
+    of its Powertools metrics).
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class PythonFunction(Construct):
         reserved_concurrent_executions: int | None = None,
     ):
         super().__init__(scope, construct_id)
+        self.service_name = service_name
         self.log_group = encrypted_log_group(
             self,
             "Logs",
@@ -87,7 +91,7 @@ class PythonFunction(Construct):
             )
         env = {
             "POWERTOOLS_SERVICE_NAME": service_name,
-            "POWERTOOLS_METRICS_NAMESPACE": "Vigil",
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
             **(environment or {}),
         }

@@ -24,6 +24,7 @@ from cdk.shared.logs import encrypted_log_group
 def iam_rest_api(
     scope: Construct,
     *,
+    name: str,
     description: str,
     key: kms.IKey,
     log_retention_days: int,
@@ -32,7 +33,10 @@ def iam_rest_api(
     throttle_burst_limit: int,
     no_cognito: Ack,
 ) -> apigw.RestApi:
-    """``AccessLogs`` + ``Api`` (stage ``v1``) in ``scope``; ``no_cognito`` says why IAM suffices."""
+    """``AccessLogs`` + ``Api`` (stage ``v1``) in ``scope``; ``no_cognito`` says why IAM suffices.
+
+    The API is named ``<stack name>-<name>``: API Gateway's metrics are keyed by API name only, so
+    each API needs its own for its alarms not to count another API's requests."""
     access_logs = encrypted_log_group(
         scope,
         "AccessLogs",
@@ -49,6 +53,7 @@ def iam_rest_api(
     api = apigw.RestApi(
         scope,
         "Api",
+        rest_api_name=f"{Stack.of(scope).stack_name}-{name}",
         description=description,
         endpoint_types=[apigw.EndpointType.REGIONAL],
         cloud_watch_role=owner is None,

@@ -81,6 +81,7 @@ class ModerationApi(Construct):
         )
         self.api = iam_rest_api(
             self,
+            name="moderation",
             description="Vigil toxicity: moderate messages (flags and per-label scores)",
             key=key,
             log_retention_days=log_retention_days,

@@ -11,6 +11,7 @@ from cdk.shared.security import SecurityBaseline
 from cdk.toxicity.endpoint import ToxicityEndpoint
 from cdk.toxicity.images import huggingface, pytorch
 from cdk.toxicity.moderation_api import ModerationApi
+from cdk.toxicity.operations import ToxicityOperations
 from cdk.toxicity.settings import ToxicitySettings
 from cdk.toxicity.training import MODELS_PREFIX, PREPARED_PREFIX, ToxicityTraining
 
@@ -33,6 +34,10 @@ class ToxicityStack(Stack):
             description="Vigil Toxicity classification: encrypts this system's data, logs and messages",
         )
         self.data_bucket = self.baseline.data_bucket("Data", scope=self)
+        self.operations = ToxicityOperations(
+            self, "Operations", key=self.baseline.key, email=shared.operations_email
+        )
+        CfnOutput(self, "OperationsTopicArn", value=self.operations.topic.topic_arn)
         self.images = FrameworkImages(
             self,
             "Images",
@@ -94,5 +99,6 @@ class ToxicityStack(Stack):
             removal_policy=self.baseline.removal_policy,
             reserved_concurrency=settings.moderation_reserved_concurrency,
         )
+        self.operations.watch_moderation(self.moderation)
         CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
         CfnOutput(self, "ModerationUrl", value=self.moderation.api.url_for_path("/moderate"))

@@ -128,5 +128,10 @@ def test_detector_lambda_is_triggered_by_new_readings_serialised_with_a_dlq(temp
 
 
 def test_alert_topic_is_encrypted(template):
-    topic = _one(template, "AWS::SNS::Topic")["Properties"]
+    # The stack's other topic is the operations topic (tests/infra/test_operations.py).
+    (topic,) = [
+        resource["Properties"]
+        for logical_id, resource in template.find_resources("AWS::SNS::Topic").items()
+        if logical_id.startswith("AlertsTopic")
+    ]
     assert "KmsMasterKeyId" in topic
