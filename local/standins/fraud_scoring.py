@@ -15,9 +15,11 @@ on exit. Used by the demo (``local/demos/fraud.py``), the benchmark and the inte
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
-from collections.abc import Iterator, Mapping
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from local.standins.model_server import ModelServer, start_model_server
 from local.standins.moto_server import FAKE_CREDENTIALS
 from local.standins.neptune_standin import StandinProcess, start_neptune_standin
 from local.standins.sagemaker_runtime_proxy import ProxyProcess, start_sagemaker_proxy
+from vigil.fraud.graph import GraphLayout
 
 ENDPOINT_NAME = "vigil-fraud-rgcn"
 
@@ -112,3 +115,67 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
     return ordered[index]
+
+
+Execute = Callable[[str, Mapping], list[dict]]
+"""Run one openCypher query with parameters, return its rows (an engine's or an endpoint's)."""
+
+
+def http_execute(endpoint_url: str) -> Execute:
+    """``Execute`` over HTTP against a running stand-in (``StandinProcess.endpoint_url``)."""
+
+    def execute(query: str, parameters: Mapping | None = None) -> list[dict]:
+        request = urllib.request.Request(
+            f"{endpoint_url}/openCypher",
+            data=json.dumps({"query": query, "parameters": dict(parameters or {})}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())["results"]
+
+    return execute
+
+
+def degree_violations(
+    execute: Execute,
+    layout: GraphLayout,
+    *,
+    link_only_columns: frozenset[str],
+    hub_threshold: int,
+) -> list[dict]:
+    """Entities whose ``degree`` is not their edge count (``[]`` when the graph is consistent).
+
+    The scoring path increments ``degree`` in the query that adds the edge, so the two stay
+    equal — except for an entity of a link-only column or a hub (``degree >= hub_threshold``),
+    which is only linked once it exists (docs/fraud-graph.md): its degree is at least 1 and at
+    most its edge count."""
+    violations = []
+    for entity in layout.entity_types:
+        rows = execute(
+            f"MATCH (e:{entity.label}) OPTIONAL MATCH (t:Transaction)-[r:{entity.edge}]->(e) "
+            "RETURN e.key AS key, e.degree AS degree, count(r) AS edges",
+            {},
+        )
+        only_linked = entity.column in link_only_columns
+        for row in rows:
+            degree, edges = row["degree"], row["edges"]
+            if only_linked or degree >= hub_threshold:
+                consistent = 1 <= degree <= edges
+            else:
+                consistent = degree == edges
+            if not consistent:
+                violations.append({"label": entity.label, **row})
+    return violations
+
+
+def graph_size(execute: Execute, layout: GraphLayout) -> dict[str, int]:
+    """Node and edge counts, and each entity label's degree total (a replay must move none)."""
+    size = {
+        "nodes": execute("MATCH (n) RETURN count(n) AS n", {})[0]["n"],
+        "edges": execute("MATCH ()-[r]->() RETURN count(r) AS n", {})[0]["n"],
+    }
+    for entity in layout.entity_types:
+        # summed here: engines disagree on sum()'s integer type (ladybug's is a 128-bit one)
+        rows = execute(f"MATCH (e:{entity.label}) RETURN e.degree AS degree", {})
+        size[f"degree_{entity.label}"] = sum(row["degree"] for row in rows)
+    return size
