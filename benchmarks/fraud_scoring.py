@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         # spends per request meanwhile (where the time goes on a machine this small)
         processes = {
             "neptune_standin": [local.standin.process.pid],
-            "model_server": local.standins.model_server.pids(),  # TorchServe frontend + Python worker
+            "model_server": local.model_server.pids(),  # TorchServe frontend + Python worker
             "runtime_proxy": [local.proxy.process.pid],
             "handler_process": [os.getpid()],  # this harness + the handler under test
         }

@@ -168,7 +168,7 @@ class ScoringSettings(EnvironmentSettings):
     backoff_cap_ms: int = 200
     graph_timeout_ms: int = 300
     endpoint_timeout_ms: int = 500
-    insert_attempts: int = 3
+    insert_attempts: int = 8  # guard misses: jittered re-read + insert, inside the budget
     idempotency_ttl_s: int = 3_600
     featurizer_refresh_s: float = 60.0  # how often a warm container checks for a new spec
 

@@ -4,6 +4,8 @@ optional Powertools idempotency record (see the package docstring for the steps)
 from __future__ import annotations
 
 import functools
+import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -252,11 +254,20 @@ class Scorer:
         retry = functools.partial(
             call_with_retries, budget=budget, config=self.config, metrics=metrics
         )
-        for _ in range(self.config.insert_attempts):
+        for attempt in range(self.config.insert_attempts):
+            if attempt:
+                # a concurrent writer got there first (mostly a shared entity such as an e-mail
+                # domain below the hub threshold moved): wait a full-jitter backoff, so the
+                # writers that collided do not collide again, then re-read (its answer wins, or
+                # score again from the moved state) while the latency budget allows
+                cap = self.config.backoff_base_ms * 2 ** (attempt - 1)
+                delay = random.uniform(0, min(self.config.backoff_cap_ms, cap) / 1000)
+                if budget.remaining() - delay < 0.25 * budget.seconds:
+                    break
+                time.sleep(delay)
             answer = self._attempt(transaction, transaction_id, features, keys, retry, metrics)
             if answer is not None:
                 return answer
-            # a concurrent writer got there first: re-read (its answer wins, or state moved)
         return self.fallback(
             transaction_id,
             DependencyFailed("Graph", "Conflict", "the insert guard kept failing"),
