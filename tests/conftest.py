@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -103,24 +102,12 @@ def moto_server(moto_server_session: MotoServer, monkeypatch) -> MotoServer:
 
 
 # --- Lambda -------------------------------------------------------------------------------------
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "vigil-test-function"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:vigil-test-function"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
-    log_group_name: str = "/aws/lambda/vigil-test-function"
-    log_stream_name: str = "2026/01/01/[$LATEST]test"
-    remaining_ms: int = 30_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context():
+    """The Lambda context the local API front hands its handlers (one definition of it)."""
+    from local.standins.api_gateway import LocalContext
+
+    return LocalContext(aws_request_id="00000000-0000-0000-0000-000000000000", timeout_ms=30_000)
 
 
 @pytest.fixture(scope="session")
