@@ -67,8 +67,12 @@ class ModelParams(_Strict):
     )
     stuck_run: int = Field(4, ge=1, description="repeats of the same value that mean stuck")
     stuck_z: float = Field(7.0, ge=0, description="z-equivalent of a stuck run of stuck_run")
-    z_floor: float = Field(2.0, ge=0, description="z-equivalent of severity 0")
-    z_ceiling: float = Field(7.0, gt=0, description="z-equivalent of severity 100")
+    z_floor: float = Field(
+        2.0, ge=0, description="lowest peaks threshold of the statistic (severity 0 below it)"
+    )
+    z_ceiling: float = Field(
+        7.0, gt=0, description="severity 100 under the prior tail, before a series shows its own"
+    )
     variance_cap: float = Field(9.0, gt=0, description="z^2 is capped at this in the EWMA")
     tail_share: float = Field(
         0.05, gt=0, lt=1, description="share of intervals above the peaks threshold"
