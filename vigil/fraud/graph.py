@@ -45,8 +45,11 @@ from typing import Any
 from vigil.fraud import schema
 from vigil.fraud.features import decode_vector, is_finite_vector
 
-ONLINE_TRANSACTION_PROPERTIES = {"pred_prob": "double", "flag": "string"}
-"""Properties the scoring API writes on transactions (absent on bulk-loaded ones)."""
+LABEL_PROPERTIES = {"label_source": "string", "label_version": "long", "labelled_at": "string"}
+"""Properties the label API writes next to ``isFraud`` (see ``vigil/fraud/label_feedback.py``)."""
+
+ONLINE_TRANSACTION_PROPERTIES = {"pred_prob": "double", "flag": "string", **LABEL_PROPERTIES}
+"""Properties the scoring and label APIs write on transactions (absent on bulk-loaded ones)."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,22 @@ STORE_ANSWER_QUERY = (
 """Record the first answer for a transaction that exists without one (e.g. bulk-loaded)."""
 
 
+READ_LABEL_QUERY = (
+    "MATCH (t:Transaction {id: $id})\n"
+    "RETURN t.isFraud AS y, t.label_source AS s, t.label_version AS v"
+)
+"""A transaction's label state (no row: the transaction is not in the graph)."""
+
+STORE_LABEL_QUERY = (
+    "MATCH (t:Transaction {id: $id})\n"
+    "WHERE coalesce(t.label_version, 0) = $seen\n"
+    "SET t.isFraud = $y, t.label_source = $s, t.label_version = $v, t.labelled_at = $at\n"
+    "RETURN t.id AS id"
+)
+"""Set a label version, guarded by the version the caller read (``$seen``, a double for the
+reason given in :func:`insert_query`): no row when another writer moved it first."""
+
+
 # --- state ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EntityState:
@@ -324,6 +343,55 @@ class FraudGraph:
             STORE_ANSWER_QUERY, {"id": transaction_id, "p": float(pred_prob), "flag": flag}
         )
         return bool(rows)
+
+
+@dataclass(frozen=True)
+class TransactionLabel:
+    """A transaction's label in the graph: ``is_fraud`` ``-1`` when unknown; ``version`` 0 when
+    no label came through the label API (a bulk-loaded label, or none)."""
+
+    is_fraud: int
+    source: str | None
+    version: int
+
+
+def read_label(graph: FraudGraph, transaction_id: str) -> TransactionLabel | None:
+    """The transaction's label state, None when the transaction is not in the graph."""
+    rows = graph.execute(READ_LABEL_QUERY, {"id": transaction_id})
+    if not rows:
+        return None
+    row = rows[0]
+    is_fraud = row.get("y")
+    return TransactionLabel(
+        is_fraud=-1 if is_fraud is None else int(is_fraud),
+        source=row.get("s"),
+        version=int(row.get("v") or 0),
+    )
+
+
+def store_label(
+    graph: FraudGraph,
+    transaction_id: str,
+    *,
+    is_fraud: int,
+    source: str,
+    version: int,
+    seen_version: int,
+    labelled_at: str,
+) -> bool:
+    """Write label ``version`` if the graph still holds ``seen_version``; True when it wrote."""
+    rows = graph.execute(
+        STORE_LABEL_QUERY,
+        {
+            "id": transaction_id,
+            "seen": float(seen_version),
+            "y": int(is_fraud),
+            "s": source,
+            "v": int(version),
+            "at": labelled_at,
+        },
+    )
+    return bool(rows)
 
 
 def _check_finite(
