@@ -259,13 +259,16 @@ class GraphEngine:
 
 
 def ddl(layout: GraphLayout) -> list[str]:
-    """CREATE NODE/REL TABLE statements for ladybug from the graph layout."""
+    """CREATE NODE/REL TABLE statements for ladybug from the graph layout (only those absent: a
+    stand-in restarted on its database keeps its tables and the graph in them)."""
     statements = []
     for label, (primary_key, properties) in layout.node_tables().items():
         columns = ", ".join(f"{name} {_TYPES[kind]}" for name, kind in properties.items())
-        statements.append(f"CREATE NODE TABLE {label}({columns}, PRIMARY KEY({primary_key}))")
+        statements.append(
+            f"CREATE NODE TABLE IF NOT EXISTS {label}({columns}, PRIMARY KEY({primary_key}))"
+        )
     for rel_type, (source, target) in layout.rel_tables().items():
-        statements.append(f"CREATE REL TABLE {rel_type}(FROM {source} TO {target})")
+        statements.append(f"CREATE REL TABLE IF NOT EXISTS {rel_type}(FROM {source} TO {target})")
     return statements
 
 
@@ -532,12 +535,17 @@ def start_neptune_standin(
     bulk_dir: Path | str | list[Path | str] | None = None,
     *,
     port: int | None = None,
+    database: Path | str | None = None,
     timeout: float = 300.0,
 ) -> StandinProcess:
     """Start the stand-in process on 127.0.0.1, load ``bulk_dir`` (one folder or several, each
-    a set of bulk-load files, all loaded in one go), wait until it answers."""
+    a set of bulk-load files, all loaded in one go), wait until it answers. ``database``: a
+    ladybug database path that outlives the process (restart on it to recover the graph);
+    default a scratch database removed when the process ends."""
     port = port or free_port()
     command = [sys.executable, "-m", "local.standins.neptune_standin", "--port", str(port)]
+    if database is not None:
+        command += ["--database", str(database)]
     folders = [] if bulk_dir is None else bulk_dir if isinstance(bulk_dir, list) else [bulk_dir]
     for folder in folders:
         command += ["--load", str(folder)]
