@@ -162,6 +162,8 @@ class ScoringSettings(EnvironmentSettings):
     fallback: Literal["review", "closed"] = Field("review", alias="FALLBACK_MODE")
     latency_budget_ms: int = 1_000
     idempotency_table: str | None = None  # Powertools idempotency record per TransactionID
+    recent_scores_table: str | None = None  # the console's recent scores (recent_scores.py)
+    recent_scores_ttl_s: int = 24 * 3_600
     link_only_columns: frozenset[str] = frozenset(schema.DEFAULT_LINK_ONLY_COLUMNS)
     max_attempts: int = 3
     backoff_base_ms: int = 10
@@ -172,7 +174,7 @@ class ScoringSettings(EnvironmentSettings):
     idempotency_ttl_s: int = 3_600
     featurizer_refresh_s: float = 60.0  # how often a warm container checks for a new spec
 
-    @field_validator("idempotency_table", mode="before")
+    @field_validator("idempotency_table", "recent_scores_table", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return value or None

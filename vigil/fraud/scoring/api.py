@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ from vigil.api_gateway import InvalidBody, is_proxy_event, json_body, json_respo
 from vigil.fraud.contract import (
     MAX_BODY_BYTES,
 )
+from vigil.fraud.recent_scores import elapsed_ms, record_score
 from vigil.fraud.scoring.event import InvalidTransaction, parse_transaction
 from vigil.fraud.scoring.scorer import Scorer
 
@@ -50,8 +52,10 @@ def handle_event(
         transaction = parse_transaction(payload)
     except InvalidTransaction as invalid:
         return _invalid(invalid, api, metrics)
+    started = time.perf_counter()
     try:
-        answer = scorer_factory().score(transaction, metrics, context)
+        scorer = scorer_factory()
+        answer = scorer.score(transaction, metrics, context)
     except InvalidTransaction as invalid:  # valid JSON whose features overflow float32
         return _invalid(invalid, api, metrics)
     except Exception:  # a bug or a broken configuration: answer, count, log — never crash
@@ -59,4 +63,20 @@ def handle_event(
         if metrics is not None:
             metrics.add_metric(name="ScoringError", unit=MetricUnit.Count, value=1)
         return _response(500, {"message": "internal error"}, api)
-    return _response(200, answer.body(), api)
+    body = answer.body()
+    if not answer.replay:  # a replay was recorded when it was first answered
+        _record_recent(scorer.config, transaction, body, elapsed_ms(started), metrics)
+    return _response(200, body, api)
+
+
+def _record_recent(config, transaction, body, latency_ms: float, metrics) -> None:
+    """Keep the answer for the console when a recent-scores table is set; never fails the answer."""
+    table = getattr(config, "recent_scores_table", None)
+    if not table:
+        return
+    try:
+        record_score(table, transaction, body, latency_ms, ttl_s=config.recent_scores_ttl_s)
+    except Exception:
+        logger.warning("recent score not recorded", exc_info=True)
+        if metrics is not None:
+            metrics.add_metric(name="RecentScoreNotRecorded", unit=MetricUnit.Count, value=1)
