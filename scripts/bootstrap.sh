@@ -65,3 +65,16 @@ if [ ! -d node_modules ] || [ "$(cat node_modules/.lock.sha256 2>/dev/null)" != 
   npm ci --no-audit --no-fund --loglevel=error
   echo "$node_hash" > node_modules/.lock.sha256
 fi
+
+# The console's page, bundled from the pinned npm packages (esbuild, uPlot) into console/dist/;
+# esbuild takes well under a second, so it runs every time and the page never goes stale.
+node console/build.mjs
+
+# Headless Chromium for the console's browser tests (tests/integration/console/): Debian's
+# package, driven by Playwright through its executable (Playwright never downloads a browser).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "bootstrap: installing Debian's chromium for the console's browser tests"
+  apt-get install -y --no-install-recommends chromium >/dev/null \
+    || { apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium >/dev/null; } \
+    || echo "bootstrap: chromium could not be installed; the console's browser tests will skip" >&2
+fi

@@ -1,0 +1,29 @@
+"""What the console's CDK construct and its read-API Lambda agree on, defined once.
+
+Standard library and pydantic only: ``python app.py`` imports this at synth.
+"""
+
+from __future__ import annotations
+
+from vigil.environment import EnvironmentSettings
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+RECENT_HOURS = 24  # how far back "recent transactions" looks (the store's TTL bounds it too)
+# Every route of the read API (GET only); the CDK construct builds one API Gateway resource each
+ROUTES = (
+    "/fraud/transactions",
+    "/fraud/transactions/{id}",
+    "/air/anomalies",
+    "/air/series",
+    "/air/status",
+)
+
+
+class ConsoleSettings(EnvironmentSettings):
+    """The read-API Lambda's settings: the tables it reads and the air-quality detector's name."""
+
+    recent_scores_table: str | None = None
+    anomaly_table: str | None = None
+    state_table: str | None = None
+    detector_name: str | None = None

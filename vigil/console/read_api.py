@@ -1,0 +1,362 @@
+"""The console's read APIs: one function per route, the same in the cloud and locally.
+
+The read-API Lambda (``lambdas/console/read_api/handler.py``, behind API Gateway with a Cognito
+authorizer) and the local console server (``local/console/server.py``) both call
+:func:`handle_event` with an API Gateway proxy event, so validation, pagination and answers have
+one definition. Every route is ``GET``:
+
+* ``/fraud/transactions?limit=&next=``: the newest scored transactions first, from the recent
+  scores store the scoring path writes (``vigil/fraud/recent_scores.py``), hour by hour over the
+  last ``RECENT_HOURS``;
+* ``/fraud/transactions/{id}``: one transaction's record (summary, entities, explanation) from
+  the store's ``byTransaction`` index;
+* ``/air/anomalies?from=&to=&dimensions=&measure=&min_severity=&limit=&next=``: anomalies newest
+  first, from the ``Anomalies`` table (one detector's time range) or, with ``dimensions``, its
+  ``byDimension`` index (one place's time range); measure and severity filter the page;
+* ``/air/series?series=&from=&to=&limit=``: one series' anomalous intervals, oldest first
+  (observed vs expected, for the chart);
+* ``/air/status``: the detector's saved state: when it was last saved and its version.
+
+Bad parameters answer 400 with ``{"message", "errors": [{"parameter", "message"}]}``; an unknown
+route 404; a table the deployment does not have 404 naming the setting. Pages are at most
+``MAX_PAGE`` items; ``next`` in an answer is the opaque token for the following page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vigil.api_gateway import json_response
+from vigil.console.contract import DEFAULT_PAGE, MAX_PAGE, RECENT_HOURS, ConsoleSettings
+from vigil.fraud import recent_scores
+
+ISO_HINT = "an ISO 8601 time such as 2026-12-03T14:00:00Z"
+MAX_TOKEN_CHARS = 2048
+MAX_PARAMETER_CHARS = 256
+
+
+class BadRequest(ValueError):
+    def __init__(self, parameter: str, message: str):
+        super().__init__(f"{parameter}: {message}")
+        self.parameter, self.message = parameter, message
+
+
+class NotFound(LookupError):
+    pass
+
+
+# --- parameters --------------------------------------------------------------------------------
+def _limit(params: Mapping[str, str]) -> int:
+    raw = params.get("limit")
+    if raw is None:
+        return DEFAULT_PAGE
+    if not re.fullmatch(r"\d{1,4}", raw) or not 1 <= int(raw) <= MAX_PAGE:
+        raise BadRequest("limit", f"must be a whole number from 1 to {MAX_PAGE}")
+    return int(raw)
+
+
+def _time(params: Mapping[str, str], name: str) -> str | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(name, f"must be {ISO_HINT}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    # the tables store UTC without an offset ("2026-12-03T14:00:00")
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat()
+
+
+def _number(params: Mapping[str, str], name: str, low: float, high: float) -> float | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # NaN fails too
+        raise BadRequest(name, f"must be a number from {low:g} to {high:g}")
+    return value
+
+
+def _token(params: Mapping[str, str]) -> dict | None:
+    raw = params.get("next")
+    if raw is None:
+        return None
+    try:
+        if len(raw) > MAX_TOKEN_CHARS:
+            raise ValueError
+        token = json.loads(base64.urlsafe_b64decode(raw.encode("ascii")))
+        if not isinstance(token, dict):
+            raise ValueError
+        return token
+    except (ValueError, UnicodeError, binascii.Error):
+        raise BadRequest("next", "is not a token this API gave out") from None
+
+
+def _encode_token(token: Mapping[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode()
+
+
+def _check_known(params: Mapping[str, str], allowed: set[str]) -> None:
+    for name, value in params.items():
+        if name not in allowed:
+            raise BadRequest(
+                name, f"is not a parameter of this route ({', '.join(sorted(allowed))})"
+            )
+        if len(value) > MAX_PARAMETER_CHARS:
+            raise BadRequest(name, f"is longer than {MAX_PARAMETER_CHARS} characters")
+
+
+def _required(setting: str | None, name: str) -> str:
+    if not setting:
+        raise NotFound(f"this deployment has no {name} (setting {name.upper()})")
+    return setting
+
+
+# --- fraud ---------------------------------------------------------------------------------------
+def recent_transactions(params, settings: ConsoleSettings, ddb, now: datetime) -> dict:
+    _check_known(params, {"limit", "next"})
+    table = _required(settings.recent_scores_table, "recent_scores_table")
+    limit, token = _limit(params), _token(params)
+    hours = [recent_scores.hour_key(now - timedelta(hours=i)) for i in range(RECENT_HOURS + 1)]
+    start_hour, start_key = 0, None
+    if token is not None:
+        if token.get("h") not in hours or not isinstance(token.get("k"), str):
+            raise BadRequest("next", "has expired or is not a token this API gave out")
+        start_hour, start_key = hours.index(token["h"]), token["k"]
+    items: list[dict] = []
+    for hour in hours[start_hour:]:
+        while len(items) < limit:
+            query = {
+                "TableName": table,
+                "KeyConditionExpression": "#h = :h",
+                "ExpressionAttributeNames": {"#h": recent_scores.PARTITION_KEY},
+                "ExpressionAttributeValues": {":h": {"S": hour}},
+                "ScanIndexForward": False,
+                "Limit": limit - len(items),
+            }
+            if start_key is not None:
+                query["ExclusiveStartKey"] = {
+                    recent_scores.PARTITION_KEY: {"S": hour},
+                    recent_scores.SORT_KEY: {"S": start_key},
+                }
+            page = ddb.query(**query)
+            items.extend(page.get("Items", []))
+            last = page.get("LastEvaluatedKey")
+            start_key = last[recent_scores.SORT_KEY]["S"] if last else None
+            if start_key is None:
+                break
+        if len(items) >= limit:
+            last_item = items[limit - 1]
+            return {
+                "items": [recent_scores.item_to_record(i) for i in items[:limit]],
+                "next": _encode_token(
+                    {
+                        "h": last_item[recent_scores.PARTITION_KEY]["S"],
+                        "k": last_item[recent_scores.SORT_KEY]["S"],
+                    }
+                ),
+            }
+        start_key = None
+    return {"items": [recent_scores.item_to_record(i) for i in items], "next": None}
+
+
+def one_transaction(transaction_id: str, settings: ConsoleSettings, ddb) -> dict:
+    if not re.fullmatch(r"[0-9]{1,19}", transaction_id):
+        raise BadRequest("id", "must be a TransactionID (digits only)")
+    table = _required(settings.recent_scores_table, "recent_scores_table")
+    page = ddb.query(
+        TableName=table,
+        IndexName=recent_scores.ID_INDEX,
+        KeyConditionExpression="#id = :id",
+        ExpressionAttributeNames={"#id": recent_scores.ID_ATTRIBUTE},
+        ExpressionAttributeValues={":id": {"S": transaction_id}},
+        Limit=1,
+    )
+    if not page.get("Items"):
+        raise NotFound(f"transaction {transaction_id} was not scored recently")
+    return recent_scores.item_to_record(page["Items"][0])
+
+
+# --- air quality ---------------------------------------------------------------------------------
+def _anomaly(item: Mapping[str, Mapping[str, str]]) -> dict:
+    def number(name: str) -> float | None:
+        return float(item[name]["N"]) if name in item else None
+
+    contributions = item.get("contributions", {}).get("S")
+    return {
+        "interval_start": item["interval_start"]["S"],
+        "series": item["series"]["S"],
+        "measure": item["measure"]["S"],
+        "dimensions": item["dimensions"]["S"],
+        "observed": number("observed"),
+        "expected": number("expected"),
+        "z": number("z"),
+        "severity": number("severity"),
+        "reason": item.get("reason", {}).get("S"),
+        "group": item.get("group", {}).get("S"),
+        "contributions": json.loads(contributions) if contributions else {},
+    }
+
+
+def _anomaly_query(params, settings: ConsoleSettings, *, newest_first: bool, series: str | None):
+    table = _required(settings.anomaly_table, "anomaly_table")
+    detector = _required(settings.detector_name, "detector_name")
+    start, end = _time(params, "from"), _time(params, "to")
+    if start and end and start > end:
+        raise BadRequest("from", "must not be after 'to'")
+    low, high = start or "0000", (end or "9999") + "\uffff"
+    dimensions = params.get("dimensions")
+    values: dict[str, dict] = {":low": {"S": low}, ":high": {"S": high}}
+    if dimensions is not None:
+        if not re.fullmatch(r"[^|=]+=[^|]*(\|[^|=]+=[^|]*)*|-", dimensions):
+            raise BadRequest("dimensions", "must be name=value pairs joined by '|' (LOCATION_ID=1)")
+        query = {
+            "IndexName": "byDimension",
+            "KeyConditionExpression": "dimensions = :d AND interval_start BETWEEN :low AND :high",
+        }
+        values[":d"] = {"S": dimensions}
+    else:
+        query = {"KeyConditionExpression": "detector = :det AND sk BETWEEN :low AND :high"}
+        values[":det"] = {"S": detector}
+    filters = []
+    if dimensions is not None:
+        filters.append("detector = :det")
+        values[":det"] = {"S": detector}
+    if (measure := params.get("measure")) is not None:
+        filters.append("measure = :m")
+        values[":m"] = {"S": measure}
+    if (severity := _number(params, "min_severity", 0, 100)) is not None:
+        filters.append("severity >= :s")
+        values[":s"] = {"N": repr(severity)}
+    if series is not None:
+        filters.append("series = :series")
+        values[":series"] = {"S": series}
+    query.update(
+        TableName=table,
+        ExpressionAttributeValues=values,
+        ScanIndexForward=not newest_first,
+        Limit=_limit(params),
+    )
+    if filters:
+        query["FilterExpression"] = " AND ".join(filters)
+    token = _token(params)
+    if token is not None:
+        if not all(isinstance(v, dict) and set(v) == {"S"} for v in token.values()):
+            raise BadRequest("next", "is not a token this API gave out")
+        query["ExclusiveStartKey"] = token
+    return query
+
+
+def anomalies(params, settings: ConsoleSettings, ddb) -> dict:
+    _check_known(params, {"from", "to", "dimensions", "measure", "min_severity", "limit", "next"})
+    page = ddb.query(**_anomaly_query(params, settings, newest_first=True, series=None))
+    last = page.get("LastEvaluatedKey")
+    return {
+        "items": [_anomaly(i) for i in page.get("Items", [])],
+        "next": _encode_token(last) if last else None,
+    }
+
+
+def series_intervals(params, settings: ConsoleSettings, ddb) -> dict:
+    _check_known(params, {"series", "from", "to", "limit", "next"})
+    series = params.get("series")
+    if not series:
+        raise BadRequest("series", "is required (a series label from /air/anomalies)")
+    page = ddb.query(**_anomaly_query(params, settings, newest_first=False, series=series))
+    last = page.get("LastEvaluatedKey")
+    return {
+        "series": series,
+        "items": [_anomaly(i) for i in page.get("Items", [])],
+        "next": _encode_token(last) if last else None,
+    }
+
+
+def detector_status(params, settings: ConsoleSettings, ddb) -> dict:
+    _check_known(params, set())
+    table = _required(settings.state_table, "state_table")
+    detector = _required(settings.detector_name, "detector_name")
+    head = ddb.get_item(
+        TableName=table, Key={"pk": {"S": f"detector#{detector}"}, "sk": {"S": "head"}}
+    ).get("Item")
+    if not head:
+        return {"detector": detector, "state": "no state saved yet", "updated": None, "version": 0}
+    return {
+        "detector": detector,
+        "state": "learnt; scoring new data",
+        "updated": head.get("updated", {}).get("S"),
+        "version": int(head["version"]["N"]),
+        "state_bytes": int(head.get("bytes", {}).get("N", 0)),
+    }
+
+
+# --- dispatch ------------------------------------------------------------------------------------
+def _route(path: str) -> Callable[..., dict] | None:
+    """The route's function of (params, settings, ddb, now), or None."""
+    if path == "/fraud/transactions":
+        return recent_transactions
+    if match := re.fullmatch(r"/fraud/transactions/([^/]+)", path):
+        transaction_id = match.group(1)
+
+        def one(params, settings, ddb, _now):
+            _check_known(params, set())
+            return one_transaction(transaction_id, settings, ddb)
+
+        return one
+    air = {
+        "/air/anomalies": anomalies,
+        "/air/series": series_intervals,
+        "/air/status": detector_status,
+    }
+    if path in air:
+        return lambda params, settings, ddb, _now: air[path](params, settings, ddb)
+    return None
+
+
+def _path(event: Mapping[str, Any]) -> str:
+    path = event.get("path") or ""
+    stage = (event.get("requestContext") or {}).get("stage")
+    # a custom domain or the local server may keep the stage and an /api prefix in the path
+    for prefix in ("/api", f"/{stage}" if stage else None):
+        if prefix and path.startswith(prefix + "/"):
+            path = path[len(prefix) :]
+    return path.rstrip("/") or "/"
+
+
+def handle_event(
+    event: Mapping[str, Any],
+    settings: ConsoleSettings,
+    ddb,
+    *,
+    now: datetime | None = None,
+) -> dict:
+    """An API Gateway proxy event → the proxy response; bad input is a 4xx, never a raise."""
+    if event.get("httpMethod") != "GET":
+        return json_response(405, {"message": "the console's read API answers GET only"})
+    route = _route(_path(event))
+    if route is None:
+        return json_response(404, {"message": f"no such route: {_path(event)}"})
+    params = event.get("queryStringParameters") or {}
+    try:
+        body = route(params, settings, ddb, now or datetime.now(UTC))
+    except BadRequest as bad:
+        return json_response(
+            400,
+            {
+                "message": f"invalid parameter '{bad.parameter}'",
+                "errors": [{"parameter": bad.parameter, "message": bad.message}],
+            },
+        )
+    except NotFound as missing:
+        return json_response(404, {"message": str(missing)})
+    return json_response(200, body)
