@@ -46,7 +46,7 @@ from cdk.shared.iam import (
 )
 from cdk.shared.logs import encrypted_log_group
 from cdk.shared.sagemaker import FrameworkImages, tree_entries, write_tarball
-from vigil.toxicity.contract import sagemaker_metric_definitions
+from vigil.toxicity.contract import training_job_metric_definitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREPARED_PREFIX = "prepared"
@@ -209,8 +209,7 @@ class ToxicityTraining(Construct):
                 training_input_mode=tasks.InputMode.FILE,
                 metric_definitions=[
                     tasks.MetricDefinition(name=d["Name"], regex=d["Regex"])
-                    for prefix in ("eval", "test")
-                    for d in sagemaker_metric_definitions(prefix)
+                    for d in training_job_metric_definitions()
                 ],
             ),
             input_data_config=[channel(name) for name in CHANNELS],

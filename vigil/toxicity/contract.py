@@ -9,13 +9,14 @@ torch, boto3 or Powertools.
 from __future__ import annotations
 
 from vigil.environment import EnvironmentSettings
-from vigil.toxicity.labels import sagemaker_metric_definitions
+from vigil.toxicity.labels import sagemaker_metric_definitions, training_job_metric_definitions
 
 __all__ = [
     "MAX_MESSAGES",
     "MAX_MESSAGE_CHARS",
     "ModerationSettings",
     "sagemaker_metric_definitions",
+    "training_job_metric_definitions",
 ]
 
 MAX_MESSAGES = 32

@@ -17,7 +17,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from vigil.toxicity.labels import POSITIVE_THRESHOLD, metric_line
+from vigil.toxicity.labels import POSITIVE_THRESHOLD, metric_lines_with_aliases
 
 
 def _truth(targets: np.ndarray) -> np.ndarray:
@@ -100,7 +100,12 @@ def best_thresholds(targets: np.ndarray, probs: np.ndarray) -> list[float]:
 
 
 def metric_lines(metrics: dict[str, float], prefix: str = "eval") -> list[str]:
-    return [metric_line(name, value, prefix) for name, value in metrics.items()]
+    """One line per metric, plus one per recipe name of it (``eval_f1_score_macro``)."""
+    return [
+        line
+        for name, value in metrics.items()
+        for line in metric_lines_with_aliases(name, value, prefix)
+    ]
 
 
 def print_metrics(metrics: dict[str, float], prefix: str = "eval") -> None:

@@ -5,7 +5,10 @@ evaluation (thresholds, metrics JSON, curves) and writing ``code/`` into the mod
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +20,19 @@ from vigil.toxicity.labels import (
     DEFAULT_METRIC_FOR_BEST_MODEL,
     SAMPLE_WEIGHT_COLUMN,
     LossMode,
+    canonical_metric_name,
+    metric_line,
 )
 from vigil.toxicity.metrics import best_thresholds, compute_metrics, print_metrics, save_report
 from vigil.toxicity.normalize import EVASION, NORMALIZERS, TextNormalizer, normalize_texts
 
+# the identity-bias figures each training run prints (``test_<name> = …;``) and saves
+BIAS_METRIC_NAMES = (
+    "bias_generalized_mean_auc",
+    "min_subgroup_auc",
+    "min_bpsn_auc",
+    "min_bnsp_auc",
+)
 SERVING_REQUIREMENTS = {
     "bilstm": ["gensim==4.4.0", "scikit-learn"],
     "transformer": ["scikit-learn"],
@@ -53,20 +65,30 @@ def add_sagemaker_args(parser: argparse.ArgumentParser) -> None:
         )
     parser.add_argument(
         "--metric-for-best-model",
+        type=canonical_metric_name,
         default=DEFAULT_METRIC_FOR_BEST_MODEL,
-        help="metric name (without eval_) that selects the best epoch/checkpoint",
+        help="metric name (without eval_) that selects the best epoch/checkpoint; the "
+        "recipe's names (f1_score_macro, auc_score_weighted, ...) mean the same metrics",
     )
     parser.add_argument(
         "--class-weight",
         default="auto",
         help="'none', 'auto' (from the prepared data's label frequencies, when it has them), "
         "'balanced' or 'sqrt-balanced' (from the training labels' frequencies, any label mode) "
-        "or comma-separated weights, one per label",
+        "or weights, one per label, separated by commas or spaces ('1,2,3' or '1 2 3')",
     )
     parser.add_argument(
         "--loss-mode", choices=[m.value for m in LossMode], default=LossMode.MULTI_LABEL.value
     )
-    parser.add_argument("--num-targets", type=int, default=0, help="0: from the data's labels")
+    parser.add_argument(
+        "--num-targets",
+        "--num-labels",
+        dest="num_targets",
+        type=int,
+        default=0,
+        help="labels the model predicts, checked against the data's (0: take the data's); "
+        "--num-labels is the transformer recipe's name for it",
+    )
     parser.add_argument("--max-train-samples", type=int, default=0, help="0: all (debug runs)")
     parser.add_argument("--max-eval-samples", type=int, default=0, help="0: all (debug runs)")
     parser.add_argument("--seed", type=int, default=42)
@@ -85,6 +107,14 @@ def add_sagemaker_args(parser: argparse.ArgumentParser) -> None:
         help="spelling repair after the normaliser, against a lexicon saved with the model "
         "(vigil.toxicity.lexicon): 'corpus' (training words seen 3+ times), 'corpus+english' "
         "(plus the 40,000 most frequent English words of wordfreq) or 'none'",
+    )
+    parser.add_argument(
+        "--identity-augmentation",
+        type=int,
+        default=0,
+        help="neutral sentences mentioning identities (all labels 0) added to the training "
+        "data, against the bias of scoring harmless identity mentions as toxic "
+        "(vigil.toxicity.bias; its templates are not the evaluation's); 0: none",
     )
     parser.add_argument(
         "--augment-obfuscation",
@@ -130,19 +160,44 @@ def load_channels(args) -> Channels:
     train, meta = load_channel(args.train)
     labels = list(meta["labels"])
     if args.num_targets and args.num_targets != len(labels):
-        raise SystemExit(f"--num-targets {args.num_targets} but the data has labels {labels}")
+        raise SystemExit(
+            f"--num-targets/--num-labels is {args.num_targets} but the prepared data "
+            f"(task {meta.get('task')!r}) has {len(labels)} labels: {labels}"
+        )
     valid, _ = load_channel(args.valid)
     test = None
     if args.test and (Path(args.test) / "data.parquet").exists():
         test = _split(load_channel(args.test)[0], labels, args.max_eval_samples)
+    train_split = _split(train, labels, args.max_train_samples)
+    if getattr(args, "identity_augmentation", 0):
+        train_split = with_identity_mentions(train_split, labels, args.identity_augmentation)
     return Channels(
         labels=labels,
         class_weights=resolve_class_weights(
             args.class_weight, meta, len(labels), train[labels].to_numpy(dtype=float)
         ),
-        train=_split(train, labels, args.max_train_samples),
+        train=train_split,
         valid=_split(valid, labels, args.max_eval_samples),
         test=test,
+    )
+
+
+def with_identity_mentions(split: Split, labels: list[str], count: int) -> Split:
+    """``split`` plus ``count`` neutral identity sentences, every label 0 (the bias mitigation).
+    Only for tasks that include the toxicity label: the fine-grained task trains on toxic rows
+    only, where a neutral row does not belong."""
+    from vigil.toxicity.bias import TOXICITY_LABEL, augmentation_texts
+
+    if TOXICITY_LABEL not in labels:
+        raise SystemExit(
+            f"--identity-augmentation needs a task with the {TOXICITY_LABEL!r} label; "
+            f"this data has {labels}"
+        )
+    texts = augmentation_texts(count)
+    return Split(
+        texts=split.texts + texts,
+        targets=np.vstack([split.targets, np.zeros((count, len(labels)), dtype=np.float32)]),
+        sample_weights=np.concatenate([split.sample_weights, np.ones(count, dtype=np.float32)]),
     )
 
 
@@ -165,7 +220,13 @@ def resolve_class_weights(
         if spec == "sqrt-balanced":
             weights = np.sqrt(weights)
         return [float(w) for w in weights / weights.mean()]
-    weights = [float(w) for w in spec.split(",")]
+    try:
+        weights = [float(w) for w in re.split(r"[,\s]+", spec.strip(" ,[]()")) if w]
+    except ValueError:
+        raise SystemExit(
+            f"--class-weight {spec!r}: expected none, auto, balanced, sqrt-balanced or "
+            "numbers separated by commas or spaces"
+        ) from None
     if len(weights) != num_labels:
         raise SystemExit(f"--class-weight has {len(weights)} values for {num_labels} labels")
     return weights
@@ -207,18 +268,31 @@ def finish(
     test_targets: np.ndarray | None,
     test_probs: np.ndarray | None,
     output_dir: str | Path,
+    predict: Callable[[list[str]], np.ndarray] | None = None,
 ) -> tuple[list[float], dict[str, float]]:
     """Per-label thresholds from validation; test metrics printed (``test_<name> = …;``) and
-    saved as JSON with ROC and PR curves. Returns (thresholds, test or validation metrics)."""
+    saved as JSON with ROC and PR curves; with ``predict`` (texts → probabilities), the identity
+    bias on the template set (``vigil.toxicity.bias``) is printed and saved in the same JSON
+    under ``bias``. Returns (thresholds, test or validation metrics)."""
     thresholds = best_thresholds(valid_targets, valid_probs)
     valid_metrics = compute_metrics(valid_targets, valid_probs, thresholds)
-    save_report(output_dir, labels, valid_targets, valid_probs, valid_metrics, name="valid")
-    if test_probs is None:
-        return thresholds, valid_metrics
-    test_metrics = compute_metrics(test_targets, test_probs, thresholds)
-    print_metrics(test_metrics, prefix="test")
-    save_report(output_dir, labels, test_targets, test_probs, test_metrics, name="test")
-    return thresholds, test_metrics
+    paths = save_report(output_dir, labels, valid_targets, valid_probs, valid_metrics, name="valid")
+    final = valid_metrics
+    if test_probs is not None:
+        final = compute_metrics(test_targets, test_probs, thresholds)
+        print_metrics(final, prefix="test")
+        paths = save_report(output_dir, labels, test_targets, test_probs, final, name="test")
+    if predict is not None:
+        from vigil.toxicity.bias import evaluate_bias
+
+        bias = evaluate_bias(predict, labels)
+        if bias is not None:
+            for name in BIAS_METRIC_NAMES:
+                print(metric_line(name, bias[name], "test"), flush=True)
+            report = json.loads(paths["json"].read_text())
+            report["bias"] = bias
+            paths["json"].write_text(json.dumps(report, indent=2, allow_nan=True))
+    return thresholds, final
 
 
 def add_serving_code(model_dir: str | Path, kind: str, entry_point: str | Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vigil.toxicity.labels import LossMode, metric_line
+from vigil.toxicity.labels import LossMode, metric_lines_with_aliases
 from vigil.toxicity.losses import probabilities, toxicity_loss
 from vigil.toxicity.normalize import NONE, TextNormalizer, normalize_texts
 
@@ -254,14 +254,16 @@ def make_trainer_class():
 
 
 def metric_lines_callback():
-    """A ``TrainerCallback`` printing ``eval_<name> = <value>;`` after every evaluation."""
+    """A ``TrainerCallback`` printing ``eval_<name> = <value>;`` after every evaluation (and the
+    recipe's names of the same metrics)."""
     from transformers import TrainerCallback
 
     class MetricLines(TrainerCallback):
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             for key, value in (metrics or {}).items():
                 if key.startswith("eval_") and isinstance(value, int | float):
-                    print(metric_line(key[len("eval_") :], float(value)), flush=True)
+                    for line in metric_lines_with_aliases(key[len("eval_") :], float(value)):
+                        print(line, flush=True)
 
     return MetricLines()
 
