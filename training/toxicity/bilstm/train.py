@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
         test_targets=data.test.targets if data.test else None,
         test_probs=test_probs,
         output_dir=args.output_data_dir,
+        predict=lambda texts: predict(model, vocab, texts, batch_size=args.eval_batch_size),
     )
     model.config.thresholds = thresholds
     save_model(model, vocab, args.model_dir)

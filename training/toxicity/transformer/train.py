@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
         test_targets=data.test.targets if data.test else None,
         test_probs=test_probs,
         output_dir=args.output_data_dir,
+        predict=lambda texts: predict(model, tokenizer, texts, **kwargs),
     )
     model.save_pretrained(str(model_dir))
     tokenizer.save_pretrained(str(model_dir))
