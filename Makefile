@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap demo demo-fraud demo-air demo-toxicity test test-fast synth lint format bench lock clean
+.PHONY: help bootstrap demo demo-fraud demo-air demo-toxicity test test-fast synth lint format bench mutation lock clean
 
 help:
 	@echo "make demo   - run all three systems end to end on local stand-ins"
@@ -11,6 +11,7 @@ help:
 	@echo "make synth  - synthesize every stack to cdk.out/"
 	@echo "make lint   - ruff check + format check"
 	@echo "make bench  - run every benchmark under benchmarks/ (JSON last line each)"
+	@echo "make mutation - mutation testing of the modules that decide answers (long: module by module)"
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -48,6 +49,11 @@ format: bootstrap
 
 bench: bootstrap
 	@set -e; for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b; done
+
+# Mutation testing (mutmut, scope in pyproject.toml [tool.mutmut]); MUTATION_ARGS="--modules
+# vigil.toxicity.losses" for one module, "--from-head" for the committed tree only.
+mutation: bootstrap
+	$(PY) benchmarks/mutation.py $(MUTATION_ARGS)
 
 # Re-resolve requirements/*.txt into requirements/lock.txt (the file bootstrap installs).
 # `pip list --format=freeze` writes name==version even for a package installed from a local file
