@@ -97,7 +97,7 @@ def main(argv: list[str]) -> int:
 
     with running_air_quality(config, history, "vigil-air-demo") as local:
         resources = local.resources
-        print(f"[air] learnt {len(local.detector.series)} series; state stored in DynamoDB")
+        print(f"[air] learnt {local.series} series; state stored in DynamoDB")
 
         records = []
         for row in replay.to_dict("records"):

@@ -11,12 +11,13 @@
   ``running_air_quality(...)`` runs that on a fresh moto server beside a local MQTT broker (the one
   local setup of the demo, the integration test and the benchmark).
 * ``S3Trigger`` stands in for the bucket's ObjectCreated notification: it lists ``readings/`` and
-  invokes the real Lambda handler with an S3 event for each new object, one at a time (the
-  function's reserved concurrency is 1 in the cloud).
+  invokes the real Lambda handler with an S3 event for each new object, one at a time (in the
+  cloud, objects of different shards run in parallel; see ``cdk/air_quality/anomaly_detector.py``).
 
-moto's Firehose writes each PutRecordBatch straight to S3 (no buffering, and its own
-``<prefix>YYYY/MM/DD/HH/`` layout), which is why the bridge buffers and the trigger lists the whole
-prefix.
+moto's Firehose writes each PutRecordBatch straight to S3 (no buffering, no dynamic partitioning,
+and its own ``<prefix>YYYY/MM/DD/HH/`` layout), which is why the bridge buffers and the trigger
+lists the whole prefix. Its objects hold every shard's records; the detector splits them by shard
+itself (the same code that handles the cloud's one-shard objects).
 """
 
 from __future__ import annotations
@@ -134,7 +135,12 @@ def provision(prefix: str = "vigil-air") -> LocalResources:
 class LocalDetector:
     resources: LocalResources
     service: DetectorService
-    detector: Any
+    shards: dict[int, Any]  # shard → its learnt engine
+
+    @property
+    def series(self) -> int:
+        return sum(len(detector.series) for detector in self.shards.values())
+
     broker_port: int | None = None  # set by running_air_quality
 
 
@@ -156,10 +162,8 @@ def learnt_detector(
         anomaly_table=resources.anomaly_table,
         topic_arn=resources.topic_arn,
     )
-    detector, _ = service.load_detector()
-    detector.learn(validate_frame(history, config))
-    service.save_detector(detector, 0)
-    return LocalDetector(resources=resources, service=service, detector=detector)
+    shards = service.learn_and_store(validate_frame(history, config))
+    return LocalDetector(resources=resources, service=service, shards=shards)
 
 
 @contextlib.contextmanager

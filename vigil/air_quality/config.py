@@ -111,6 +111,13 @@ class DetectorConfig(_Strict):
         None, description="file or s3://bucket/prefix of records to learn from before going live"
     )
     cooldown_minutes: int = Field(60, ge=0, description="quiet time per series after an alert")
+    state_shards: int = Field(
+        16,
+        ge=1,
+        le=10_000,
+        description="shards the continuous detector's state is split into by dimension values "
+        "(one engine and DynamoDB partition each; about series / 300, see docs/air-quality.md)",
+    )
     alert_memory_minutes: int = Field(
         720,
         ge=1,

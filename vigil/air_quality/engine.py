@@ -119,6 +119,43 @@ class AnomalyGroup:
         return asdict(self)
 
 
+def merge_groups(groups: list[AnomalyGroup]) -> list[AnomalyGroup]:
+    """One group per interval from groups of several engines (the shards of one object).
+
+    A group alone for its interval is kept as it is; merged ones get their contributions again
+    from their anomalies' (rounded) severities, as ``Detector.groups`` weighs them.
+    """
+    by_interval: dict[str, list[AnomalyGroup]] = {}
+    for group in groups:
+        by_interval.setdefault(group.interval_start, []).append(group)
+    out = []
+    for start in sorted(by_interval):
+        parts = by_interval[start]
+        if len(parts) == 1:
+            out.append(parts[0])
+            continue
+        anomalies = sorted((a for g in parts for a in g.anomalies), key=lambda a: -a.severity)
+        weights: dict[str, dict[str, float]] = {}
+        for a in anomalies:
+            for dim, value in a.dimensions.items():
+                weights.setdefault(dim, {})
+                weights[dim][value] = weights[dim].get(value, 0.0) + a.severity
+        contributions = {
+            dim: {v: round(100.0 * w / (sum(values.values()) or 1.0), 1) for v, w in values.items()}
+            for dim, values in weights.items()
+        }
+        out.append(
+            AnomalyGroup(
+                interval_start=start,
+                interval_end=parts[0].interval_end,
+                severity=max(g.severity for g in parts),
+                anomalies=anomalies,
+                contributions=contributions,
+            )
+        )
+    return out
+
+
 def series_label(measure: str, dimensions: dict[str, str]) -> str:
     dims = ",".join(f"{k}={v}" for k, v in dimensions.items())
     return f"{measure}[{dims}]" if dims else measure

@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vigil.air_quality.config import DetectorConfig
-
-DIM_SEPARATOR = "\x1f"
+from vigil.air_quality.sharding import DIM_SEPARATOR, shard_of
 
 
 @dataclass
@@ -45,6 +44,27 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.minutes)
+
+    def take(self, rows: np.ndarray) -> Batch:
+        """The records at ``rows`` as a batch of their own (counts and rejects stay here)."""
+        return Batch(
+            minutes=self.minutes[rows],
+            dim_keys=self.dim_keys[rows],
+            values=self.values[rows],
+            received=len(rows),
+        )
+
+
+def rows_by_shard(dim_keys: np.ndarray, shards: int) -> dict[int, np.ndarray]:
+    """Row numbers per state shard of their dimension keys, in their order within a shard."""
+    if not len(dim_keys):
+        return {}
+    codes, keys = pd.factorize(dim_keys)
+    shard_of_key = np.array([shard_of(str(key), shards) for key in keys], dtype=np.int64)
+    shard = shard_of_key[codes]
+    order = np.argsort(shard, kind="stable")
+    cuts = np.flatnonzero(np.diff(shard[order])) + 1
+    return {int(shard[part[0]]): part for part in np.split(order, cuts)}
 
 
 def _raw_lines(data: bytes) -> list[bytes]:

@@ -10,12 +10,12 @@ object scores them again; error objects are named after the S3 object's version,
 replaces its own instead of adding a second.
 
 DynamoDB layout
-* state table (``pk``, ``sk``): ``detector#<name>``/``head`` holds the state version and chunk
-  count; ``detector#<name>``/``chunk#<version>#<i>`` the serialised engine state in chunks of at
-  most 350 KB (written before the head moves, conditionally on the version: a concurrent writer
-  fails instead of overwriting); ``alert#<name>``/``<series>`` the last alert per series (the
-  cool-down, set with a conditional update so retries never page twice); ``object#<name>``/
-  ``<key>#<etag>`` marks an S3 object as processed (S3 may deliver an event more than once).
+* state table (``pk``, ``sk``): the engine state, one partition per shard of places
+  (``vigil.air_quality.state_store``: an invocation reads and writes only the shards its records
+  touch, each conditionally on the version it read); ``alert#<name>``/``<series>`` the last alert
+  per series (the cool-down, set with a conditional update so retries never page twice);
+  ``object#<name>``/``<key>#<etag>`` marks an S3 object as processed (S3 may deliver an event more
+  than once).
 * anomalies table: ``detector`` + ``sk`` (``<interval start>#<series>``) answers "anomalies of
   this detector between t1 and t2"; the ``byDimension`` index (``dimensions`` +
   ``interval_start``) answers "anomalies at LOCATION_ID=B-101 between t1 and t2".
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import numpy as np
 from botocore.exceptions import ClientError
 
 from vigil.air_quality.alerts import alert_message, alert_subject
@@ -40,15 +41,14 @@ from vigil.air_quality.contract import (  # noqa: F401 - the index name, defined
     DETECTOR_ERROR_PREFIX,
     DetectorSettings,
 )
-from vigil.air_quality.engine import AnomalyGroup, Detector
-from vigil.air_quality.records import Batch, Reject, parse_json_lines
+from vigil.air_quality.engine import AnomalyGroup, Detector, merge_groups
+from vigil.air_quality.records import Batch, Reject, parse_json_lines, rows_by_shard
+from vigil.air_quality.state_store import (  # noqa: F401 - StateConflict: what callers catch
+    ShardedStateStore,
+    ShardState,
+    StateConflict,
+)
 from vigil.aws import client
-
-CHUNK_BYTES = 350_000
-
-
-class StateConflict(RuntimeError):
-    """Another invocation stored a newer state first; the event is retried with fresh state."""
 
 
 @dataclass
@@ -92,81 +92,6 @@ def _decimal(value: float) -> Decimal:
     return Decimal(str(round(float(value), 6)))
 
 
-class StateStore:
-    def __init__(self, table: str, detector: str):
-        self.table = table
-        self.pk = f"detector#{detector}"
-        self.ddb = client("dynamodb")
-
-    def load(self) -> tuple[bytes | None, int]:
-        head = self.ddb.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": self.pk}, "sk": {"S": "head"}},
-            ConsistentRead=True,
-        ).get("Item")
-        if not head:
-            return None, 0
-        version, chunks = int(head["version"]["N"]), int(head["chunks"]["N"])
-        parts = []
-        for i in range(chunks):
-            item = self.ddb.get_item(
-                TableName=self.table,
-                Key={"pk": {"S": self.pk}, "sk": {"S": f"chunk#{version}#{i:04d}"}},
-                ConsistentRead=True,
-            )["Item"]
-            parts.append(item["data"]["B"])
-        return b"".join(parts), version
-
-    def save(self, data: bytes, previous_version: int) -> int:
-        version = previous_version + 1
-        chunks = [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)] or [b""]
-        for i, chunk in enumerate(chunks):
-            self.ddb.put_item(
-                TableName=self.table,
-                Item={
-                    "pk": {"S": self.pk},
-                    "sk": {"S": f"chunk#{version}#{i:04d}"},
-                    "data": {"B": chunk},
-                },
-            )
-        condition = "attribute_not_exists(pk)" if previous_version == 0 else "version = :previous"
-        values = {":previous": {"N": str(previous_version)}} if previous_version else {}
-        try:
-            self.ddb.put_item(
-                TableName=self.table,
-                Item={
-                    "pk": {"S": self.pk},
-                    "sk": {"S": "head"},
-                    "version": {"N": str(version)},
-                    "chunks": {"N": str(len(chunks))},
-                    "bytes": {"N": str(len(data))},
-                    "updated": {"S": datetime.now(UTC).isoformat()},
-                },
-                ConditionExpression=condition,
-                **({"ExpressionAttributeValues": values} if values else {}),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise StateConflict("detector state changed during this invocation") from exc
-            raise
-        if previous_version:
-            self._delete_version(previous_version)
-        return version
-
-    def _delete_version(self, version: int) -> None:
-        items = self.ddb.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={
-                ":pk": {"S": self.pk},
-                ":prefix": {"S": f"chunk#{version}#"},
-            },
-            ProjectionExpression="pk, sk",
-        )["Items"]
-        for item in items:
-            self.ddb.delete_item(TableName=self.table, Key=item)
-
-
 class DetectorService:
     def __init__(
         self,
@@ -178,7 +103,7 @@ class DetectorService:
         error_prefix: str = DETECTOR_ERROR_PREFIX,
     ):
         self.config = config
-        self.state = StateStore(state_table, config.name)
+        self.state = ShardedStateStore(state_table, config.name, config.state_shards)
         self.state_table = state_table
         self.anomaly_table = anomaly_table
         self.topic_arn = topic_arn
@@ -188,19 +113,46 @@ class DetectorService:
         self.sns = client("sns")
 
     # --- state ----------------------------------------------------------------------------
-    def load_detector(self) -> tuple[Detector, int]:
-        data, version = self.state.load()
-        if data is not None:
-            return Detector.from_bytes(data, self.config), version
-        detector = Detector(self.config)
-        if self.config.history:
-            history = self.read_history(self.config.history)
-            if len(history):
-                detector.learn(history)
-        return detector, 0
+    def shard_rows(self, batch: Batch) -> dict[int, np.ndarray]:
+        """The rows of ``batch`` per shard of their dimension values."""
+        return rows_by_shard(batch.dim_keys, self.config.state_shards)
 
-    def save_detector(self, detector: Detector, version: int) -> int:
-        return self.state.save(detector.to_bytes(), version)
+    def load_detectors(
+        self, shards: list[int], history: dict[int, Batch] | None = None
+    ) -> dict[int, tuple[Detector, ShardState]]:
+        """Each shard's engine: its stored state, or a new one learnt from its part of history."""
+        stored = self.state.load(shards)
+        out = {}
+        for k in shards:
+            if stored[k].data is not None:
+                out[k] = (Detector.from_bytes(stored[k].data, self.config), stored[k])
+                continue
+            if history is None:
+                history = self.history_by_shard()
+            detector = Detector(self.config)
+            if k in history:
+                detector.learn(history[k])
+            out[k] = (detector, stored[k])
+        return out
+
+    def history_by_shard(self) -> dict[int, Batch]:
+        """The configured history split by shard ({} when there is none)."""
+        if not self.config.history:
+            return {}
+        history = self.read_history(self.config.history)
+        return {k: history.take(rows) for k, rows in self.shard_rows(history).items()}
+
+    def learn_and_store(self, history: Batch) -> dict[int, Detector]:
+        """Learn every shard that has history and store it (what a first deployment does)."""
+        parts = {k: history.take(rows) for k, rows in self.shard_rows(history).items()}
+        engines = self.load_detectors(sorted(parts), history=parts)
+        self.save_detectors(engines)
+        return {k: detector for k, (detector, _) in engines.items()}
+
+    def save_detectors(self, engines: dict[int, tuple[Detector, ShardState]]) -> dict[int, int]:
+        return self.state.save(
+            {k: (detector.to_bytes(), read) for k, (detector, read) in engines.items()}
+        )
 
     def read_history(self, location: str) -> Batch:
         """Every JSON-lines object under s3://bucket/prefix, concatenated."""
@@ -280,15 +232,20 @@ class DetectorService:
         object_version: tuple[datetime | None, str] | None = None,
     ) -> None:
         batch = parse_json_lines(body, self.config)
-        detector, version = self.load_detector()
-        outcome = detector.ingest(batch)
-        rejects: list[Reject] = batch.rejects + outcome.late
+        rows = self.shard_rows(batch)
+        engines = self.load_detectors(sorted(rows))
+        rejects: list[Reject] = list(batch.rejects)
+        closed_groups: list[AnomalyGroup] = []
         result.received = batch.received
+        result.sentinels = batch.sentinels
+        for k, (detector, _) in engines.items():
+            outcome = detector.ingest(batch.take(rows[k]))
+            rejects += outcome.late
+            result.processed += outcome.accepted + outcome.duplicates
+            result.duplicates += outcome.duplicates
+            result.closed_intervals += len(outcome.closed)
+            closed_groups += detector.groups(outcome.closed)
         result.rejected = len(rejects)
-        result.processed = outcome.accepted + outcome.duplicates
-        result.duplicates = outcome.duplicates
-        result.sentinels = outcome.sentinels
-        result.closed_intervals = len(outcome.closed)
         if result.received != result.processed + result.rejected:
             raise AssertionError(
                 f"accounting broken: received {result.received} != processed "
@@ -301,7 +258,7 @@ class DetectorService:
         # a failed save neither duplicates anomalies nor pages twice.
         if rejects:
             result.error_key = self._write_errors(bucket, key, rejects, object_version)
-        groups = detector.groups(outcome.closed)
+        groups = merge_groups(closed_groups)
         result.anomalies = sum(len(g.anomalies) for g in groups)
         self._store_anomalies(groups)
         for group in groups:
@@ -312,7 +269,7 @@ class DetectorService:
             )
             if published:
                 result.groups.append(published)
-        self.save_detector(detector, version)
+        self.save_detectors(engines)
 
     def _write_errors(
         self,

@@ -12,6 +12,8 @@ from local.standins.air_quality_pipeline import provision, read_alerts
 from tests.conftest import EVENTS
 from tests.unit.air_quality.helpers import as_lines, config, records
 from vigil.air_quality.service import BY_DIMENSION_INDEX, DetectorService
+from vigil.air_quality.sharding import shard_of
+from vigil.air_quality.state_store import ShardedStateStore
 from vigil.aws import client
 
 START = datetime(2026, 1, 5)
@@ -32,12 +34,23 @@ def aws(monkeypatch):
             anomaly_table=resources.anomaly_table,
             topic_arn=resources.topic_arn,
         )
-        detector, _ = service.load_detector()
-        detector.learn(
+        service.learn_and_store(
             service_batch(records(START, HISTORY_HOURS, locations=("B-101", "B-102")), cfg)
         )
-        service.save_detector(detector, 0)
         yield resources, cfg
+
+
+def shard_version(resources, cfg, location: str) -> int:
+    """The stored state version of the shard that holds ``location`` (0: never stored)."""
+    store = ShardedStateStore(resources.state_table, cfg.name, cfg.state_shards)
+    head = client("dynamodb").get_item(
+        TableName=resources.state_table,
+        Key={
+            "pk": {"S": store.partition(shard_of(location, cfg.state_shards))},
+            "sk": {"S": "head"},
+        },
+    )
+    return int(head["Item"]["version"]["N"]) if "Item" in head else 0
 
 
 def service_batch(items, cfg):
@@ -65,7 +78,7 @@ def _live(change=None, hours=24):
 def test_s3_event_to_state_anomalies_and_an_alert(aws, lambda_context):
     from lambdas.air_quality.detector.handler import handler
 
-    resources, _ = aws
+    resources, cfg = aws
 
     def spike(h, loc, record):
         if h == 3 and loc == "B-102":
@@ -78,11 +91,8 @@ def test_s3_event_to_state_anomalies_and_an_alert(aws, lambda_context):
     assert totals["anomalies"] >= 1 and totals["alerts_published"] >= 1
 
     ddb = client("dynamodb")
-    head = ddb.get_item(
-        TableName=resources.state_table,
-        Key={"pk": {"S": "detector#air-quality"}, "sk": {"S": "head"}},
-    )["Item"]
-    assert int(head["version"]["N"]) == 2  # learnt (1), then this object (2)
+    for location in ("B-101", "B-102"):  # learnt (1), then this object (2)
+        assert shard_version(resources, cfg, location) == 2
 
     by_dimension = ddb.query(
         TableName=resources.anomaly_table,
@@ -196,11 +206,7 @@ def test_without_state_the_detector_learns_from_the_history_prefix(lambda_contex
             s3_put(resources.bucket, "readings/z/obj-4", as_lines(_live(spike))), lambda_context
         )
         assert totals["received"] == 48 and totals["anomalies"] >= 1
-        head = client("dynamodb").get_item(
-            TableName=resources.state_table,
-            Key={"pk": {"S": "detector#air-quality"}, "sk": {"S": "head"}},
-        )["Item"]
-        assert int(head["version"]["N"]) == 1
+        assert shard_version(resources, cfg, "B-101") == 1
         subjects = [a["subject"] for a in read_alerts(resources.queue_url)]
         assert any(s.startswith("[air-quality] CO anomaly at B-101") for s in subjects), subjects
 
@@ -247,3 +253,52 @@ def test_a_failed_publish_loses_neither_the_readings_nor_the_alert(
     again = module.handler(event, lambda_context)
     assert again["received"] == 0 and again["rejected"] == 0
     assert not [a for a in read_alerts(resources.queue_url) if "NO2" in a["subject"]]
+
+
+def _service(resources, cfg) -> DetectorService:
+    return DetectorService(
+        cfg,
+        state_table=resources.state_table,
+        anomaly_table=resources.anomaly_table,
+        topic_arn=resources.topic_arn,
+    )
+
+
+def test_an_object_reads_and_writes_only_the_shards_of_its_places(aws):
+    resources, cfg = aws
+    assert shard_of("B-101", cfg.state_shards) != shard_of("B-102", cfg.state_shards)
+    only_b101 = [r for r in _live() if r["LOCATION_ID"] == "B-101"]
+    service = _service(resources, cfg)
+    result = service.process_records(as_lines(only_b101), source="test", bucket=resources.bucket)
+    assert result.received == len(only_b101) == result.processed + result.rejected
+    assert shard_version(resources, cfg, "B-101") == 2
+    assert shard_version(resources, cfg, "B-102") == 1  # untouched: neither read nor written
+    assert service.state.traffic.items_read == 2  # B-101's head and its one chunk
+
+
+def test_a_concurrent_writer_of_one_shard_cancels_the_whole_commit(aws, monkeypatch):
+    """Both shards commit together or not at all: the retry then scores every reading again."""
+    from vigil.air_quality.state_store import StateConflict
+
+    resources, cfg = aws
+    service = _service(resources, cfg)
+    rival = ShardedStateStore(resources.state_table, cfg.name, cfg.state_shards)
+    b102 = shard_of("B-102", cfg.state_shards)
+    load = service.state.load
+
+    def load_then_rival_writes(shards):
+        states = load(shards)
+        stored = rival.load([b102])[b102]
+        rival.save({b102: (stored.data, stored)})  # another invocation commits B-102 first
+        return states
+
+    monkeypatch.setattr(service.state, "load", load_then_rival_writes)
+    with pytest.raises(StateConflict):
+        service.process_records(as_lines(_live()), source="test", bucket=resources.bucket)
+    assert shard_version(resources, cfg, "B-101") == 1  # not committed alone
+    assert shard_version(resources, cfg, "B-102") == 2  # the rival's version
+    monkeypatch.setattr(service.state, "load", load)
+    retry = service.process_records(as_lines(_live()), source="test", bucket=resources.bucket)
+    assert retry.received == 48 and retry.rejected == 0 and retry.duplicates == 0
+    assert shard_version(resources, cfg, "B-101") == 2
+    assert shard_version(resources, cfg, "B-102") == 3
