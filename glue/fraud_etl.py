@@ -28,6 +28,9 @@ Job arguments (``--name value``; ``-`` and ``_`` are interchangeable in names):
 ``--input-format``          ``auto`` (by extension), ``csv`` or ``parquet``
 ``--shuffle-partitions``    Spark shuffle partitions (default 16)
 ``--master``                Spark master when not on Glue (default ``local[*]``)
+``--label-log``             the label API's log (``vigil/fraud/label_log.py``: a folder / S3
+                            prefix of JSON records); per transaction its latest label replaces
+                            the raw ``isFraud``. Absent or empty: the raw labels stand.
 ==========================  ===================================================================
 
 Outputs under ``--output`` (CSV folders of part files, each with a header; names from
@@ -61,6 +64,7 @@ except ImportError:  # pragma: no cover - running the script from a checkout wit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from vigil.fraud import schema
 
+from vigil.fraud import label_log
 from vigil.fraud.features import (
     CategoricalFeature,
     FeaturizerSpec,
@@ -87,6 +91,7 @@ class EtlConfig:
     shuffle_partitions: int = 16
     master: str = "local[*]"
     job_name: str | None = None
+    label_log: str | None = None
 
     def validate(self) -> None:
         if not 0 < self.test_fraction < 1 or not 0 <= self.valid_fraction < 1:
@@ -126,6 +131,7 @@ def parse_args(argv: list[str]) -> EtlConfig:
     parser.add_argument("--shuffle-partitions", type=int, default=16)
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--JOB-NAME", dest="job_name", default=None)
+    parser.add_argument("--label-log", default=None)
     args, _unknown = parser.parse_known_args(normalized)
     config = EtlConfig(
         transactions=args.transactions,
@@ -142,6 +148,7 @@ def parse_args(argv: list[str]) -> EtlConfig:
         shuffle_partitions=args.shuffle_partitions,
         master=args.master,
         job_name=args.job_name,
+        label_log=args.label_log or None,
     )
     config.validate()
     return config
@@ -391,6 +398,88 @@ def _with_reasons(frame, checks):
     ).drop("__reason0", "__order")
 
 
+def read_label_log(spark, path: str):
+    """The label log's latest record per transaction: ``(__label_id, __label)``, or None when
+    the log is absent or empty; plus counts (records read, records set aside as unreadable)."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    fields = (label_log.ID_FIELD, label_log.IS_FRAUD_FIELD, label_log.VERSION_FIELD)
+    try:
+        records = (
+            spark.read.option("recursiveFileLookup", True)
+            .option("pathGlobFilter", "*.json")
+            .option("mode", "PERMISSIVE")
+            .schema(f"{fields[0]} long, {fields[1]} int, {fields[2]} long")
+            .json(path)
+        )
+    except AnalysisException as error:  # no label was ever logged: the prefix does not exist
+        if "PATH_NOT_FOUND" in str(error) or "does not exist" in str(error).lower():
+            return None, {"label_records": 0, "label_records_unreadable": 0}
+        raise
+    readable = (
+        F.col(fields[0]).isNotNull()
+        & F.col(fields[1]).isin(*label_log.LABEL_WORDS)
+        & F.col(fields[2]).isNotNull()
+    )
+    counts = records.select(
+        F.count(F.lit(1)).alias("n"), F.sum(F.when(readable, 0).otherwise(1)).alias("bad")
+    ).collect()[0]
+    # the highest version wins (docs/fraud.md#label-feedback)
+    latest = (
+        records.where(readable)
+        .withColumn(
+            "__rank",
+            F.row_number().over(Window.partitionBy(fields[0]).orderBy(F.col(fields[2]).desc())),
+        )
+        .where(F.col("__rank") == 1)
+        .select(F.col(fields[0]).alias("__label_id"), F.col(fields[1]).alias("__label"))
+    )
+    return latest, {"label_records": counts["n"], "label_records_unreadable": counts["bad"] or 0}
+
+
+def apply_label_log(spark, tx, path: str):
+    """``tx`` with each logged transaction's latest label in place of its raw ``isFraud`` (a raw
+    row without a usable label becomes labelled), and what that changed."""
+    from pyspark.sql import functions as F
+
+    latest, counts = read_label_log(spark, path)
+    if latest is None:
+        return tx, {**counts, "labelled_transactions": 0, "applied": 0, "changed": 0}
+    latest = latest.persist()
+    raw_id = _try_cast_double(F.trim(F.col(schema.ID_COLUMN))).cast("long")
+    y_col = schema.LABEL_COLUMN
+    joined = tx.join(F.broadcast(latest), raw_id == F.col("__label_id"), "left")
+    raw_y = _try_cast_double(F.trim(F.col(y_col).cast("string")))
+    matched = joined.where(F.col("__label").isNotNull())
+    stats = matched.select(
+        F.count(F.lit(1)).alias("applied"),
+        F.sum(
+            F.when(raw_y.isNull() | (raw_y != F.col("__label").cast("double")), 1).otherwise(0)
+        ).alias("changed"),
+        F.countDistinct("__label_id").alias("matched_ids"),
+    ).collect()[0]
+    labelled = latest.count()
+    merged = joined.select(
+        *[
+            F.coalesce(F.col("__label").cast("string"), F.col(_q(c)).cast("string")).alias(c)
+            if c == y_col
+            else F.col(_q(c))
+            for c in tx.columns
+        ]
+    )
+    latest.unpersist()
+    return merged, {
+        **counts,
+        "labelled_transactions": labelled,
+        "applied": stats["applied"],
+        "changed": stats["changed"] or 0,
+        # labels of transactions the raw data does not hold (yet): they stay in the log
+        "labels_without_transaction": labelled - stats["matched_ids"],
+    }
+
+
 def _bad_rows(frame, source: str):
     from pyspark.sql import functions as F
 
@@ -433,8 +522,12 @@ def run(spark, config: EtlConfig) -> dict:
         # Read only what the job uses (the rest of the 394 columns is never parsed).
         tx_cols = [id_col, dt_col, y_col, *[c for c in wanted if c in tx.columns]]
         tx_cols = list(dict.fromkeys(tx_cols))
+        tx = tx.select(*[F.col(_q(c)) for c in tx_cols])
+        if config.label_log:
+            tx, report["label_feedback"] = apply_label_log(spark, tx, config.label_log)
+            LOG.info("label log %s: %s", config.label_log, report["label_feedback"])
         tx = _with_reasons(
-            tx.select(*[F.col(_q(c)) for c in tx_cols]),
+            tx,
             [
                 (_not_integer(F.col(id_col)), "TransactionID is not an integer"),
                 (_not_number(F.col(dt_col)), "TransactionDT is not a number"),

@@ -1,6 +1,6 @@
 """A local REST API front for Lambda handlers: HTTP on 127.0.0.1 → API Gateway proxy events.
 
-``POST /transactions`` with a JSON body becomes the API Gateway (REST, proxy integration) event
+``POST /transactions`` (or ``POST /transactions/{id}/label``) with a JSON body becomes the API Gateway (REST, proxy integration) event
 the deployed API sends — ``httpMethod``, ``path``, ``resource``, ``headers``, ``requestContext``,
 ``body``, ``isBase64Encoded`` — and the handler's ``{"statusCode", "headers", "body"}`` answer
 becomes the HTTP response. The handler runs in this process (as the Lambda runtime would run it),
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,19 +39,27 @@ class LocalContext:
         return self.timeout_ms
 
 
-def proxy_event(method: str, path: str, body: str, headers: dict[str, str]) -> dict[str, Any]:
+def proxy_event(
+    method: str,
+    path: str,
+    body: str,
+    headers: dict[str, str],
+    *,
+    resource: str | None = None,
+    path_parameters: dict[str, str] | None = None,
+) -> dict[str, Any]:
     request_id = str(uuid.uuid4())
     return {
-        "resource": path,
+        "resource": resource or path,
         "path": path,
         "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": {k: [v] for k, v in headers.items()},
         "queryStringParameters": None,
-        "pathParameters": None,
+        "pathParameters": path_parameters or None,
         "stageVariables": None,
         "requestContext": {
-            "resourcePath": path,
+            "resourcePath": resource or path,
             "httpMethod": method,
             "path": f"/v1{path}",
             "stage": "v1",
@@ -63,8 +72,33 @@ def proxy_event(method: str, path: str, body: str, headers: dict[str, str]) -> d
     }
 
 
+def match_route(
+    routes: dict[tuple[str, str], Callable[[dict, Any], dict]], method: str, path: str
+) -> tuple[Callable[[dict, Any], dict], str, dict[str, str]] | None:
+    """(handler, resource template, path parameters) of the route ``path`` matches, as API
+    Gateway matches a resource such as ``/transactions/{id}/label`` (one segment per parameter)."""
+    if (method, path) in routes:
+        return routes[(method, path)], path, {}
+    segments = path.split("/")
+    for (route_method, template), handler in routes.items():
+        parts = template.split("/")
+        if route_method != method or len(parts) != len(segments):
+            continue
+        parameters = {}
+        for part, segment in zip(parts, segments, strict=True):
+            if part.startswith("{") and part.endswith("}") and segment:
+                parameters[part[1:-1]] = urllib.parse.unquote(segment)
+            elif part != segment:
+                break
+        else:
+            return handler, template, parameters
+    return None
+
+
 class LocalApi:
-    """Serve ``routes`` ({(method, path): handler}) on 127.0.0.1; handlers get proxy events."""
+    """Serve ``routes`` ({(method, path): handler}) on 127.0.0.1; handlers get proxy events.
+    A path may name parameters (``/transactions/{id}/label``): they arrive as
+    ``pathParameters``, as from API Gateway."""
 
     def __init__(self, routes: dict[tuple[str, str], Callable[[dict, Any], dict]], port: int = 0):
         self.routes = routes
@@ -80,11 +114,19 @@ class LocalApi:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode("utf-8", errors="replace")
-                handler = api.routes.get(("POST", self.path))
-                if handler is None:
+                route = match_route(api.routes, "POST", self.path)
+                if route is None:
                     status, headers, payload = 404, {}, json.dumps({"message": "Not Found"})
                 else:
-                    event = proxy_event("POST", self.path, body, dict(self.headers))
+                    handler, resource, parameters = route
+                    event = proxy_event(
+                        "POST",
+                        self.path,
+                        body,
+                        dict(self.headers),
+                        resource=resource,
+                        path_parameters=parameters,
+                    )
                     context = LocalContext(aws_request_id=event["requestContext"]["requestId"])
                     answer = handler(event, context)
                     status = int(answer.get("statusCode", 200))
