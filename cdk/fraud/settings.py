@@ -109,11 +109,12 @@ class FraudSettings(ContextModel):
     )
 
     # scoring API
-    fraud_threshold: float = Field(
+    fraud_threshold: float | None = Field(
         _default(ScoringSettings, "threshold"),
         gt=0.0,
         lt=1.0,
-        description="pred_prob at or above which the scoring API flags fraud.",
+        description="pred_prob at or above which the scoring API flags fraud; unset: the "
+        "deployed model's own operating threshold (chosen on validation by the training job).",
     )
     hub_degree_threshold: int = Field(
         _default(ScoringSettings, "hub_threshold"),

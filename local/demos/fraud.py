@@ -5,14 +5,16 @@ Every step is the project's real code on local stand-ins:
 1. ``vigil.fraud.datagen`` writes IEEE-CIS-layout transactions with fraud rings;
 2. the PySpark ETL (``glue/fraud_etl.py``, local Spark) writes features, labels, edge lists,
    ``featurizer.json`` and the Neptune bulk-load files;
-3. the RGCN is trained by ``training/fraud/train.py`` (tiny settings) into a SageMaker model
-   directory with ``code/inference.py``;
+3. ``training/fraud/train.py`` (tiny settings) trains the RGCN and the graph-feature GBDT; the
+   better on validation, calibrated, with its operating threshold, becomes a SageMaker model
+   directory with ``code/inference.py`` (the demo sets no threshold of its own);
 4. the Neptune stand-in loads the bulk-load files; the real SageMaker serving stack serves the
    model behind the SageMaker runtime proxy (``local/standins/fraud_scoring.py``);
 5. a second batch of generated transactions (new TransactionIDs, overlapping cards, devices and
    fraud rings) is streamed one by one as HTTP requests to a local API front
    (``local/standins/api_gateway.py``) that invokes the scoring Lambda handler;
-6. prints precision/recall at the threshold and p50/p99 latency, and writes plots
+6. prints precision/recall at the model's threshold, p50/p99 latency and the explanation of one
+   flagged transaction (``explain: true``), and writes plots
    (``build/demo_fraud/``: score distribution, precision-recall curve, latency histogram) with a
    ``metrics.json`` beside them.
 
@@ -22,7 +24,6 @@ Every step is the project's real code on local stand-ins:
 from __future__ import annotations
 
 import argparse
-import csv
 import http.client
 import json
 import statistics
@@ -31,9 +32,29 @@ import time
 from pathlib import Path
 
 from local.standins.fraud_scoring import percentile
-from local.standins.fraud_training import OUTPUT_DIR, build_artifacts, stream_rows
+from local.standins.fraud_training import build_artifacts, stream_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+EXPLAIN_ID_OFFSET = 20_000_000  # the explained copy of a streamed transaction gets its own id
+
+
+def explanation_text(answer: dict) -> str:
+    """The explained answer as an analyst would read it: the entities that moved the score."""
+    explanation = answer["explanation"]
+    lines = [
+        f"explained: transaction {answer['id']}, pred_prob {answer['pred_prob']:.4f} "
+        f"({answer['flag']}); logit {explanation['logit']:+.3f} = base "
+        f"{explanation['base_logit']:+.3f} + entities + interaction "
+        f"{explanation['interaction']:+.3f}"
+    ]
+    for entity in explanation["entities"][:6]:
+        share = entity["fraud_share"]
+        lines.append(
+            f"  {entity['type']:<14} {entity['key']:<16} {entity['contribution']:+.3f}  "
+            f"degree {entity['degree']}, labelled {entity['labelled']}"
+            + (f", fraud share {share:.2f}" if share is not None else "")
+        )
+    return "\n".join(lines)
 
 
 def post(connection: http.client.HTTPConnection, body: dict) -> tuple[int, dict, float]:
@@ -84,26 +105,12 @@ def plots(out: Path, labels: list[int], scores: list[float], latencies: list[flo
     return written
 
 
-def operating_threshold(model_dir: Path) -> float:
-    """The F1-best threshold on the training run's own test split (its offline scores).
+def model_threshold(model_dir: Path) -> float | None:
+    """The operating threshold the training job chose on validation and saved with the model
+    (the scoring Lambda uses it, since the demo sets no ``FRAUD_THRESHOLD``)."""
+    from vigil.fraud.model import CONFIG_FILE
 
-    A model trained on a few thousand rows puts its fraud probabilities well below 0.5, so the
-    default threshold flags nothing; production sets ``FRAUD_THRESHOLD`` the same way, from
-    held-out scores. The streamed transactions are generated separately and never used here.
-    """
-    from sklearn.metrics import precision_recall_curve
-
-    scores = Path(model_dir).parent / OUTPUT_DIR / "test_scores.csv"
-    with scores.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    labels = [int(row["isFraud"]) for row in rows]
-    probs = [float(row["pred_prob"]) for row in rows]
-    if len(set(labels)) < 2:
-        return 0.5
-    precision, recall, thresholds = precision_recall_curve(labels, probs)
-    f1 = [2 * p * r / (p + r) if p + r else 0.0 for p, r in zip(precision, recall, strict=True)]
-    best = max(range(len(thresholds)), key=lambda i: f1[i])
-    return float(thresholds[best])
+    return json.loads((Path(model_dir) / CONFIG_FILE).read_text()).get("threshold")
 
 
 def main(argv: list[str]) -> int:
@@ -135,10 +142,7 @@ def main(argv: list[str]) -> int:
             featurizer=artifacts.featurizer,
             # a readable console: no EMF metric line per request (the handler still records
             # its metrics; in Lambda they go to CloudWatch)
-            settings={
-                "POWERTOOLS_METRICS_DISABLED": "true",
-                "FRAUD_THRESHOLD": f"{operating_threshold(artifacts.model_dir):.6f}",
-            },
+            settings={"POWERTOOLS_METRICS_DISABLED": "true"},
         ) as local,
         local.activated(),
     ):
@@ -146,11 +150,12 @@ def main(argv: list[str]) -> int:
 
         lambda_handler.scorer.cache_clear()
         api = LocalApi({("POST", "/transactions"): lambda_handler.handler}).serve_in_thread()
-        threshold = lambda_handler.scorer().config.threshold
+        threshold = lambda_handler.scorer().config.threshold or model_threshold(artifacts.model_dir)
         rows = stream_rows(args.stream, args.seed + 1)
         print(f"[5/6] streaming {len(rows)} new transactions to {api.url}/transactions", flush=True)
         connection = http.client.HTTPConnection("127.0.0.1", api.httpd.server_address[1])
         labels, scores, flags, latencies, fallbacks = [], [], [], [], 0
+        explained = None
         try:
             post(connection, transaction_event(rows[0]))  # warm-up (not counted)
             for row in rows[1:]:
@@ -161,6 +166,11 @@ def main(argv: list[str]) -> int:
                 if status != 200 or answer.get("pred_prob") is None:
                     fallbacks += 1
                     continue
+                if explained is None and answer["flag"] == "fraud":
+                    # what an analyst sees for a flagged payment (not timed)
+                    event = transaction_event(row) | {"explain": True}
+                    event[schema.ID_COLUMN] += EXPLAIN_ID_OFFSET
+                    explained = post(connection, event)[1]
                 labels.append(int(row[schema.LABEL_COLUMN]))
                 scores.append(answer["pred_prob"])
                 flags.append(answer["flag"] == "fraud")
@@ -199,6 +209,8 @@ def main(argv: list[str]) -> int:
     for key, value in metrics.items():
         print(f"{key:<{width}}  {value}")
     print("-" * (width + 14))
+    if explained and explained.get("explanation"):
+        print(explanation_text(explained))
     print(f"plots: {', '.join(str(p) for p in written)}; metrics: {out / 'metrics.json'}")
     print(f"total {time.monotonic() - started:.0f}s")
     return 0 if scores else 1

@@ -33,7 +33,9 @@ def train_model(
 
     model_dir = Path(model_dir)
     output = model_dir.parent / OUTPUT_DIR
-    if not (model_dir / "model.pt").exists():
+    from vigil.fraud.calibration import THRESHOLD_TABLE_FILE
+
+    if not (model_dir / THRESHOLD_TABLE_FILE).exists():  # a model of the current trainer
         code = main(
             [
                 "--train",

@@ -47,7 +47,8 @@ def test_unset_fields_keep_their_default_on_the_lambda_side():
     settings = ScoringSettings.from_environment(
         {"GRAPH_ENDPOINT": "g", "SCORING_ENDPOINT_NAME": "e", "FEATURIZER_SPEC": "f"}
     )
-    assert settings.threshold == 0.5 and settings.idempotency_table is None
+    # no FRAUD_THRESHOLD: the model's own operating threshold decides
+    assert settings.threshold is None and settings.idempotency_table is None
     with pytest.raises(ValidationError, match="fallback"):
         ScoringSettings.from_environment(
             {"GRAPH_ENDPOINT": "g", "SCORING_ENDPOINT_NAME": "e", "FEATURIZER_SPEC": "f"}

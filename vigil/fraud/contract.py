@@ -50,12 +50,23 @@ SAGEMAKER_PROGRAM = "train.py"
 TRAINING_METRICS = (  # what training/fraud/train.py prints
     "train_loss",
     "valid_roc_auc",
+    # every candidate model's validation and test ranking (the selection's evidence)
+    *(
+        f"{model}_{split}_{metric}"
+        for model in ("rgcn", "graph_gbdt")
+        for split in ("valid", "test")
+        for metric in ("roc_auc", "average_precision")
+    ),
+    # the deployed (selected, calibrated) model at its operating threshold
     "test_roc_auc",
     "test_pr_auc",
     "test_ap",
     "test_f1",
     "test_precision",
     "test_recall",
+    "test_ece_before",
+    "test_ece",
+    "operating_threshold",
     "baseline_test_roc_auc",
     "training_seconds",
 )
@@ -119,6 +130,7 @@ class PackageModelSettings(EnvironmentSettings):
 # --- scoring API ---------------------------------------------------------------------------------
 MAX_BODY_BYTES = 32 * 1024
 MAX_STRING_LENGTH = 256
+EXPLAIN_FIELD = "explain"  # request: true adds each entity's contribution to the answer
 INPUT_COLUMNS = [
     c
     for c in dict.fromkeys([*schema.TRANSACTION_COLUMNS, *schema.IDENTITY_COLUMNS])
@@ -143,6 +155,7 @@ def request_json_schema() -> dict[str, Any]:
             properties[column] = {"type": ["string", "null"], "maxLength": MAX_STRING_LENGTH}
         else:
             properties[column] = {"type": ["number", "null"]}
+    properties[EXPLAIN_FIELD] = {"type": "boolean"}
     return {
         "type": "object",
         "required": [schema.ID_COLUMN],
@@ -157,7 +170,8 @@ class ScoringSettings(EnvironmentSettings):
     graph_endpoint: str
     endpoint_name: str = Field(alias="SCORING_ENDPOINT_NAME")
     featurizer_spec: str  # a local path or s3://bucket/key of the ETL's featurizer.json
-    threshold: float = Field(0.5, alias="FRAUD_THRESHOLD")
+    # None: the deployed model's own operating threshold (chosen on validation at training)
+    threshold: float | None = Field(None, gt=0, lt=1, alias="FRAUD_THRESHOLD")
     hub_threshold: int = Field(10_000, alias="HUB_DEGREE_THRESHOLD")
     fallback: Literal["review", "closed"] = Field("review", alias="FALLBACK_MODE")
     latency_budget_ms: int = 1_000

@@ -1,7 +1,7 @@
-"""The fraud RGCN's hyperparameters: one definition for the training script's flags, the
+"""The fraud models' hyperparameters: one definition for the training script's flags, the
 pipeline's execution input and the state machine's SageMaker hyperparameter map.
 
-Only pydantic is imported here, so both the helper Lambdas (no numpy, no torch) and the training
+Only pydantic (and the standard-library ``vigil.fraud.calibration`` header) is imported here, so both the helper Lambdas (no numpy, no torch) and the training
 container (no Powertools) can import it.
 """
 
@@ -11,6 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from vigil.fraud.calibration import RULE_PATTERN
+
+MODEL_KINDS = ("rgcn", "graph-gbdt")
+MODELS_PATTERN = r"^(rgcn|graph-gbdt)(,(rgcn|graph-gbdt))?$"
 
 
 class Hyperparameters(BaseModel):
@@ -30,9 +35,28 @@ class Hyperparameters(BaseModel):
     batch_size: int = Field(0, ge=0, description="0: full-graph training; >0: mini-batches")
     fanout: int = Field(10, ge=1, description="neighbour sampling fanout (mini-batch mode)")
     seed: int = Field(0, ge=0, description="random seed")
-    threshold: float = Field(
-        0.5, gt=0, lt=1, description="pred_prob at or above which a transaction is flagged"
+    model: str = Field(
+        "rgcn,graph-gbdt",
+        pattern=MODELS_PATTERN,
+        description="models to train, comma separated (rgcn, graph-gbdt); the best on "
+        "validation is deployed",
     )
+    selection_metric: str = Field(
+        "roc_auc",
+        pattern=r"^(roc_auc|average_precision)$",
+        description="validation metric that picks the deployed model: roc_auc or "
+        "average_precision (AUC-PR)",
+    )
+    threshold_rule: str = Field(
+        "max_f1",
+        pattern=RULE_PATTERN,
+        description="operating threshold rule on validation: max_f1, precision:P (lowest "
+        "threshold with precision >= P) or flagged_share:S (flags at most a share S)",
+    )
+    gbdt_max_iter: int = Field(300, ge=1, le=10_000, description="graph-gbdt boosting rounds")
+    gbdt_learning_rate: float = Field(0.1, gt=0, le=1, description="graph-gbdt learning rate")
+    gbdt_max_leaf_nodes: int = Field(31, ge=2, le=4096, description="graph-gbdt leaves per tree")
+    gbdt_l2: float = Field(1.0, ge=0, description="graph-gbdt L2 regularisation of leaf values")
     baseline_iter: int = Field(
         200, ge=0, description="iterations of the non-graph baseline (0: skip)"
     )

@@ -26,6 +26,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -168,6 +169,8 @@ class RelGraphConvLayer(nn.Module):
 class FraudRGCN(nn.Module):
     """RGCN over transactions and entities; one fraud logit per transaction."""
 
+    kind = "rgcn"
+
     def __init__(self, config: RGCNConfig):
         super().__init__()
         if config.n_layers < 1:
@@ -194,6 +197,14 @@ class FraudRGCN(nn.Module):
                     dropout=0.0 if last else config.dropout,
                 )
             )
+
+    @property
+    def in_dim(self) -> int:
+        return self.config.in_dim
+
+    @property
+    def entity_types(self) -> list[str]:
+        return self.config.entity_types
 
     # -- entity inputs ----------------------------------------------------------------------------------
     def known(self, etype: str) -> torch.Tensor:
@@ -243,6 +254,11 @@ class FraudRGCN(nn.Module):
     @torch.no_grad()
     def inference(self, graph, features: torch.Tensor) -> torch.Tensor:
         """Layer-wise full-graph inference (eval mode): every transaction's fraud probability."""
+        return torch.sigmoid(self.inference_logits(graph, features))
+
+    @torch.no_grad()
+    def inference_logits(self, graph, features: torch.Tensor) -> torch.Tensor:
+        """Layer-wise full-graph inference (eval mode): every transaction's fraud logit."""
         was_training = self.training
         self.eval()
         try:
@@ -251,21 +267,25 @@ class FraudRGCN(nn.Module):
             for i, layer in enumerate(self.layers):  # one layer at a time, all nodes
                 last = i == len(self.layers) - 1
                 h = layer(graph, h, dst_types={TRANSACTION_NTYPE} if last else None)
-            return torch.sigmoid(h[TRANSACTION_NTYPE].squeeze(-1))
+            return h[TRANSACTION_NTYPE].squeeze(-1)
         finally:
             self.train(was_training)
 
     # -- single-target path (serving) -----------------------------------------------------------------
+    def score_targets(self, features: torch.Tensor, contexts) -> torch.Tensor:
+        """Fraud probabilities of target transactions (see :meth:`logits`)."""
+        return torch.sigmoid(self.logits(features, contexts))
+
     @torch.inference_mode()  # serving only: no autograd bookkeeping at all
-    def score_targets(
+    def logits(
         self,
         features: torch.Tensor,
-        contexts: Sequence[Mapping[str, Sequence[tuple[int | None, torch.Tensor | None]]]],
+        contexts: Sequence[Mapping[str, Sequence[tuple]]],
     ) -> torch.Tensor:
-        """Fraud probabilities of target transactions from their graph context alone.
+        """Fraud logits of target transactions from their graph context alone.
 
         ``features``: ``[B, D]`` target feature vectors. ``contexts[b][etype]``: the target's
-        entities of that type (usually one), each ``(index, neighbour_mean)`` where ``index`` is
+        entities of that type (usually one), each ``(index, neighbour_mean[, degree])`` where ``index`` is
         the entity's row in the model (``None``: unseen → mean embedding) and
         ``neighbour_mean`` is ``feat_sum / degree`` over all of the entity's transactions
         (``None``: the entity is new, its only transaction is the target). Needs ≤ 2 layers.
@@ -293,7 +313,7 @@ class FraudRGCN(nn.Module):
                     continue
                 t = type_index[etype]
                 table, fallback = weights["embeddings"][t], weights["mean_embeddings"][t]
-                for index, mean in entities:
+                for index, mean, *_ in entities:
                     known = index is not None and bool(weights["known"][t][index])
                     types.append(t)
                     embs.append(table[index] if known else fallback)
@@ -328,7 +348,7 @@ class FraudRGCN(nn.Module):
             else:
                 out = weights["act1"](h1_t)
             logits.append(out.reshape(1))
-        return torch.sigmoid(torch.cat(logits)) if logits else features.new_zeros(0)
+        return torch.cat(logits) if logits else features.new_zeros(0)
 
     def _serving_weights(self) -> dict:
         """The layers' weights stacked per entity type for :meth:`score_targets` (one batched
@@ -381,20 +401,36 @@ class FraudRGCN(nn.Module):
 
 
 # --- artifacts -------------------------------------------------------------------------------------------
+ENTITY_LABELS_FILE = "entity_labels.json"
+
+
 @dataclass
 class FraudModelBundle:
-    """A trained model with what serving needs around it."""
+    """A trained model (the RGCN or the graph-feature GBDT) with what serving needs around it.
 
-    model: FraudRGCN
+    ``calibration`` maps the model's logit to ``pred_prob`` (``vigil.fraud.calibration``),
+    ``threshold`` is the operating threshold chosen on validation (None: the scoring Lambda's
+    own), ``entity_labels[etype][index]`` is ``[labelled, frauds]``: the entity's labelled
+    training transactions and how many were fraud (what an explanation reports).
+    """
+
+    model: Any  # FraudRGCN | GraphGBDT: in_dim, entity_types, logits(features, contexts)
     entity_keys: dict[str, list[str]]
     featurizer: dict | None = None
     metadata: dict = field(default_factory=dict)
+    calibration: dict | None = None
+    threshold: float | None = None
+    entity_labels: dict[str, list[list[int]]] | None = None
 
     def __post_init__(self):
         self.key_index = {
             etype: {key: i for i, key in enumerate(keys)}
             for etype, keys in self.entity_keys.items()
         }
+
+    @property
+    def kind(self) -> str:
+        return self.model.kind
 
     def index_of(self, etype: str, key: str | None) -> int | None:
         if key is None:
@@ -404,10 +440,21 @@ class FraudModelBundle:
     def save(self, model_dir: str | Path) -> None:
         out = Path(model_dir)
         out.mkdir(parents=True, exist_ok=True)
-        torch.save(self.model.state_dict(), out / MODEL_FILE)
-        config = {"rgcn": self.model.config.to_dict(), **self.metadata}
+        config = {
+            "kind": self.kind,
+            self.kind: self.model.config.to_dict(),
+            "calibration": self.calibration,
+            "threshold": self.threshold,
+            **self.metadata,
+        }
+        if self.kind == "rgcn":
+            torch.save(self.model.state_dict(), out / MODEL_FILE)
+        else:
+            self.model.save(out)
         (out / CONFIG_FILE).write_text(json.dumps(config, indent=1))
         (out / ENTITY_KEYS_FILE).write_text(json.dumps(self.entity_keys))
+        if self.entity_labels is not None:
+            (out / ENTITY_LABELS_FILE).write_text(json.dumps(self.entity_labels))
         if self.featurizer is not None:
             from vigil.fraud.schema import FEATURIZER_FILE
 
@@ -419,12 +466,29 @@ class FraudModelBundle:
 
         src = Path(model_dir)
         config = json.loads((src / CONFIG_FILE).read_text())
-        rgcn = RGCNConfig(**config.pop("rgcn"))
-        model = FraudRGCN(rgcn)
-        state = torch.load(src / MODEL_FILE, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-        model.eval()
+        kind = config.pop("kind", "rgcn")
+        if kind == "rgcn":
+            model = FraudRGCN(RGCNConfig(**config.pop("rgcn")))
+            state = torch.load(src / MODEL_FILE, map_location="cpu", weights_only=True)
+            model.load_state_dict(state)
+            model.eval()
+        elif kind == "graph-gbdt":
+            from vigil.fraud.graph_gbdt import GraphGBDT
+
+            model = GraphGBDT.load(src, config.pop(kind))
+        else:
+            raise ValueError(f"unknown fraud model kind {kind!r} in {src / CONFIG_FILE}")
         keys = json.loads((src / ENTITY_KEYS_FILE).read_text())
         spec_path = src / FEATURIZER_FILE
         featurizer = json.loads(spec_path.read_text()) if spec_path.exists() else None
-        return cls(model=model, entity_keys=keys, featurizer=featurizer, metadata=config)
+        labels_path = src / ENTITY_LABELS_FILE
+        entity_labels = json.loads(labels_path.read_text()) if labels_path.exists() else None
+        return cls(
+            model=model,
+            entity_keys=keys,
+            featurizer=featurizer,
+            calibration=config.pop("calibration", None),
+            threshold=config.pop("threshold", None),
+            entity_labels=entity_labels,
+            metadata=config,
+        )

@@ -15,13 +15,17 @@ Request (``application/json``), one instance or ``{"instances": [...]}``::
         "addr1": {"key": "315"},             # no feat_sum: the target is its only transaction
         "DeviceInfo": null,                  # no such entity (missing value)
         "P_emaildomain": [{"key": "a.com", "feat_sum": [...], "degree": 3}, ...]
-      }
+      },
+      "explain": true                        # optional: add each entity's contribution
     }
 
 ``feat_sum``/``degree`` are the entity's graph state INCLUDING the target (the scoring path
 inserts the transaction first). Entity types the request leaves out take their key from the
 ``transaction`` fields, as new entities. A key the model has never seen uses the per-type mean
-embedding. Response: ``{"id", "pred_prob", "unseen_entities"}`` (or ``{"predictions": [...]}``).
+embedding. Response: ``{"id", "pred_prob", "threshold", "unseen_entities"}`` (or
+``{"predictions": [...]}``): ``pred_prob`` is the calibrated probability, ``threshold`` the
+model's operating threshold (absent for a model trained without one), and with ``explain`` an
+``explanation`` (:func:`explain`).
 Malformed requests raise :class:`vigil.serving_errors.BadRequest` (HTTP 400, message first).
 """
 
@@ -35,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from vigil.fraud.calibration import PlattCalibration
 from vigil.fraud.features import Featurizer, FeaturizerSpec, decode_vector
 from vigil.fraud.model import FraudModelBundle
 from vigil.fraud.schema import canonical_key
@@ -48,8 +53,10 @@ MAX_INSTANCES = 1000
 class ParsedInstance:
     id: object
     features: list[float]
-    context: dict[str, list[tuple[int | None, torch.Tensor | None]]]
+    context: dict[str, list[tuple[int | None, torch.Tensor | None, int]]]
     unseen: list[str]
+    keys: dict[str, list[str]]
+    explain: bool = False
 
 
 class FraudPredictor:
@@ -58,7 +65,8 @@ class FraudPredictor:
     def __init__(self, bundle: FraudModelBundle):
         self.bundle = bundle
         self.model = bundle.model
-        self.dim = bundle.model.config.in_dim
+        self.dim = bundle.model.in_dim
+        self.calibration = PlattCalibration.from_dict(bundle.calibration)
         self.featurizer = (
             Featurizer(FeaturizerSpec.from_dict(bundle.featurizer)) if bundle.featurizer else None
         )
@@ -66,7 +74,7 @@ class FraudPredictor:
             raise ValueError(
                 f"featurizer gives {self.featurizer.dim} features, model wants {self.dim}"
             )
-        if bundle.model.config.n_layers > 2:
+        if bundle.kind == "rgcn" and bundle.model.config.n_layers > 2:
             raise ValueError("the fraud endpoint serves 1- or 2-layer models only")
 
     @classmethod
@@ -98,7 +106,7 @@ class FraudPredictor:
         where = "request" if position is None else f"instances[{position}]"
         if not isinstance(item, Mapping):
             raise BadRequest(f"{where} must be a JSON object")
-        unknown = set(item) - {"id", "transaction", "features", "entities"}
+        unknown = set(item) - {"id", "transaction", "features", "entities", "explain"}
         if unknown:
             raise BadRequest(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
         transaction = item.get("transaction")
@@ -108,7 +116,10 @@ class FraudPredictor:
         entities = item.get("entities") or {}
         if not isinstance(entities, Mapping):
             raise BadRequest(f"{where}.entities must be an object keyed by entity type")
-        types = self.model.config.entity_types
+        explain = item.get("explain", False)
+        if not isinstance(explain, bool):
+            raise BadRequest(f"{where}.explain must be true or false")
+        types = self.model.entity_types
         unknown_types = set(entities) - set(types)
         if unknown_types:
             raise BadRequest(
@@ -116,6 +127,7 @@ class FraudPredictor:
                 f"the model knows {types}"
             )
         context: dict[str, list] = {}
+        keys: dict[str, list[str]] = {}
         unseen: list[str] = []
         for etype in types:
             if etype in entities:
@@ -125,13 +137,16 @@ class FraudPredictor:
                 items = [{"key": transaction.get(etype)}]
             else:
                 items = []
-            parsed = []
+            parsed, parsed_keys = [], []
             for j, entity in enumerate(items):
-                parsed.append(self._entity(entity, etype, f"{where}.entities.{etype}[{j}]"))
-                if parsed[-1][0] is None:
+                key, state = self._entity(entity, etype, f"{where}.entities.{etype}[{j}]")
+                parsed.append(state)
+                parsed_keys.append(key)
+                if state[0] is None:
                     unseen.append(etype)
             context[etype] = parsed
-        return ParsedInstance(item.get("id"), features, context, sorted(set(unseen)))
+            keys[etype] = parsed_keys
+        return ParsedInstance(item.get("id"), features, context, sorted(set(unseen)), keys, explain)
 
     def _features(self, features, transaction, where: str) -> list[float]:
         if features is not None:
@@ -165,7 +180,7 @@ class FraudPredictor:
         index = self.bundle.index_of(etype, key)
         feat_sum, degree = entity.get("feat_sum"), entity.get("degree")
         if feat_sum is None:
-            return index, None
+            return key, (index, None, 1)
         if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
             raise BadRequest(f"{where}.degree must be a positive integer when feat_sum is given")
         if isinstance(feat_sum, str):
@@ -174,7 +189,7 @@ class FraudPredictor:
             except ValueError as error:
                 raise BadRequest(f"{where}.feat_sum: {error}") from None
             values = self._finite_floats(values, f"{where}.feat_sum")
-            return index, torch.tensor(values, dtype=torch.float32) / degree
+            return key, (index, torch.tensor(values, dtype=torch.float32) / degree, degree)
         if isinstance(feat_sum, list) and len(feat_sum) == self.dim:
             values = feat_sum
         else:
@@ -182,7 +197,7 @@ class FraudPredictor:
                 f"{where}.feat_sum must be base64 float32 or a list of {self.dim} numbers"
             )
         values = self._finite(values, f"{where}.feat_sum")
-        return index, torch.tensor(values, dtype=torch.float32) / degree
+        return key, (index, torch.tensor(values, dtype=torch.float32) / degree, degree)
 
     @staticmethod
     def _finite_floats(values: list[float], where: str) -> list[float]:
@@ -207,16 +222,102 @@ class FraudPredictor:
     # -- prediction ----------------------------------------------------------------------------
     def predict(self, instances: list[ParsedInstance]) -> list[dict]:
         features = torch.tensor([p.features for p in instances], dtype=torch.float32)
-        probs = self.model.score_targets(features, [p.context for p in instances])
-        return [
-            {"id": p.id, "pred_prob": float(prob), "unseen_entities": p.unseen}
-            for p, prob in zip(instances, probs.tolist(), strict=True)
-        ]
+        logits = self.model.logits(features, [p.context for p in instances]).tolist()
+        out = []
+        for b, (p, logit) in enumerate(zip(instances, logits, strict=True)):
+            answer = {"id": p.id, "pred_prob": self.calibration.prob(logit)}
+            if self.bundle.threshold is not None:
+                answer["threshold"] = self.bundle.threshold
+            answer["unseen_entities"] = p.unseen
+            if p.explain:
+                answer["explanation"] = self.explain(features[b], p, logit)
+            out.append(answer)
+        return out
+
+    def explain(self, features: torch.Tensor, instance: ParsedInstance, logit: float) -> dict:
+        """The explanation of one answer (:func:`entity_contributions`, documented there), with
+        each entity's key, degree (including this transaction) and labelled-fraud history."""
+        ((full, base, slots),) = entity_contributions(
+            self.model, self.calibration, features.unsqueeze(0), [instance.context]
+        )
+        entities = []
+        for etype, j, contribution in slots:
+            index, _, degree = instance.context[etype][j]
+            labelled, frauds = self._label_history(etype, index)
+            entities.append(
+                {
+                    "type": etype,
+                    "key": instance.keys[etype][j],
+                    "degree": degree,
+                    "known": index is not None,
+                    "labelled": labelled,
+                    "fraud_share": frauds / labelled if labelled else None,
+                    "contribution": contribution,
+                }
+            )
+        entities.sort(key=lambda e: -abs(e["contribution"]))
+        return {
+            "logit": full,
+            "base_logit": base,
+            "interaction": full - base - sum(e["contribution"] for e in entities),
+            "entities": entities,
+        }
+
+    def _label_history(self, etype: str, index: int | None) -> tuple[int, int]:
+        if index is None or not self.bundle.entity_labels:
+            return 0, 0
+        labelled, frauds = self.bundle.entity_labels[etype][index]
+        return int(labelled), int(frauds)
 
     def __call__(self, body: bytes | str, content_type: str | None = CONTENT_TYPE) -> dict:
         instances, batched = self.parse_body(body, content_type)
         predictions = self.predict(instances)
         return {"predictions": predictions} if batched else predictions[0]
+
+
+FRESH_ENTITY = (None, None, 1)
+"""An entity as the model sees a brand-new one: unseen index, its only transaction the target."""
+
+
+def entity_contributions(model, calibration: PlattCalibration, features: torch.Tensor, contexts):
+    """Per target: ``(logit, base_logit, [(etype, j, contribution), ...])``, all in calibrated
+    log-odds (``logit(pred_prob)``).
+
+    ``contribution`` of the ``j``-th entity of type ``etype``: the logit minus the logit with that
+    entity replaced by :data:`FRESH_ENTITY` (unseen by the model, its only transaction the target:
+    what the model would say of a brand-new card or device). ``base_logit``: every entity fresh.
+    What the entities do only together is ``logit - base_logit - Σ contribution`` (the
+    explanation's ``interaction``; 0 with a single entity). One batched model call of
+    ``B · (entities + 2)`` rows.
+    """
+    rows, variants, layout = [], [], []
+    for b, context in enumerate(contexts):
+        slots = [(t, j) for t, entities in context.items() for j in range(len(entities))]
+        start = len(variants)
+        variants.append(context)
+        for etype, j in slots:
+            changed = {t: list(entities) for t, entities in context.items()}
+            changed[etype][j] = FRESH_ENTITY
+            variants.append(changed)
+        variants.append({t: [FRESH_ENTITY] * len(e) for t, e in context.items()})
+        rows.extend([b] * (len(slots) + 2))
+        layout.append((start, slots))
+    raw = model.logits(features[torch.tensor(rows, dtype=torch.long)], variants).tolist()
+    out = []
+    for start, slots in layout:
+        full = calibration.logit(raw[start])
+        base = calibration.logit(raw[start + len(slots) + 1])
+        out.append(
+            (
+                full,
+                base,
+                [
+                    (etype, j, full - calibration.logit(raw[start + 1 + k]))
+                    for k, (etype, j) in enumerate(slots)
+                ],
+            )
+        )
+    return out
 
 
 def add_serving_code(model_dir: str | Path, entry_point: str | Path) -> Path:

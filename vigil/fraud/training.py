@@ -22,7 +22,9 @@ import argparse
 import json
 import logging
 import os
+import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--dropout must be in [0, 1)")
     if args.batch_size < 0 or args.fanout < 1 or args.patience < 1:
         parser.error("--batch-size must be >= 0, --fanout and --patience >= 1")
+    for name in ("model", "selection_metric", "threshold_rule"):
+        pattern = Hyperparameters.model_fields[name].metadata[0].pattern
+        if not re.match(pattern, getattr(args, name)):
+            parser.error(
+                f"--{Hyperparameters.flag(name)}: {Hyperparameters.model_fields[name].description}"
+            )
     if args.class_weight not in ("balanced", "none"):
         try:
             if float(args.class_weight) <= 0:
@@ -271,12 +279,199 @@ def offline_scores(model, graph, data) -> np.ndarray:
     return model.inference(graph, torch.from_numpy(data.features)).numpy()
 
 
+# --- both models, selection, calibration, threshold ------------------------------------------------
+MODEL_METRIC_PREFIX = {"rgcn": "rgcn", "graph-gbdt": "graph_gbdt"}
+
+
+@dataclass
+class Candidate:
+    """One trained model and its offline logit for every transaction (full graph)."""
+
+    kind: str
+    model: object
+    logits: np.ndarray
+    info: dict
+
+
+def model_kinds(spec: str) -> list[str]:
+    return list(dict.fromkeys(k.strip() for k in spec.split(",") if k.strip()))
+
+
+def train_rgcn(data, args, log) -> Candidate:
+    model, graph, history = fit(data, args, log=log)
+    import torch
+
+    logits = model.inference_logits(graph, torch.from_numpy(data.features)).numpy()
+    info = {
+        "best_epoch": history["best_epoch"],
+        "epochs_run": len(history["loss"]),
+        "epoch_seconds_mean": float(np.mean(history["epoch_seconds"])),
+        "epoch_seconds": history["epoch_seconds"],
+        "train_loss_first": history["loss"][0],
+        "train_loss_last": history["loss"][-1],
+    }
+    return Candidate("rgcn", model, logits.astype(np.float64), info)
+
+
+def train_graph_gbdt(data, args, log) -> Candidate:
+    import torch
+
+    from vigil.fraud.graph_gbdt import GraphGBDTConfig, fit_graph_gbdt
+
+    config = GraphGBDTConfig(
+        in_dim=data.features.shape[1],
+        entity_types=data.entity_types,
+        max_iter=args.gbdt_max_iter,
+        learning_rate=args.gbdt_learning_rate,
+        max_leaf_nodes=args.gbdt_max_leaf_nodes,
+        l2_regularization=args.gbdt_l2,
+    )
+    started = time.perf_counter()
+    with _threads(args.num_threads):
+        model, rows, classifier = fit_graph_gbdt(data, config, seed=args.seed, log=log)
+    seconds = time.perf_counter() - started
+    # the offline logits by the serving arithmetic (the exported trees), not scikit-learn's
+    logits = model.trees.raw(torch.from_numpy(rows)).numpy()
+    info = {"iterations": int(classifier.n_iter_), "fit_seconds": round(seconds, 2)}
+    return Candidate("graph-gbdt", model, logits, info)
+
+
+class _threads:
+    """Limit scikit-learn's OpenMP threads (a busy or small machine oversubscribes badly)."""
+
+    def __init__(self, count: int):
+        self.count = count
+
+    def __enter__(self):
+        self.limiter = None
+        if self.count:
+            from threadpoolctl import threadpool_limits
+
+            self.limiter = threadpool_limits(self.count)
+        return self
+
+    def __exit__(self, *exc):
+        if self.limiter is not None:
+            self.limiter.unregister()
+
+
+def ranking_metric(name: str, labels: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if len(np.unique(labels)) < 2:
+        return float("nan")
+    if name == "average_precision":
+        return float(average_precision_score(labels, scores))
+    return float(roc_auc_score(labels, scores))
+
+
+def select_model(candidates: list[Candidate], data, metric: str) -> tuple[Candidate, dict]:
+    """The candidate with the best validation ``metric`` (the first when none can be scored),
+    and every candidate's validation and test ROC-AUC and AUC-PR."""
+    valid, test = data.mask("valid"), data.mask("test")
+    scores = {}
+    for c in candidates:
+        scores[c.kind] = {
+            f"{split}_{name}": ranking_metric(name, data.labels[mask], c.logits[mask])
+            for split, mask in (("valid", valid), ("test", test))
+            for name in ("roc_auc", "average_precision")
+        }
+    chosen = max(
+        candidates,
+        key=lambda c: (
+            -1.0
+            if np.isnan(scores[c.kind][f"valid_{metric}"])
+            else scores[c.kind][f"valid_{metric}"]
+        ),
+    )
+    return chosen, scores
+
+
+def entity_label_counts(data) -> dict[str, list[list[int]]]:
+    """Per entity: [labelled training transactions, of which fraud]."""
+    rows = data.mask("train")
+    out = {}
+    for etype, (tx, ent) in data.edges.items():
+        n = len(data.entity_keys[etype])
+        labelled = np.bincount(ent[rows[tx]], minlength=n)
+        frauds = np.bincount(ent[rows[tx] & (data.labels[tx] == 1)], minlength=n)
+        out[etype] = np.stack([labelled, frauds], axis=1).tolist()
+    return out
+
+
+def offline_contexts(data, targets: np.ndarray):
+    """Serving contexts (``(index, neighbour_mean, degree)`` per entity) of ``targets`` from the
+    full training graph, with the ETL's arithmetic (float64 sums kept as float32)."""
+    import torch
+
+    x = data.features.astype(np.float32)
+    per_type = {}
+    for etype, (tx, ent) in data.edges.items():
+        n = len(data.entity_keys[etype])
+        degree = np.bincount(ent, minlength=n)
+        feat_sum = np.zeros((n, x.shape[1]), dtype=np.float64)
+        np.add.at(feat_sum, ent, x[tx].astype(np.float64))
+        order = np.argsort(tx, kind="stable")
+        starts = np.searchsorted(tx[order], targets, side="left")
+        ends = np.searchsorted(tx[order], targets, side="right")
+        per_type[etype] = (
+            torch.from_numpy(feat_sum.astype(np.float32)),
+            degree,
+            ent[order],
+            starts,
+            ends,
+        )
+    contexts = []
+    for i in range(len(targets)):
+        context = {}
+        for etype, (sums, degree, ent_sorted, starts, ends) in per_type.items():
+            context[etype] = [
+                (
+                    int(e),
+                    sums[e] / torch.tensor(float(degree[e]), dtype=torch.float32),
+                    int(degree[e]),
+                )
+                for e in ent_sorted[starts[i] : ends[i]]
+            ]
+        contexts.append(context)
+    return contexts
+
+
+def offline_explanations(model, calibration, data, targets: np.ndarray, batch: int = 512):
+    """Per target: base logit and each entity type's summed contribution (serving's arithmetic,
+    ``vigil.fraud.serving.entity_contributions``)."""
+    import torch
+
+    from vigil.fraud.serving import entity_contributions
+
+    base = np.zeros(len(targets))
+    contributions = {etype: np.zeros(len(targets)) for etype in data.entity_types}
+    for start in range(0, len(targets), batch):
+        chunk = targets[start : start + batch]
+        features = torch.from_numpy(data.features[chunk])
+        results = entity_contributions(model, calibration, features, offline_contexts(data, chunk))
+        for i, (_, base_logit, slots) in enumerate(results):
+            base[start + i] = base_logit
+            for etype, _, contribution in slots:
+                contributions[etype][start + i] += contribution
+    return base, contributions
+
+
 def main(argv: list[str] | None = None, *, inference_entry: str | Path) -> int:
-    """Train, evaluate and save a deployable model; ``inference_entry`` becomes ``code/inference.py``."""
+    """Train the asked models, keep the best on validation, calibrate it, choose its operating
+    threshold, evaluate and save it as a deployable model (``inference_entry`` becomes
+    ``code/inference.py``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
     import pandas as pd
 
+    from vigil.fraud.calibration import (
+        THRESHOLD_TABLE_FILE,
+        PlattCalibration,
+        choose_threshold,
+        expected_calibration_error,
+        threshold_table,
+    )
     from vigil.fraud.dataset import load_training_data
     from vigil.fraud.model import FraudModelBundle
 
@@ -291,59 +486,90 @@ def main(argv: list[str] | None = None, *, inference_entry: str | Path) -> int:
         f"entities = {sum(len(k) for k in data.entity_keys.values())};",
         flush=True,
     )
-    model, graph, history = fit(data, args, log=lambda line: print(line, flush=True))
-    probs = offline_scores(model, graph, data)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    trainers = {"rgcn": train_rgcn, "graph-gbdt": train_graph_gbdt}
+    candidates = [trainers[kind](data, args, log) for kind in model_kinds(args.model)]
+    chosen, scores = select_model(candidates, data, args.selection_metric)
+    for kind, values in scores.items():
+        for name, value in values.items():
+            print(f"{MODEL_METRIC_PREFIX[kind]}_{name} = {value:.6g};")
+    print(f"selected_model: {chosen.kind} (by validation {args.selection_metric})", flush=True)
+
+    valid, test = data.mask("valid"), data.mask("test")
+    calibration = PlattCalibration.fit(chosen.logits[valid], data.labels[valid])
+    raw_probs = 1.0 / (1.0 + np.exp(-chosen.logits))
+    probs = 1.0 / (1.0 + np.exp(-(calibration.a * chosen.logits + calibration.b)))
+    threshold = choose_threshold(probs[valid], data.labels[valid], args.threshold_rule)
+    table = threshold_table(probs[valid], data.labels[valid], threshold)
     baseline = train_baseline(data, args)
 
-    test = data.mask("test")
-    metrics = binary_metrics(data.labels[test], probs[test], args.threshold)
+    metrics = binary_metrics(data.labels[test], probs[test], threshold)
+    metrics["ece_before"] = expected_calibration_error(raw_probs[test], data.labels[test])
+    metrics["ece"] = expected_calibration_error(probs[test], data.labels[test])
     result = {
+        "selected_model": chosen.kind,
+        "selection_metric": args.selection_metric,
+        "models": {c.kind: {**scores[c.kind], **c.info} for c in candidates},
+        "calibration": calibration.to_dict(),
+        "threshold": threshold,
+        "threshold_rule": args.threshold_rule,
         "test": metrics,
-        "valid_roc_auc": max(history["valid_auc"]) if history["valid_auc"] else None,
-        "best_epoch": history["best_epoch"],
-        "epochs_run": len(history["loss"]),
-        "epoch_seconds_mean": float(np.mean(history["epoch_seconds"])),
-        "train_loss_first": history["loss"][0],
-        "train_loss_last": history["loss"][-1],
+        "valid_roc_auc": scores[chosen.kind]["valid_roc_auc"],
         "transactions": len(data.transaction_ids),
         "test_transactions": int(test.sum()),
         "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("train",)},
         "seconds": None,
     }
-    curves = {"RGCN": probs[test]}
-    if baseline is not None:
-        result["baseline_test"] = binary_metrics(data.labels[test], baseline[test], args.threshold)
-        curves["GBDT baseline"] = baseline[test]
+    if "rgcn" in result["models"]:  # the RGCN's training history, at the top as before
+        for key in ("best_epoch", "epochs_run", "epoch_seconds_mean"):
+            result[key] = result["models"]["rgcn"][key]
     for line in metric_lines(metrics, "test_"):
         print(line)
+    print(f"operating_threshold = {threshold:.6g};", flush=True)
+    curves = {f"{c.kind} (selected)" if c is chosen else c.kind: c.logits[test] for c in candidates}
     if baseline is not None:
+        result["baseline_test"] = binary_metrics(data.labels[test], baseline[test], 0.5)
+        curves["GBDT baseline (row only)"] = baseline[test]
         print(f"baseline_test_roc_auc = {result['baseline_test']['roc_auc']:.6g};")
     if len(np.unique(data.labels[test])) == 2:
         plot_curves(data.labels[test], curves, out_dir)
 
-    scores = pd.DataFrame(
-        {
-            "TransactionID": data.transaction_ids[test],
-            "isFraud": data.labels[test],
-            "pred_prob": probs[test],
-        }
-    )
+    test_rows = np.flatnonzero(test)
+    columns = {
+        "TransactionID": data.transaction_ids[test],
+        "isFraud": data.labels[test],
+        "pred_prob": probs[test],
+        "flag": np.where(probs[test] >= threshold, "fraud", "legit"),
+    }
+    for c in candidates:
+        columns[f"{MODEL_METRIC_PREFIX[c.kind]}_logit"] = c.logits[test]
     if baseline is not None:
-        scores["baseline_prob"] = baseline[test]
-    scores.to_csv(out_dir / "test_scores.csv", index=False, float_format="%.8g")
+        columns["baseline_prob"] = baseline[test]
+    base, contributions = offline_explanations(chosen.model, calibration, data, test_rows)
+    columns["base_logit"] = base
+    for etype, values in contributions.items():
+        columns[f"contribution_{etype}"] = values
+    pd.DataFrame(columns).to_csv(out_dir / "test_scores.csv", index=False, float_format="%.8g")
+    (out_dir / THRESHOLD_TABLE_FILE).write_text(json.dumps(table, indent=1))
 
     bundle = FraudModelBundle(
-        model=model,
+        model=chosen.model,
         entity_keys=data.entity_keys,
         featurizer=data.featurizer,
+        calibration=calibration.to_dict(),
+        threshold=threshold,
+        entity_labels=entity_label_counts(data),
         metadata={
             "feature_names": data.feature_names,
-            "best_epoch": history["best_epoch"],
+            "selection_metric": args.selection_metric,
+            "threshold_rule": args.threshold_rule,
             "valid_roc_auc": result["valid_roc_auc"],
             "test_roc_auc": metrics["roc_auc"],
+            "candidates": {k: v for k, v in scores.items()},
         },
     )
     bundle.save(model_dir)
+    (model_dir / THRESHOLD_TABLE_FILE).write_text(json.dumps(table, indent=1))
     try:  # make SM_MODEL_DIR a deployable model: code/inference.py + the vigil modules it needs
         from vigil.fraud.serving import add_serving_code
 

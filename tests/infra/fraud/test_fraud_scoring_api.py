@@ -66,13 +66,14 @@ def test_function_runs_in_the_vpc_with_its_settings(fraud):
         "GRAPH_ENDPOINT",
         "SCORING_ENDPOINT_NAME",
         "FEATURIZER_SPEC",
-        "FRAUD_THRESHOLD",
         "HUB_DEGREE_THRESHOLD",
         "FALLBACK_MODE",
         "LATENCY_BUDGET_MS",
         "IDEMPOTENCY_TABLE",
     ):
         assert name in env, name
+    # no vigil:fraud:fraudThreshold in the context: the deployed model's own threshold decides
+    assert "FRAUD_THRESHOLD" not in env
     assert env["SCORING_ENDPOINT_NAME"] == "vigil-fraud-rgcn"
     assert env["FALLBACK_MODE"] in ("review", "closed")
     graph = json.dumps(env["GRAPH_ENDPOINT"])  # https://<cluster endpoint>:<cluster port>

@@ -40,13 +40,37 @@ def endpoint_request(
     transaction: Mapping[str, Any],
     features: list[float],
     entities: Mapping[str, Mapping[str, Any] | None],
+    *,
+    explain: bool = False,
 ) -> dict[str, Any]:
     """The InvokeEndpoint body for one transaction (see ``docs/fraud-serving.md``)."""
-    return {
+    request = {
         "id": str(transaction[schema.ID_COLUMN]),
         "features": encode_vector(features),
         "entities": dict(entities),
     }
+    if explain:
+        request["explain"] = True
+    return request
+
+
+def _prediction(answer: Mapping[str, Any]) -> Mapping[str, Any]:
+    if "pred_prob" not in answer and isinstance(answer.get("predictions"), list):
+        return answer["predictions"][0] if answer["predictions"] else {}
+    return answer
+
+
+def threshold_of(answer: Mapping[str, Any]) -> float | None:
+    """The model's operating threshold in its answer (None: a model trained without one)."""
+    value = _prediction(answer).get("threshold")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0.0 < value < 1.0 else None
+
+
+def explanation_of(answer: Mapping[str, Any]) -> dict[str, Any] | None:
+    value = _prediction(answer).get("explanation")
+    return dict(value) if isinstance(value, Mapping) else None
 
 
 def pred_prob_of(answer: Mapping[str, Any]) -> float:

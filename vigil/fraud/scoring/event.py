@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from vigil.fraud import schema
 from vigil.fraud.contract import (
+    EXPLAIN_FIELD,
     INPUT_COLUMNS,
     MAX_STRING_LENGTH,
     STRING_COLUMNS,
@@ -31,6 +32,7 @@ def _fields() -> dict[str, Any]:
             fields[column] = (BoundedString, None)
         else:
             fields[column] = (FiniteNumber, None)
+    fields[EXPLAIN_FIELD] = (bool | None, None)
     return fields
 
 
@@ -38,7 +40,8 @@ TransactionEvent: type[BaseModel] = create_model(
     "TransactionEvent",
     __config__=ConfigDict(extra="forbid", strict=True, frozen=True),
     __doc__=(
-        "One transaction to score: IEEE-CIS transaction + identity columns (isFraud excluded). "
+        "One transaction to score: IEEE-CIS transaction + identity columns (isFraud excluded), "
+        "and optionally explain (true: the answer names each entity's contribution). "
         "TransactionID is required (a non-negative integer); numbers must be finite JSON "
         "numbers, strings at most 256 characters; any other key is rejected."
     ),

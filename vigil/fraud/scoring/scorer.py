@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from vigil import aws
 from vigil.fraud import schema
-from vigil.fraud.contract import ScoringSettings
+from vigil.fraud.contract import EXPLAIN_FIELD, ScoringSettings
 from vigil.fraud.features import (
     Featurizer,
     NonFiniteFeature,
@@ -25,7 +25,13 @@ from vigil.fraud.features import (
     is_finite_vector,
 )
 from vigil.fraud.graph import EntityState, FraudGraph, GraphRead, graph_layout
-from vigil.fraud.scoring.endpoint import ModelEndpoint, endpoint_request, pred_prob_of
+from vigil.fraud.scoring.endpoint import (
+    ModelEndpoint,
+    endpoint_request,
+    explanation_of,
+    pred_prob_of,
+    threshold_of,
+)
 from vigil.fraud.scoring.event import InvalidTransaction
 from vigil.fraud.scoring.faults import Budget, DependencyFailed, call_with_retries
 from vigil.fraud.scoring.featurizer_source import FeaturizerSource
@@ -33,6 +39,7 @@ from vigil.fraud.scoring.featurizer_source import FeaturizerSource
 logger = Logger(child=True)
 
 FLAG_FRAUD, FLAG_LEGIT, FLAG_REVIEW = "fraud", "legit", "review"
+DEFAULT_THRESHOLD = 0.5
 
 
 class _NotRecorded(Exception):
@@ -50,11 +57,14 @@ class Answer:
     pred_prob: float | None
     replay: bool = False
     fallback: str | None = None
+    explanation: dict[str, Any] | None = None
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"id": self.id, "flag": self.flag, "pred_prob": self.pred_prob}
         if self.fallback:
             body["fallback"] = self.fallback
+        if self.explanation is not None:
+            body["explanation"] = self.explanation
         return body
 
 
@@ -103,8 +113,13 @@ class Scorer:
         self.endpoint = endpoint
         self._metrics = None
 
-    def flag(self, pred_prob: float) -> str:
-        return FLAG_FRAUD if pred_prob >= self.config.threshold else FLAG_LEGIT
+    def flag(self, pred_prob: float, model_threshold: float | None = None) -> str:
+        """``fraud`` at or above ``FRAUD_THRESHOLD`` when set, else the model's own operating
+        threshold (its endpoint answers it), else 0.5 (a model trained without one)."""
+        threshold = self.config.threshold
+        if threshold is None:
+            threshold = model_threshold if model_threshold is not None else DEFAULT_THRESHOLD
+        return FLAG_FRAUD if pred_prob >= threshold else FLAG_LEGIT
 
     def fallback(self, transaction_id: str, failure: DependencyFailed, metrics=None) -> Answer:
         flag = FLAG_REVIEW if self.config.fallback == "review" else FLAG_FRAUD
@@ -205,7 +220,12 @@ class Scorer:
                 extra={"error": str(error)[:300]},
             )
             return self.score_in_graph(transaction, metrics)
-        return Answer(id=body["id"], flag=body["flag"], pred_prob=body["pred_prob"])
+        return Answer(
+            id=body["id"],
+            flag=body["flag"],
+            pred_prob=body["pred_prob"],
+            explanation=body.get("explanation"),
+        )
 
     @functools.cache  # noqa: B019 - one per scorer, and a scorer lives as long as the container
     def _idempotent(self):
@@ -299,12 +319,17 @@ class Scorer:
             flag = read.flag or self.flag(read.pred_prob)
             return Answer(transaction_id, flag, read.pred_prob, replay=True)
         entities, updates = self._scoring_states(read, features)
-        request = endpoint_request(transaction, features, entities)
+        explain = bool(transaction.get(EXPLAIN_FIELD))
+        request = endpoint_request(transaction, features, entities, explain=explain)
         try:
-            pred_prob = pred_prob_of(
-                retry("Endpoint", functools.partial(self.endpoint.invoke, request))
+            reply = retry("Endpoint", functools.partial(self.endpoint.invoke, request))
+            pred_prob = pred_prob_of(reply)
+            answer = Answer(
+                transaction_id,
+                self.flag(pred_prob, threshold_of(reply)),
+                pred_prob,
+                explanation=explanation_of(reply) if explain else None,
             )
-            answer = Answer(transaction_id, self.flag(pred_prob), pred_prob)
         except DependencyFailed as failure:
             answer = self.fallback(transaction_id, failure, metrics)
         except ValueError as error:
