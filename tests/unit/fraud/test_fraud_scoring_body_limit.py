@@ -40,6 +40,7 @@ def _api_event(body: str) -> dict:
 class RecordingScorer:
     def __init__(self):
         self.scored = []
+        self.config = None  # the handler reads its settings: no recent-scores table here
 
     def score(self, transaction, metrics=None, context=None):
         self.scored.append(transaction)
