@@ -136,3 +136,19 @@ def test_the_transformer_callback_prints_the_recipes_names(tmp_path, capsys):
     assert re.findall(by_name["validation:auc_score_macro"], printed) == ["0.900000"]
     assert re.findall(by_name["validation:f1_score_weighted"], printed) == ["0.700000"]
     assert re.findall(by_name["validation:loss"], printed) == ["0.500000"]
+
+
+def test_on_the_jigsaw_sample_the_two_label_modes_differ_only_in_class_weights(jigsaw_sample):
+    """Why the comparison grid's label-handling axis measures class weights alone here: the
+    Jigsaw 2018 labels are majority votes (0/1), so thresholding at 0.5 changes no target."""
+    import pandas as pd
+
+    from vigil.toxicity.data import prepare
+
+    frame = pd.read_csv(jigsaw_sample)
+    fractional, soft_meta = prepare(frame, label_mode="fractional")
+    binary, hard_meta = prepare(frame, label_mode="binary")
+    for channel in ("train", "valid", "test"):
+        pd.testing.assert_frame_equal(fractional[channel], binary[channel])
+    assert soft_meta.class_weights is None
+    assert len(hard_meta.class_weights) == 6 and max(hard_meta.class_weights) > 2
