@@ -18,4 +18,4 @@ await build({
   outdir: out,
   logLevel: "warning",
 });
-copyFileSync(join(here, "src", "index.html"), join(out, "index.html"));
+for (const name of ["index.html", "favicon.svg"]) copyFileSync(join(here, "src", name), join(out, name));

@@ -188,6 +188,8 @@ class ConsoleServer:
             event["queryStringParameters"] = params or None
             answer = handle_event(event, self.settings, self.dynamodb)
             return self._send(request, answer["statusCode"], answer["body"])
+        except (BrokenPipeError, ConnectionResetError):
+            return None  # the browser went away (a poll cut short by navigation)
         except Exception as error:  # the console must keep serving; say what failed
             return self._send(request, 500, {"message": f"console error: {type(error).__name__}"})
 

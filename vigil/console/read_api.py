@@ -15,7 +15,8 @@ one definition. Every route is ``GET``:
   ``byDimension`` index (one place's time range); measure and severity filter the page;
 * ``/air/series?series=&from=&to=&limit=``: one series' anomalous intervals, oldest first
   (observed vs expected, for the chart);
-* ``/air/status``: the detector's saved state: when it was last saved and its version.
+* ``/air/status``: the detector's newest anomaly and, when its state is one partition, when it
+  was last saved.
 
 Bad parameters answer 400 with ``{"message", "errors": [{"parameter", "message"}]}``; an unknown
 route 404; a table the deployment does not have 404 naming the setting. Pages are at most
@@ -283,21 +284,36 @@ def series_intervals(params, settings: ConsoleSettings, ddb) -> dict:
 
 
 def detector_status(params, settings: ConsoleSettings, ddb) -> dict:
+    """What the tables say of the detector: its newest anomaly and, where the state is kept in
+    one partition, when it was last saved (a sharded state has one head per shard)."""
     _check_known(params, set())
-    table = _required(settings.state_table, "state_table")
+    anomaly_table = _required(settings.anomaly_table, "anomaly_table")
     detector = _required(settings.detector_name, "detector_name")
-    head = ddb.get_item(
-        TableName=table, Key={"pk": {"S": f"detector#{detector}"}, "sk": {"S": "head"}}
-    ).get("Item")
-    if not head:
-        return {"detector": detector, "state": "no state saved yet", "updated": None, "version": 0}
-    return {
+    newest = ddb.query(
+        TableName=anomaly_table,
+        KeyConditionExpression="detector = :det",
+        ExpressionAttributeValues={":det": {"S": detector}},
+        ScanIndexForward=False,
+        Limit=1,
+    ).get("Items", [])
+    status = {
         "detector": detector,
-        "state": "learnt; scoring new data",
-        "updated": head.get("updated", {}).get("S"),
-        "version": int(head["version"]["N"]),
-        "state_bytes": int(head.get("bytes", {}).get("N", 0)),
+        "latest_anomaly": newest[0]["interval_start"]["S"] if newest else None,
+        "state": "unknown",
+        "updated": None,
     }
+    if settings.state_table:
+        head = ddb.get_item(
+            TableName=settings.state_table,
+            Key={"pk": {"S": f"detector#{detector}"}, "sk": {"S": "head"}},
+        ).get("Item")
+        if head:
+            status.update(
+                state="learnt; scoring new data",
+                updated=head.get("updated", {}).get("S"),
+                version=int(head["version"]["N"]),
+            )
+    return status
 
 
 # --- dispatch ------------------------------------------------------------------------------------

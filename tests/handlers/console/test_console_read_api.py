@@ -145,4 +145,4 @@ def test_anomalies_by_time_place_measure_and_severity(air):
     assert _get("/air/anomalies", air, **{"from": "yesterday"})[0] == 400
     assert _get("/air/series", air)[0] == 400
     status, body = _get("/air/status", air)
-    assert status == 200 and body["state"] == "no state saved yet"
+    assert status == 200 and body["latest_anomaly"] == "2026-12-03T03:00:00"
