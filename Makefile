@@ -16,8 +16,9 @@ help:
 bootstrap:
 	@bash scripts/bootstrap.sh
 
+# ends with the console live until Ctrl-C; `make demo ARGS=--exit` (or VIGIL_DEMO_EXIT=1) exits
 demo: bootstrap
-	$(PY) -m local.demo all
+	$(PY) -m local.demo all $(ARGS)
 
 demo-fraud: bootstrap
 	$(PY) -m local.demo fraud

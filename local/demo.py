@@ -3,12 +3,17 @@
 A system's demo is the ``main()`` of ``local/demos/<system>.py``; a system without one yet prints
 a clear message instead of failing. Every demo runs even when an earlier one fails (raises or
 returns non-zero); a summary names each demo's result and the exit code is 1 if any failed.
-Usage: ``python -m local.demo [all|fraud|air-quality|toxicity]``.
+Usage: ``python -m local.demo [all|fraud|air-quality|toxicity] [--exit]``.
+
+After ``all``, the Vigil console (``local/console/live.py``) serves the three systems live on the
+stand-ins and prints its URL, until Ctrl-C. ``--exit`` (``make demo ARGS=--exit``) or
+``VIGIL_DEMO_EXIT=1`` runs the demos to completion and exits, for scripts and CI.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 import traceback
@@ -18,6 +23,8 @@ DEMOS = {
     "air-quality": "local.demos.air_quality",
     "toxicity": "local.demos.toxicity",
 }
+# Where a demo leaves what the console serves afterwards
+DEMO_ARGS = {"toxicity": ["--workdir", "build/demo/toxicity"]}
 
 
 def _run_one(name: str) -> str | None:
@@ -30,7 +37,7 @@ def _run_one(name: str) -> str | None:
             raise
         print(f"[{name}] no local demo yet ({module_name.replace('.', '/')}.py does not exist)")
         return None
-    code = module.main([])
+    code = module.main(list(DEMO_ARGS.get(name, [])))
     return f"exit code {code}" if code else None
 
 
@@ -62,11 +69,19 @@ def run(names: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    stay = "--exit" not in argv and os.environ.get("VIGIL_DEMO_EXIT", "") not in ("1", "true")
+    argv = [a for a in argv if a != "--exit"]
     choice = argv[0] if argv else "all"
     if choice != "all" and choice not in DEMOS:
         print(f"unknown demo {choice!r}; choose one of: all, {', '.join(DEMOS)}")
         return 2
-    return run(list(DEMOS) if choice == "all" else [choice])
+    code = run(list(DEMOS) if choice == "all" else [choice])
+    if choice == "all" and stay:
+        print("\n===== Vigil console (--exit or VIGIL_DEMO_EXIT=1 to skip) =====", flush=True)
+        from local.console import live
+
+        code = live.main([]) or code
+    return code
 
 
 if __name__ == "__main__":

@@ -66,6 +66,8 @@ PY
 
 export FRESH_CLONE_FORBIDDEN="$SRC:$SHARED"
 export FRESH_CLONE_AUDIT_LOG="$AUDIT/forbidden-access.log"
+# `make demo` would end with the console live until Ctrl-C; here it runs the demos and exits
+export VIGIL_DEMO_EXIT=1
 export PYTHONPATH="$AUDIT${PYTHONPATH:+:$PYTHONPATH}"
 : > "$FRESH_CLONE_AUDIT_LOG"
 

@@ -19,6 +19,7 @@ def _raise(argv):
 
 
 def test_every_demo_runs_and_failures_are_named(monkeypatch, capsys):
+    monkeypatch.setenv("VIGIL_DEMO_EXIT", "1")
     ran = []
     _fake_demo(monkeypatch, "fake_demo_raises", lambda argv: ran.append("raises") or _raise(argv))
     _fake_demo(monkeypatch, "fake_demo_returns_2", lambda argv: ran.append("returns") or 2)
@@ -42,6 +43,7 @@ def test_every_demo_runs_and_failures_are_named(monkeypatch, capsys):
 
 
 def test_all_ok_exits_zero(monkeypatch, capsys):
+    monkeypatch.setenv("VIGIL_DEMO_EXIT", "1")
     _fake_demo(monkeypatch, "fake_demo_ok", lambda argv: None)
     monkeypatch.setattr(demo, "DEMOS", {"only": "fake_demo_ok"})
     assert demo.main([]) == 0
@@ -52,3 +54,20 @@ def test_a_system_without_a_demo_is_not_a_failure(monkeypatch, capsys):
     monkeypatch.setattr(demo, "DEMOS", {"later": "local.demo_that_does_not_exist"})
     assert demo.main(["later"]) == 0
     assert "no local demo yet" in capsys.readouterr().out
+
+
+def test_all_ends_with_the_live_console_unless_told_to_exit(monkeypatch, capsys):
+    from local.console import live
+
+    started = []
+    monkeypatch.setattr(live, "main", lambda argv: started.append(argv) or 0)
+    monkeypatch.delenv("VIGIL_DEMO_EXIT", raising=False)
+    _fake_demo(monkeypatch, "fake_demo_ok", lambda argv: 0)
+    monkeypatch.setattr(demo, "DEMOS", {"only": "fake_demo_ok"})
+    assert demo.main([]) == 0
+    assert started == [[]]
+    assert demo.main(["all", "--exit"]) == 0
+    monkeypatch.setenv("VIGIL_DEMO_EXIT", "1")
+    assert demo.main(["all"]) == 0
+    assert demo.main(["only"]) == 0
+    assert started == [[]]  # --exit, VIGIL_DEMO_EXIT=1 and a single demo all exit
