@@ -26,6 +26,7 @@ from cdk.nag import FRAUD_GLUE_TABLES, FRAUD_METRICS_ANY_RESOURCE, GLUE_LOG_GROU
 from cdk.shared.iam import read_asset, read_objects, use_key, write_objects
 from cdk.shared.security import SecurityBaseline
 from vigil.fraud.contract import CRAWLER_TABLE_PREFIX, RAW_TABLES_PREFIX, RUNS_PREFIX
+from vigil.fraud.label_log import LABEL_LOG_PREFIX
 
 GLUE_TEMP_PREFIX = "glue-temp/"
 
@@ -182,6 +183,8 @@ class FraudData(Construct):
         for prefix in (RUNS_PREFIX, GLUE_TEMP_PREFIX):
             read_objects(self.job_role, self.processed_bucket, key, prefix)
             write_objects(self.job_role, self.processed_bucket, key, prefix, delete=True)
+        # the label API's log: read-only, the job's --label-log (labels replace raw isFraud)
+        read_objects(self.job_role, self.processed_bucket, key, LABEL_LOG_PREFIX)
         self.job_role.add_to_policy(
             iam.PolicyStatement(
                 actions=[
@@ -233,6 +236,7 @@ class FraudData(Construct):
                 "--enable-glue-datacatalog": "true",
                 "--extra-py-files": library.s3_object_url,
                 "--TempDir": f"{processed}/{GLUE_TEMP_PREFIX}",
+                "--label-log": f"{processed}/{LABEL_LOG_PREFIX}",
             },
         )
         self.job.node.add_dependency(self.security_configuration)

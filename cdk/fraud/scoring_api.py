@@ -47,6 +47,7 @@ _JSON_TYPES = {
     "number": apigw.JsonSchemaType.NUMBER,
     "string": apigw.JsonSchemaType.STRING,
     "null": apigw.JsonSchemaType.NULL,
+    "boolean": apigw.JsonSchemaType.BOOLEAN,
 }
 
 
@@ -58,6 +59,8 @@ def _json_schema(spec: dict, **top) -> apigw.JsonSchema:
         type=types[0] if len(types) == 1 else types,
         minimum=spec.get("minimum"),
         max_length=spec.get("maxLength"),
+        enum=spec.get("enum"),
+        pattern=spec.get("pattern"),
         required=spec.get("required"),
         additional_properties=spec.get("additionalProperties"),
         properties={k: _json_schema(v) for k, v in spec.get("properties", {}).items()} or None,

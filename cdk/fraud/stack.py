@@ -9,6 +9,7 @@ from constructs import Construct
 
 from cdk.config import SharedSettings
 from cdk.fraud.data import FraudData
+from cdk.fraud.label_api import LabelApi
 from cdk.fraud.network_graph import NetworkAndGraph
 from cdk.fraud.operations import FraudOperations
 from cdk.fraud.scoring_api import ScoringApi
@@ -127,6 +128,21 @@ class FraudStack(Stack):
             reserved_concurrency=settings.scoring_reserved_concurrency,
         )
         CfnOutput(self, "ScoringApiUrl", value=self.scoring.api.url_for_path("/transactions"))
+        self.labels = LabelApi(
+            self,
+            "LabelApi",
+            api=self.scoring.api,
+            key=self.baseline.key,
+            removal_policy=removal,
+            log_retention_days=shared.log_retention_days,
+            vpc=self.network.vpc,
+            subnets=self.network.subnets,
+            security_group=self.network.client_security_group,
+            cluster_resource_id=self.network.cluster_resource_id,
+            cluster_endpoint=self.network.cluster_endpoint,
+            cluster_port=self.network.cluster_port,
+            label_bucket=self.data.processed_bucket,
+        )
 
         # --- alarms and dashboard ---
         self.operations = FraudOperations(
