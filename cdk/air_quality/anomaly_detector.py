@@ -2,9 +2,18 @@
 
 Trigger: S3 ``ObjectCreated`` notifications on ``readings/`` (not a schedule). A record's worst case
 to alert is then Firehose's buffer (60 s by default) + S3 event delivery + one invocation; a
-1-minute schedule would add up to another 60 s and run when nothing arrived. Reserved concurrency 1
-serialises state updates (the state write is also conditional on its version); failed invocations
-are retried twice and then land in an encrypted SQS dead-letter queue, so no object is lost.
+1-minute schedule would add up to another 60 s and run when nothing arrived.
+
+Parallelism: the state is split into shards of places (``vigil.air_quality.state_store``) and,
+with more than one shard, Firehose writes one object per shard (``iot_ingest.py``), so one
+invocation per object scores one shard and objects of different shards run side by side, up to
+the reserved concurrency. Two objects of the same shard that overlap commit one after the other:
+each shard's state write is conditional on the version it read, the loser fails with
+``StateConflict`` and its retry (S3 events are asynchronous invocations: two retries) starts
+from the winner's state; its readings are then scored as new, not lost. Failed invocations land
+in an encrypted SQS dead-letter queue after the retries, so no object is lost. Kinesis Data
+Streams (shard as partition key, strict order per shard) and Managed Flink are the alternatives
+weighed in docs/air-quality.md.
 """
 
 from __future__ import annotations
@@ -86,6 +95,7 @@ class AnomalyDetector(Construct):
         removal_policy: RemovalPolicy,
         log_retention_days: int,
         memory_mib: int,
+        reserved_concurrency: int,
         scientific_layer_arn: str,
     ):
         super().__init__(scope, construct_id)
@@ -145,7 +155,7 @@ class AnomalyDetector(Construct):
             ).to_environment(),
             timeout=Duration.seconds(120),
             memory_size=memory_mib,
-            reserved_concurrent_executions=1,
+            reserved_concurrent_executions=reserved_concurrency,
         )
         self.function = self.handler.function
         # numpy, pandas and pyarrow: the public AWS SDK for pandas layer (no bundling needed).

@@ -8,10 +8,14 @@
   ``readings/year=/month=/day=/hour=/``, error prefix ``errors/firehose/<error type>/...``,
   configurable buffering (default 60 s), GZIP, server-side encryption with the system's key.
 
-The location is not a partition: the detector reads each delivered object whole and needs every
-location of an interval together, and per-location objects would multiply objects and detector
-invocations by the number of locations (plus the cost of dynamic partitioning). Queries by
-location filter on the ``LOCATION_ID`` field.
+With one state shard (a city's few hundred series) the location is not a partition: one object
+per buffer interval holds every place and triggers one invocation. With ``state_shards`` > 1 the
+stream uses dynamic partitioning: a jq metadata-extraction query computes each record's shard
+from its dimension values (``vigil.air_quality.sharding``, the same hash the detector applies)
+and Firehose writes ``readings/shard=<k>/year=/month=/day=/hour=/``, one object per shard per
+buffer, so each invocation reads and writes one shard's state and shards are scored in parallel.
+The price: 64 MiB minimum buffer, no zero buffering, delivery up to 1.5 x the buffer interval,
+500 active partitions per stream (5,000 on request), and a per-GB partitioning charge.
 """
 
 from __future__ import annotations
@@ -27,11 +31,21 @@ from constructs import Construct
 from cdk.nag import AIR_IOT_RULE_ROLE, acknowledge
 from cdk.shared.iam import use_key, write_objects
 from cdk.shared.logs import encrypted_log_group
-from vigil.air_quality.contract import READINGS_PREFIX, RULE_SQL, RULE_SQL_VERSION, TOPIC_PREFIX
+from vigil.air_quality.contract import (
+    READINGS_PREFIX,
+    RULE_SQL,
+    RULE_SQL_VERSION,
+    SHARD_PARTITION_KEY,
+    TOPIC_PREFIX,
+)
 
-DATA_PREFIX = (
-    READINGS_PREFIX + "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
-    "hour=!{timestamp:HH}/"
+TIME_PREFIX = (
+    "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+)
+DATA_PREFIX = READINGS_PREFIX + TIME_PREFIX
+SHARDED_DATA_PREFIX = (
+    f"{READINGS_PREFIX}{SHARD_PARTITION_KEY}=!{{partitionKeyFromQuery:{SHARD_PARTITION_KEY}}}/"
+    + TIME_PREFIX
 )
 FIREHOSE_ERROR_PREFIX = (
     "errors/firehose/!{firehose:error-output-type}/year=!{timestamp:yyyy}/"
@@ -54,6 +68,7 @@ class IotIngest(Construct):
         key: kms.IKey,
         buffer_seconds: int,
         buffer_mib: int,
+        shard_expression: str | None,
         log_retention_days: int,
         removal_policy: RemovalPolicy,
     ):
@@ -96,10 +111,25 @@ class IotIngest(Construct):
             description="Firehose: encrypts the delivery stream with the system's key",
         )
         use_key(stream_role, key, write=True)
+        # shard_expression: the jq that yields a record's state shard (None: one shard, no
+        # partitioning); see the module docstring
+        partitioning = (
+            dict(
+                dynamic_partitioning=firehose.DynamicPartitioningProps(enabled=True),
+                processors=[
+                    firehose.MetadataExtractionProcessor.jq16(
+                        {SHARD_PARTITION_KEY: shard_expression}
+                    )
+                ],
+                data_output_prefix=SHARDED_DATA_PREFIX,
+            )
+            if shard_expression
+            else dict(data_output_prefix=DATA_PREFIX)
+        )
         destination = firehose.S3Bucket(
             bucket,
             role=delivery_role.without_policy_updates(),
-            data_output_prefix=DATA_PREFIX,
+            **partitioning,
             error_output_prefix=FIREHOSE_ERROR_PREFIX,
             buffering_interval=Duration.seconds(buffer_seconds),
             buffering_size=Size.mebibytes(buffer_mib),

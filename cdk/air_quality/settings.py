@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from cdk.config import ContextModel
 from vigil.air_quality.contract import DetectorConfig, Measure
@@ -44,9 +44,34 @@ class AirQualitySettings(ContextModel):
         description="Quiet time per series after an alert (de-duplication).",
     )
     buffer_seconds: int = Field(
-        60, ge=0, le=900, description="Firehose buffering interval (0 to 900 s)."
+        60,
+        ge=0,
+        le=900,
+        description="Firehose buffering interval (0 to 900 s; at least 60 with stateShards > 1: "
+        "dynamic partitioning has no zero buffering).",
     )
-    buffer_mib: int = Field(5, ge=1, le=128, description="Firehose buffering size in MiB.")
+    buffer_mib: int | None = Field(
+        None,
+        ge=1,
+        le=128,
+        description="Firehose buffering size in MiB (default 5; 64 with stateShards > 1, the least "
+        "dynamic partitioning accepts).",
+    )
+    state_shards: int = Field(
+        _default("state_shards"),
+        ge=1,
+        le=500,
+        description="Shards of places the detector's state is split into; above 1, Firehose writes "
+        "each shard's readings under its own prefix (dynamic partitioning) and shards are scored in "
+        "parallel. About series / 300; at most Firehose's 500 active partitions.",
+    )
+    detector_concurrency: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Reserved concurrency of the detector Lambda (default: stateShards, at most "
+        "50): how many shards' objects are scored at once.",
+    )
     alert_emails: list[str] = Field(
         default_factory=list, description="E-mail addresses subscribed to the alert topic."
     )
@@ -72,6 +97,23 @@ class AirQualitySettings(ContextModel):
         description="Full ARN of a layer with numpy, pandas and pyarrow (overrides the version).",
     )
 
+    @model_validator(mode="after")
+    def _partitioning_limits(self) -> AirQualitySettings:
+        if self.state_shards > 1:
+            if self.buffer_seconds < 60:
+                raise ValueError("bufferSeconds must be at least 60 when stateShards > 1")
+            if self.buffer_mib is not None and self.buffer_mib < 64:
+                raise ValueError("bufferMib must be at least 64 when stateShards > 1")
+        return self
+
+    @property
+    def firehose_buffer_mib(self) -> int:
+        return self.buffer_mib or (64 if self.state_shards > 1 else 5)
+
+    @property
+    def detector_reserved_concurrency(self) -> int:
+        return self.detector_concurrency or min(self.state_shards, 50)
+
     def detector_config(self, bucket_name: str = "") -> DetectorConfig:
         """The one detector configuration model, validated at synth time."""
         measures = []
@@ -85,5 +127,6 @@ class AirQualitySettings(ContextModel):
             severity_threshold=self.severity_threshold,
             lateness_minutes=self.lateness_minutes,
             cooldown_minutes=self.cooldown_minutes,
+            state_shards=self.state_shards,
             history=f"s3://{bucket_name}/{self.history_prefix}" if bucket_name else None,
         )

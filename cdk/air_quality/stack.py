@@ -7,11 +7,13 @@ from constructs import Construct
 
 from cdk.air_quality.alerts import Alerts
 from cdk.air_quality.anomaly_detector import AnomalyDetector
+from cdk.air_quality.console_parameters import ConsoleParameters
 from cdk.air_quality.iot_ingest import IotIngest
 from cdk.air_quality.operations import AirQualityOperations
 from cdk.air_quality.settings import AirQualitySettings
 from cdk.config import SharedSettings
 from cdk.shared.security import SecurityBaseline
+from vigil.air_quality.contract import shard_jq_expression
 
 PANDAS_LAYER_ACCOUNT = "336392948345"  # AWS SDK for pandas public layers
 
@@ -35,13 +37,19 @@ class AirQualityStack(Stack):
         )
         key = self.baseline.key
         bucket = self.baseline.data_bucket("Readings", scope=self)
+        detector_config = settings.detector_config(bucket.bucket_name)
         self.ingest = IotIngest(
             self,
             "Ingest",
             bucket=bucket,
             key=key,
             buffer_seconds=settings.buffer_seconds,
-            buffer_mib=settings.buffer_mib,
+            buffer_mib=settings.firehose_buffer_mib,
+            shard_expression=(
+                shard_jq_expression(detector_config.dimensions, detector_config.state_shards)
+                if detector_config.state_shards > 1
+                else None
+            ),
             log_retention_days=shared.log_retention_days,
             removal_policy=self.baseline.removal_policy,
         )
@@ -59,7 +67,8 @@ class AirQualityStack(Stack):
             bucket=bucket,
             key=key,
             topic=self.alerts.topic,
-            config=settings.detector_config(bucket.bucket_name),
+            config=detector_config,
+            reserved_concurrency=settings.detector_reserved_concurrency,
             removal_policy=self.baseline.removal_policy,
             log_retention_days=shared.log_retention_days,
             memory_mib=settings.detector_memory_mib,
@@ -80,4 +89,13 @@ class AirQualityStack(Stack):
         CfnOutput(self, "ReadingsBucket", value=bucket.bucket_name)
         CfnOutput(self, "AlertTopic", value=self.alerts.topic.topic_arn)
         CfnOutput(self, "AnomalyTable", value=self.detector.anomaly_table.table_name)
+        ConsoleParameters(
+            self,
+            "ConsoleParameters",
+            stack_prefix=shared.stack_prefix,
+            anomaly_table=self.detector.anomaly_table,
+            state_table=self.detector.state_table,
+            detector_name=detector_config.name,
+            key=key,
+        )
         CfnOutput(self, "ThingPolicy", value=self.ingest.thing_policy.ref)

@@ -112,7 +112,7 @@ class DetectorConfig(_Strict):
     )
     cooldown_minutes: int = Field(60, ge=0, description="quiet time per series after an alert")
     state_shards: int = Field(
-        16,
+        1,
         ge=1,
         le=10_000,
         description="shards the continuous detector's state is split into by dimension values "

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import field_validator
 
 from vigil.air_quality.config import DetectorConfig, Measure
+from vigil.air_quality.sharding import SHARD_PARTITION_KEY, shard_jq_expression
 from vigil.air_quality.topic_rule import RULE_SQL, RULE_SQL_VERSION, TOPIC_PREFIX
 from vigil.environment import EnvironmentSettings
 
@@ -23,10 +24,12 @@ __all__ = [
     "READINGS_PREFIX",
     "RULE_SQL",
     "RULE_SQL_VERSION",
+    "SHARD_PARTITION_KEY",
     "TOPIC_PREFIX",
     "DetectorConfig",
     "DetectorSettings",
     "Measure",
+    "shard_jq_expression",
 ]
 
 READINGS_PREFIX = "readings/"  # Firehose writes here; a new object triggers the detector

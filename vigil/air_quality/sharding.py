@@ -31,18 +31,23 @@ def shard_of(dimension_key: str, shards: int) -> int:
     return h % shards
 
 
-def shard_jq_query(dimensions: list[str], shards: int) -> str:
-    """The Firehose metadata-extraction query (JQ-1.6) that yields ``{"shard": k}`` per record.
+def shard_jq_expression(dimensions: list[str], shards: int) -> str:
+    """The jq (JQ-1.6) expression Firehose's metadata extraction evaluates to a record's shard.
 
     Dimension values are joined as strings (``tostring``: a JSON number ``101`` is ``"101"``,
     as records.py reads it); ``explode`` yields Unicode code points, as ``ord`` does above.
     """
-    key = SHARD_PARTITION_KEY
     if not dimensions:
-        return f'{{{key}: "0"}}'
+        return '"0"'
+    # parenthesised: Firehose (and CDK's jq16) paste it as the value of {"shard": ...}
     fields = ", ".join(f".[{json.dumps(name)}]" for name in dimensions)
     joined = f"[{fields}] | map(tostring) | join({json.dumps(DIM_SEPARATOR)})"
     hashed = (
         f"explode | reduce .[] as $c (0; (. * {HASH_MULTIPLIER} + $c) % {HASH_MODULUS}) % {shards}"
     )
-    return f"{{{key}: ({joined} | {hashed} | tostring)}}"
+    return f"({joined} | {hashed} | tostring)"
+
+
+def shard_jq_query(dimensions: list[str], shards: int) -> str:
+    """The whole metadata-extraction query: ``{"shard": "<k>"}`` per record."""
+    return f"{{{SHARD_PARTITION_KEY}: {shard_jq_expression(dimensions, shards)}}}"

@@ -25,7 +25,7 @@ DAY = (START + timedelta(hours=HISTORY_HOURS)).strftime("%Y-%m-%d")  # the live 
 def aws(monkeypatch):
     with mock_aws():
         resources = provision("vigil-air-test")
-        cfg = config(cooldown_minutes=120)
+        cfg = config(cooldown_minutes=120, state_shards=16)  # B-101 and B-102 in two shards
         for name, value in resources.environment(cfg).items():
             monkeypatch.setenv(name, value)
         service = DetectorService(
