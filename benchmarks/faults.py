@@ -38,6 +38,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -184,11 +185,10 @@ def fraud_campaign(args) -> dict:
     rows = stream_rows(args.transactions * len(phases), args.seed + 2)
     bodies = [json.dumps(transaction_event(r)) for r in rows]
     ids = [int(r[schema.ID_COLUMN]) for r in rows]
-    database = args.workdir / "faults-graph"
-    if database.exists():
-        import shutil
-
-        shutil.rmtree(database) if database.is_dir() else database.unlink()
+    folder = args.workdir / "faults-graph"  # ladybug keeps its WAL beside the database file
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    database = folder / "graph"
     stack = FraudStack(artifacts, database)
     environment = scoring_environment(
         graph_endpoint=stack.standin.endpoint_url,
