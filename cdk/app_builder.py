@@ -9,6 +9,8 @@ from aws_cdk import App, Environment, Tags
 from cdk.air_quality.settings import AirQualitySettings
 from cdk.air_quality.stack import AirQualityStack
 from cdk.config import SharedSettings, parse_settings
+from cdk.console.settings import ConsoleStackSettings
+from cdk.console.stack import ConsoleStack
 from cdk.fraud.settings import FraudSettings
 from cdk.fraud.stack import FraudStack
 from cdk.nag import attach_checks
@@ -20,6 +22,8 @@ SYSTEMS = {
     "fraud": ("Fraud", FraudSettings, FraudStack),
     "air-quality": ("AirQuality", AirQualitySettings, AirQualityStack),
     "toxicity": ("Toxicity", ToxicitySettings, ToxicityStack),
+    # reads what the system stacks publish (SSM parameters), so it is built after them
+    "console": ("Console", ConsoleStackSettings, ConsoleStack),
 }
 
 

@@ -51,8 +51,8 @@ class SharedSettings(ContextModel):
     log_retention_days: int = Field(
         90, ge=1, le=3653, description="Retention of every CloudWatch log group Vigil creates."
     )
-    systems: list[Literal["fraud", "air-quality", "toxicity"]] = Field(
-        default_factory=lambda: ["fraud", "air-quality", "toxicity"],
+    systems: list[Literal["fraud", "air-quality", "toxicity", "console"]] = Field(
+        default_factory=lambda: ["fraud", "air-quality", "toxicity", "console"],
         description="Which system stacks app.py builds.",
     )
     operations_email: str | None = Field(

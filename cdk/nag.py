@@ -221,3 +221,73 @@ TOXICITY_ENDPOINT_ROLE = (
         "the service at run time.",
     ),
 )
+TOXICITY_BULK_STATE_MACHINE_ROLE = (
+    Ack(
+        "AwsSolutions-IAM5[Resource::*]",
+        "Added by CDK for the state machine's own logging and tracing: CloudWatch Logs vended "
+        "log delivery (logs:*LogDelivery, DescribeLogGroups, DescribeResourcePolicies, "
+        "PutResourcePolicy) and X-Ray, none of which support resource-level permissions.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/vigil-tox-bulk-*]",
+        "Each run creates a transform job named vigil-tox-bulk-<fresh UUID> at run time (.sync "
+        "also needs Describe/Stop/ListTags on it); only that prefix is known at deploy time.",
+    ),
+)
+
+
+# --- Console: add console acknowledgements below this line ---------------------------------------
+CONSOLE_COGNITO_THREAT_PROTECTION = Ack(
+    "AwsSolutions-COG8",
+    "Cognito threat protection (the Plus feature plan) is billed per active user; the pool has a "
+    "handful of administrator-created operators with MFA required and no self sign-up, so the "
+    "risk it scores (credential stuffing, sign-ups from bad IPs) is already closed.",
+)
+CONSOLE_DISTRIBUTION = (
+    Ack(
+        "AwsSolutions-CFR1",
+        "The console is for the operators of this deployment wherever they are; sign-in (MFA) "
+        "gates every API call, so a country allow-list would add nothing but lock-outs.",
+    ),
+    Ack(
+        "AwsSolutions-CFR2",
+        "A CloudFront web ACL must live in us-east-1 (a second stack in another region); the "
+        "read API behind /api/* has its own regional web ACL (rate limit, known bad inputs) and "
+        "the static page has nothing to attack.",
+    ),
+    Ack(
+        "AwsSolutions-CFR4",
+        "The distribution uses the default *.cloudfront.net certificate, with which CloudFront "
+        "fixes the viewer policy (TLSv1); HTTPS is enforced, and a custom domain with its own "
+        "certificate (TLSv1.2_2021, set here) raises the floor.",
+    ),
+)
+_DEPLOYMENT = (
+    "CDK's BucketDeployment copies the page from the CDK asset bucket into the page bucket "
+    "through one singleton Lambda that CDK owns: its grants are CDK's read of the asset bucket "
+    "and read/write/delete of the page bucket (prune), plus cloudfront:CreateInvalidation, which "
+    "CDK grants on '*'; CDK does not expose the function for narrowing."
+)
+CONSOLE_PAGE_DEPLOYMENT = (
+    Ack(
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+        "AWSLambdaBasicExecutionRole]",
+        _DEPLOYMENT,
+    ),
+    *(
+        Ack(f"AwsSolutions-IAM5[{finding}]", _DEPLOYMENT)
+        for finding in (
+            "Action::s3:GetBucket*",
+            "Action::s3:GetObject*",
+            "Action::s3:List*",
+            "Action::s3:Abort*",
+            "Action::s3:DeleteObject*",
+            "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+            "Resource::<SitePage9170653D.Arn>/*",
+            "Resource::*",
+        )
+    ),
+    Ack(
+        "AwsSolutions-L1", _DEPLOYMENT + " Its runtime is CDK's choice, upgraded with aws-cdk-lib."
+    ),
+)

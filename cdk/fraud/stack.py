@@ -12,6 +12,7 @@ from cdk.fraud.data import FraudData
 from cdk.fraud.label_api import LabelApi
 from cdk.fraud.network_graph import NetworkAndGraph
 from cdk.fraud.operations import FraudOperations
+from cdk.fraud.recent_scores import RecentScores
 from cdk.fraud.scoring_api import ScoringApi
 from cdk.fraud.settings import FraudSettings
 from cdk.fraud.training_pipeline import TrainingPipeline
@@ -128,6 +129,15 @@ class FraudStack(Stack):
             reserved_concurrency=settings.scoring_reserved_concurrency,
         )
         CfnOutput(self, "ScoringApiUrl", value=self.scoring.api.url_for_path("/transactions"))
+        # what the console shows: one item per answered transaction, expiring after a day
+        self.recent_scores = RecentScores(
+            self,
+            "RecentScores",
+            key=self.baseline.key,
+            removal_policy=removal,
+            writer=self.scoring.function,
+            stack_prefix=shared.stack_prefix,
+        )
         self.labels = LabelApi(
             self,
             "LabelApi",

@@ -27,3 +27,14 @@ class ConsoleSettings(EnvironmentSettings):
     anomaly_table: str | None = None
     state_table: str | None = None
     detector_name: str | None = None
+
+
+# Where each system stack publishes what the console stack reads (SSM parameters, resolved at
+# deploy time), so the stacks stay independent: no cross-stack exports.
+def parameter_name(stack_prefix: str, system: str, item: str) -> str:
+    """``/<stack prefix>/console/<system>/<item>``, e.g. ``/Vigil/console/fraud/recent-scores-table``."""
+    return f"/{stack_prefix}/console/{system}/{item}"
+
+
+FRAUD_PARAMETERS = ("recent-scores-table", "key-arn")
+AIR_QUALITY_PARAMETERS = ("anomaly-table", "state-table", "detector-name", "key-arn")

@@ -1,0 +1,190 @@
+"""The console's read API: API Gateway (REST, Cognito authorizer, GET only) → the read Lambda.
+
+Every route of ``vigil.console.contract.ROUTES`` under ``/api`` (CloudFront forwards the page's
+``/api/*`` here), each method behind the user pool's authorizer. The Lambda reads the tables the
+system stacks publish as SSM parameters (resolved at deploy time): Query on the recent-scores
+table and its ``byTransaction`` index, Query on the anomaly table and its ``byDimension`` index,
+GetItem on the air-quality state table, and kms:Decrypt with each system's key.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from cdk.nag import API_PUSH_LOGS_ROLE, acknowledge
+from cdk.shared.function import PythonFunction
+from cdk.shared.logs import encrypted_log_group
+from cdk.shared.rest_api import _api_account_owner, regional_web_acl
+from vigil.air_quality.contract import BY_DIMENSION_INDEX
+from vigil.console.contract import ROUTES, ConsoleSettings, parameter_name
+from vigil.fraud import recent_scores
+
+QUERY_PARAMETERS = (
+    "limit",
+    "next",
+    "from",
+    "to",
+    "dimensions",
+    "measure",
+    "min_severity",
+    "series",
+)
+
+
+class ReadApi(Construct):
+    """Exposes ``function`` (the ``PythonFunction``), ``api`` and ``web_acl``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        key: kms.IKey,
+        user_pool: cognito.IUserPool,
+        stack_prefix: str,
+        log_retention_days: int,
+        removal_policy: RemovalPolicy,
+        reserved_concurrency: int,
+    ):
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        def parameter(system: str, item: str) -> str:
+            return ssm.StringParameter.value_for_string_parameter(
+                self, parameter_name(stack_prefix, system, item)
+            )
+
+        recent_table = parameter("fraud", "recent-scores-table")
+        anomaly_table = parameter("air-quality", "anomaly-table")
+        state_table = parameter("air-quality", "state-table")
+        self.function = PythonFunction(
+            self,
+            "Read",
+            handler_module="lambdas.console.read_api.handler",
+            description="The Vigil console's read API: recent transactions, anomalies, status",
+            key=key,
+            service_name="vigil-console-read-api",
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
+            timeout=Duration.seconds(10),
+            memory_size=256,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment=ConsoleSettings(
+                recent_scores_table=recent_table,
+                anomaly_table=anomaly_table,
+                state_table=state_table,
+                detector_name=parameter("air-quality", "detector-name"),
+            ).to_environment(),
+        )
+
+        def table_arn(name: str, index: str | None = None) -> str:
+            resource = f"{name}/index/{index}" if index else name
+            return stack.format_arn(service="dynamodb", resource="table", resource_name=resource)
+
+        role = self.function.role
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="QueryConsoleTables",
+                actions=["dynamodb:Query"],
+                resources=[
+                    table_arn(recent_table),
+                    table_arn(recent_table, recent_scores.ID_INDEX),
+                    table_arn(anomaly_table),
+                    table_arn(anomaly_table, BY_DIMENSION_INDEX),
+                ],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadDetectorStateHead",
+                actions=["dynamodb:GetItem"],
+                resources=[table_arn(state_table)],
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="DecryptSystemTables",
+                actions=["kms:Decrypt"],
+                resources=[parameter("fraud", "key-arn"), parameter("air-quality", "key-arn")],
+            )
+        )
+
+        self.api = self._rest_api(key, log_retention_days, removal_policy, user_pool)
+        self.web_acl = regional_web_acl(
+            self, self.api, metric_name="VigilConsoleReadApi", requests_per_ip=2_000
+        )
+
+    def _rest_api(self, key, log_retention_days, removal_policy, user_pool) -> apigw.RestApi:
+        access_logs = encrypted_log_group(
+            self,
+            "AccessLogs",
+            key=key,
+            retention_days=log_retention_days,
+            removal_policy=removal_policy,
+        )
+        stack = Stack.of(self)
+        owner = _api_account_owner(stack)
+        if owner is not None:
+            stack.add_dependency(owner, "sets API Gateway's account CloudWatch Logs role")
+        api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"{stack.stack_name}-read",
+            description="Vigil console: read APIs behind the operators' page (Cognito sign-in)",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=owner is None,
+            cloud_watch_role_removal_policy=removal_policy if owner is None else None,
+            deploy_options=apigw.StageOptions(
+                stage_name="v1",
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                tracing_enabled=True,
+                throttling_rate_limit=50,
+                throttling_burst_limit=100,
+            ),
+        )
+        for child in api.node.find_all():
+            if isinstance(child, iam.Role):
+                acknowledge(child, API_PUSH_LOGS_ROLE)
+        authorizer = apigw.CognitoUserPoolsAuthorizer(
+            self, "Operators", cognito_user_pools=[user_pool]
+        )
+        # GET routes carry no body; their parameters are checked by the Lambda with clear 400s
+        validator = api.add_request_validator(
+            "RequestValidator", validate_request_body=True, validate_request_parameters=True
+        )
+        integration = apigw.LambdaIntegration(self.function.function)
+        root = api.root.add_resource("api")
+        for route in ROUTES:
+            resource = root
+            for part in route.strip("/").split("/"):
+                resource = resource.get_resource(part) or resource.add_resource(part)
+            resource.add_method(
+                "GET",
+                integration,
+                authorizer=authorizer,
+                authorization_type=apigw.AuthorizationType.COGNITO,
+                request_validator=validator,
+                request_parameters={
+                    f"method.request.querystring.{name}": False for name in QUERY_PARAMETERS
+                },
+            )
+        return api
