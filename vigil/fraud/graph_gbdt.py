@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from vigil.fraud.context import DenseContexts, densify
+
 GBDT_FILE = "graph_gbdt.pt"
 
 
@@ -182,8 +184,32 @@ class GraphGBDT:
         rows[:, :dim] = torch.nan_to_num(rows[:, :dim])
         return rows
 
+    def dense_rows(self, features: torch.Tensor, dense: DenseContexts) -> torch.Tensor:
+        """:meth:`design_rows` for targets with at most one entity per type, vectorised."""
+        dim = self.in_dim
+        x = features.float()
+        rows = torch.full(
+            (x.shape[0], design_width(dim, len(self.config.entity_types))),
+            float("nan"),
+            dtype=torch.float64,
+        )
+        rows[:, :dim] = x.double()
+        means = torch.where(dense.has_mean.unsqueeze(-1), dense.mean, x.unsqueeze(1)).double()
+        for k in range(len(self.config.entity_types)):
+            start, present = dim + k * (dim + 2), dense.present[:, k]
+            rows[present, start : start + dim] = means[present, k]
+            rows[present, start + dim] = dense.degree[present, k]
+            rows[present, start + dim + 1] = 1.0
+        return rows
+
     def logits(self, features: torch.Tensor, contexts) -> torch.Tensor:
+        dense = densify(contexts, self.config.entity_types, self.in_dim)
+        if dense is not None:
+            return self.dense_logits(features, dense)
         return self.trees.raw(self.design_rows(features, contexts))
+
+    def dense_logits(self, features: torch.Tensor, dense: DenseContexts) -> torch.Tensor:
+        return self.trees.raw(self.dense_rows(features, dense))
 
     def score_targets(self, features: torch.Tensor, contexts) -> torch.Tensor:
         return torch.sigmoid(self.logits(features, contexts))
@@ -237,10 +263,13 @@ def offline_design(data, entity_types: Sequence[str] | None = None):
     return rows
 
 
-def fit_graph_gbdt(data, config: GraphGBDTConfig, *, seed: int = 0, log=print):
-    """Fit on the labelled training split; returns (model, design rows of every transaction)."""
+def fit_graph_gbdt(data, config: GraphGBDTConfig, *, seed: int = 0, threads: int = 1, log=print):
+    """Fit on the labelled training split; returns (model, design rows of every transaction,
+    the fitted scikit-learn classifier). ``threads``: OpenMP threads while fitting (0: all; on a
+    small or busy machine more threads than cores slow the fit down many times over)."""
     import numpy as np
     from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_limits
 
     rows = offline_design(data, config.entity_types)
     train = data.mask("train")
@@ -257,6 +286,7 @@ def fit_graph_gbdt(data, config: GraphGBDTConfig, *, seed: int = 0, log=print):
         n_iter_no_change=20,
         random_state=seed,
     )
-    classifier.fit(rows[train], data.labels[train])
+    with threadpool_limits(threads or None):
+        classifier.fit(rows[train], data.labels[train])
     log(f"graph_gbdt_iterations = {classifier.n_iter_};")
     return GraphGBDT(config, TreeEnsemble.from_sklearn(classifier)), rows, classifier

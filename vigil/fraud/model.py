@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vigil.fraud.context import DenseContexts, densify
 from vigil.fraud.schema import TRANSACTION_NTYPE, forward_relation, reverse_relation
 
 MODEL_FILE = "model.pt"
@@ -300,6 +301,9 @@ class FraudRGCN(nn.Module):
             )
         if self.training:
             self.eval()
+        dense = densify(contexts, self.config.entity_types, self.config.in_dim)
+        if dense is not None:
+            return self.dense_logits(features, dense)
         weights = self._serving_weights()
         type_index = weights["type_index"]
         n_types = len(type_index)
@@ -349,6 +353,41 @@ class FraudRGCN(nn.Module):
                 out = weights["act1"](h1_t)
             logits.append(out.reshape(1))
         return torch.cat(logits) if logits else features.new_zeros(0)
+
+    @torch.inference_mode()
+    def dense_logits(self, features: torch.Tensor, dense: DenseContexts) -> torch.Tensor:
+        """:meth:`logits` for targets with at most one entity per type, the whole batch at once
+        (the same arithmetic as the per-target path, as tensor products over ``[B, T]``)."""
+        if self.training:
+            self.eval()
+        weights = self._serving_weights()
+        inputs = []
+        for k in range(len(self.config.entity_types)):
+            table, known = weights["embeddings"][k], weights["known"][k]
+            index = dense.index[:, k]
+            safe = index.clamp(min=0)
+            use = (index >= 0) & known[safe]
+            fallback = weights["mean_embeddings"][k].unsqueeze(0)
+            inputs.append(torch.where(use.unsqueeze(1), table[safe], fallback))
+        x = features.float()
+        present = dense.present.to(x.dtype).unsqueeze(-1)
+        if not inputs:
+            emb = x.new_zeros(x.shape[0], 0, self.config.embedding_size)
+        else:
+            emb = torch.stack(inputs, dim=1)  # [B, T, E]
+        h1_t = x @ weights["loop1_txn"] + weights["bias1"]
+        h1_t = h1_t + torch.einsum("bte,teh->bh", emb * present, weights["rev1"])
+        if len(self.layers) == 1:
+            return weights["act1"](h1_t).squeeze(-1)
+        means = torch.where(dense.has_mean.unsqueeze(-1), dense.mean, x.unsqueeze(1))
+        h1_e = weights["act1"](
+            torch.einsum("btd,tdh->bth", means, weights["fwd1"])
+            + torch.einsum("bte,teh->bth", emb, weights["loop1_ent"])
+            + weights["bias1"]
+        )
+        messages = torch.einsum("bth,tho->bo", h1_e * present, weights["rev2"])
+        out = weights["act1"](h1_t) @ weights["loop2_txn"] + weights["bias2"] + messages
+        return out.squeeze(-1)
 
     def _serving_weights(self) -> dict:
         """The layers' weights stacked per entity type for :meth:`score_targets` (one batched

@@ -238,7 +238,7 @@ class FraudPredictor:
         """The explanation of one answer (:func:`entity_contributions`, documented there), with
         each entity's key, degree (including this transaction) and labelled-fraud history."""
         ((full, base, slots),) = entity_contributions(
-            self.model, self.calibration, features.unsqueeze(0), [instance.context]
+            self.model, self.calibration, features.unsqueeze(0), [instance.context], [logit]
         )
         entities = []
         for etype, j, contribution in slots:
@@ -279,7 +279,9 @@ FRESH_ENTITY = (None, None, 1)
 """An entity as the model sees a brand-new one: unseen index, its only transaction the target."""
 
 
-def entity_contributions(model, calibration: PlattCalibration, features: torch.Tensor, contexts):
+def entity_contributions(
+    model, calibration: PlattCalibration, features: torch.Tensor, contexts, raw_logits=None
+):
     """Per target: ``(logit, base_logit, [(etype, j, contribution), ...])``, all in calibrated
     log-odds (``logit(pred_prob)``).
 
@@ -288,7 +290,8 @@ def entity_contributions(model, calibration: PlattCalibration, features: torch.T
     what the model would say of a brand-new card or device). ``base_logit``: every entity fresh.
     What the entities do only together is ``logit - base_logit - Σ contribution`` (the
     explanation's ``interaction``; 0 with a single entity). One batched model call of
-    ``B · (entities + 2)`` rows.
+    ``B · (entities + 2)`` rows. ``raw_logits``: the targets' model logits when already known
+    (the answer's own ``pred_prob`` then matches ``logit`` to the last bit).
     """
     rows, variants, layout = [], [], []
     for b, context in enumerate(contexts):
@@ -304,8 +307,8 @@ def entity_contributions(model, calibration: PlattCalibration, features: torch.T
         layout.append((start, slots))
     raw = model.logits(features[torch.tensor(rows, dtype=torch.long)], variants).tolist()
     out = []
-    for start, slots in layout:
-        full = calibration.logit(raw[start])
+    for b, (start, slots) in enumerate(layout):
+        full = calibration.logit(raw[start] if raw_logits is None else raw_logits[b])
         base = calibration.logit(raw[start + len(slots) + 1])
         out.append(
             (

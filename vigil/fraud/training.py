@@ -327,32 +327,14 @@ def train_graph_gbdt(data, args, log) -> Candidate:
         l2_regularization=args.gbdt_l2,
     )
     started = time.perf_counter()
-    with _threads(args.num_threads):
-        model, rows, classifier = fit_graph_gbdt(data, config, seed=args.seed, log=log)
+    model, rows, classifier = fit_graph_gbdt(
+        data, config, seed=args.seed, threads=args.num_threads, log=log
+    )
     seconds = time.perf_counter() - started
     # the offline logits by the serving arithmetic (the exported trees), not scikit-learn's
     logits = model.trees.raw(torch.from_numpy(rows)).numpy()
     info = {"iterations": int(classifier.n_iter_), "fit_seconds": round(seconds, 2)}
     return Candidate("graph-gbdt", model, logits, info)
-
-
-class _threads:
-    """Limit scikit-learn's OpenMP threads (a busy or small machine oversubscribes badly)."""
-
-    def __init__(self, count: int):
-        self.count = count
-
-    def __enter__(self):
-        self.limiter = None
-        if self.count:
-            from threadpoolctl import threadpool_limits
-
-            self.limiter = threadpool_limits(self.count)
-        return self
-
-    def __exit__(self, *exc):
-        if self.limiter is not None:
-            self.limiter.unregister()
 
 
 def ranking_metric(name: str, labels: np.ndarray, scores: np.ndarray) -> float:
@@ -399,62 +381,110 @@ def entity_label_counts(data) -> dict[str, list[list[int]]]:
     return out
 
 
-def offline_contexts(data, targets: np.ndarray):
-    """Serving contexts (``(index, neighbour_mean, degree)`` per entity) of ``targets`` from the
-    full training graph, with the ETL's arithmetic (float64 sums kept as float32)."""
+def offline_dense(data, targets: np.ndarray):
+    """The dense serving contexts (``vigil.fraud.context``) of ``targets`` from the full training
+    graph, with the ETL's arithmetic (float64 sums kept as float32, mean in float32); None when a
+    target has several entities of one type."""
     import torch
 
+    from vigil.fraud.context import DenseContexts
+
     x = data.features.astype(np.float32)
-    per_type = {}
-    for etype, (tx, ent) in data.edges.items():
-        n = len(data.entity_keys[etype])
-        degree = np.bincount(ent, minlength=n)
-        feat_sum = np.zeros((n, x.shape[1]), dtype=np.float64)
+    n, dim = len(targets), x.shape[1]
+    types = data.entity_types
+    index = np.full((n, len(types)), -1, dtype=np.int64)
+    mean = np.zeros((n, len(types), dim), dtype=np.float32)
+    degree = np.ones((n, len(types)), dtype=np.float64)
+    present = np.zeros((n, len(types)), dtype=bool)
+    position = np.full(len(data.transaction_ids), -1, dtype=np.int64)
+    position[targets] = np.arange(n)
+    for k, etype in enumerate(types):
+        tx, ent = data.edges[etype]
+        if np.bincount(tx, minlength=len(position)).max(initial=0) > 1:
+            return None
+        count = np.bincount(ent, minlength=len(data.entity_keys[etype]))
+        feat_sum = np.zeros((len(count), dim), dtype=np.float64)
         np.add.at(feat_sum, ent, x[tx].astype(np.float64))
-        order = np.argsort(tx, kind="stable")
-        starts = np.searchsorted(tx[order], targets, side="left")
-        ends = np.searchsorted(tx[order], targets, side="right")
-        per_type[etype] = (
-            torch.from_numpy(feat_sum.astype(np.float32)),
-            degree,
-            ent[order],
-            starts,
-            ends,
-        )
-    contexts = []
-    for i in range(len(targets)):
-        context = {}
-        for etype, (sums, degree, ent_sorted, starts, ends) in per_type.items():
-            context[etype] = [
-                (
-                    int(e),
-                    sums[e] / torch.tensor(float(degree[e]), dtype=torch.float32),
-                    int(degree[e]),
-                )
-                for e in ent_sorted[starts[i] : ends[i]]
-            ]
-        contexts.append(context)
-    return contexts
+        entity_mean = feat_sum.astype(np.float32) / np.maximum(count, 1).astype(np.float32)[:, None]
+        rows = position[tx]
+        mine = rows >= 0
+        index[rows[mine], k] = ent[mine]
+        mean[rows[mine], k] = entity_mean[ent[mine]]
+        degree[rows[mine], k] = count[ent[mine]]
+        present[rows[mine], k] = True
+    return DenseContexts(
+        index=torch.from_numpy(index),
+        mean=torch.from_numpy(mean),
+        has_mean=torch.from_numpy(present.copy()),
+        degree=torch.from_numpy(degree),
+        present=torch.from_numpy(present),
+    )
 
 
-def offline_explanations(model, calibration, data, targets: np.ndarray, batch: int = 512):
-    """Per target: base logit and each entity type's summed contribution (serving's arithmetic,
-    ``vigil.fraud.serving.entity_contributions``)."""
+def offline_explanations(model, calibration, data, targets: np.ndarray, batch: int = 4096):
+    """Per target: the base logit (every entity fresh) and each entity type's contribution, in
+    calibrated log-odds, by serving's definition (``vigil.fraud.serving.entity_contributions``;
+    with one entity per type, as in IEEE-CIS, the same numbers; with several, the type's
+    entities are made fresh together). All zeros when the model has no entity types."""
+    import torch
+
+    base = np.zeros(len(targets))
+    contributions = {etype: np.zeros(len(targets)) for etype in data.entity_types}
+    n_types = len(data.entity_types)
+    for start in range(0, len(targets), batch):
+        chunk = targets[start : start + batch]
+        dense = offline_dense(data, chunk)
+        if dense is None:  # several entities of a type: the type's entities fresh together
+            return _offline_explanations_by_type(model, calibration, data, targets)
+        features = torch.from_numpy(data.features[chunk])
+        full = model.dense_logits(features, dense).double().numpy()
+        everything = torch.ones(n_types, dtype=torch.bool)
+        fresh = model.dense_logits(features, dense.with_fresh(everything)).double().numpy()
+        base[start : start + len(chunk)] = calibration.a * fresh + calibration.b
+        for k, etype in enumerate(data.entity_types):
+            only = torch.zeros(n_types, dtype=torch.bool)
+            only[k] = True
+            without = model.dense_logits(features, dense.with_fresh(only)).double().numpy()
+            contributions[etype][start : start + len(chunk)] = calibration.a * (full - without)
+    return base, contributions
+
+
+def _offline_explanations_by_type(model, calibration, data, targets: np.ndarray):
     import torch
 
     from vigil.fraud.serving import entity_contributions
 
     base = np.zeros(len(targets))
     contributions = {etype: np.zeros(len(targets)) for etype in data.entity_types}
-    for start in range(0, len(targets), batch):
-        chunk = targets[start : start + batch]
-        features = torch.from_numpy(data.features[chunk])
-        results = entity_contributions(model, calibration, features, offline_contexts(data, chunk))
-        for i, (_, base_logit, slots) in enumerate(results):
-            base[start + i] = base_logit
-            for etype, _, contribution in slots:
-                contributions[etype][start + i] += contribution
+    contexts = _offline_contexts(data, targets)
+    features = torch.from_numpy(data.features[targets])
+    for i, (_, base_logit, slots) in enumerate(
+        entity_contributions(model, calibration, features, contexts)
+    ):
+        base[i] = base_logit
+        for etype, _, contribution in slots:
+            contributions[etype][i] += contribution
     return base, contributions
+
+
+def _offline_contexts(data, targets: np.ndarray):
+    import torch
+
+    x = data.features.astype(np.float32)
+    contexts = [{} for _ in targets]
+    position = {int(t): i for i, t in enumerate(targets)}
+    for etype, (tx, ent) in data.edges.items():
+        count = np.bincount(ent, minlength=len(data.entity_keys[etype]))
+        feat_sum = np.zeros((len(count), x.shape[1]), dtype=np.float64)
+        np.add.at(feat_sum, ent, x[tx].astype(np.float64))
+        sums = torch.from_numpy(feat_sum.astype(np.float32))
+        for context in contexts:
+            context[etype] = []
+        for t, e in zip(tx.tolist(), ent.tolist(), strict=True):
+            if t in position:
+                mean = sums[e] / torch.tensor(float(count[e]))
+                contexts[position[t]][etype].append((e, mean, int(count[e])))
+    return contexts
 
 
 def main(argv: list[str] | None = None, *, inference_entry: str | Path) -> int:

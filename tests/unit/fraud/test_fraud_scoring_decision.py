@@ -126,3 +126,49 @@ def test_the_ends_of_the_range_are_scores_not_faults(edge):
     scored, graph, _ = _score({"pred_prob": edge})
     assert scored.fallback is None and scored.pred_prob == edge
     assert graph.inserts[0]["pred_prob"] == edge
+
+
+def test_without_fraud_threshold_the_models_own_threshold_decides():
+    answer, graph, _ = _score({"pred_prob": 0.04, "threshold": 0.03})
+    assert answer.flag == "fraud"  # 0.04 ≥ the model's 0.03, far below the old fixed 0.5
+    assert graph.inserts[0]["flag"] == "fraud"
+    assert _score({"pred_prob": 0.02, "threshold": 0.03})[0].flag == "legit"
+
+
+def test_fraud_threshold_overrides_the_models_threshold():
+    answer, _, _ = _score({"pred_prob": 0.04, "threshold": 0.03}, threshold=0.5)
+    assert answer.flag == "legit"
+
+
+@pytest.mark.parametrize("threshold", [None, "0.2", 1.5, True])
+def test_a_model_without_a_usable_threshold_flags_at_one_half(threshold):
+    reply = {"pred_prob": 0.45} | ({} if threshold is None else {"threshold": threshold})
+    assert _score(reply)[0].flag == "legit"
+    assert _score(reply | {"pred_prob": 0.5})[0].flag == "fraud"
+
+
+def test_explain_is_asked_of_the_endpoint_and_its_explanation_answered():
+    explanation = {"logit": -1.0, "base_logit": -2.0, "interaction": 0.0,
+                   "entities": [{"type": "card1", "key": "4242", "contribution": 1.0}]}  # fmt: skip
+    graph, endpoint = MemoryGraph(), FixedEndpoint({"pred_prob": 0.27, "explanation": explanation})
+    requests = []
+    endpoint.invoke = lambda payload: requests.append(payload) or dict(endpoint.answer)
+    config = ScoringConfig(
+        graph_endpoint="http://127.0.0.1:9", endpoint_name="e", featurizer_spec="unused"
+    )
+    scorer = Scorer(config, featurizer=Featurizer(SPEC), graph=graph, endpoint=endpoint)
+    answer = scorer.score_in_graph(TRANSACTION | {"explain": True})
+    assert requests[0]["explain"] is True
+    assert answer.body() == {"id": "3100001", "flag": "legit", "pred_prob": 0.27,
+                             "explanation": explanation}  # fmt: skip
+    plain = scorer.score_in_graph(TRANSACTION | {"TransactionID": 3_100_002})
+    assert "explain" not in requests[1] and "explanation" not in plain.body()
+
+
+def test_explain_is_an_optional_boolean_of_the_event():
+    from vigil.fraud.scoring import InvalidTransaction, parse_transaction, request_json_schema
+
+    assert parse_transaction({"TransactionID": 1, "explain": True})["explain"] is True
+    with pytest.raises(InvalidTransaction, match="explain"):
+        parse_transaction({"TransactionID": 1, "explain": "yes"})
+    assert request_json_schema()["properties"]["explain"] == {"type": "boolean"}
