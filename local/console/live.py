@@ -59,7 +59,7 @@ def air_quality_anomalies() -> dict:
         (0, "NO2", "spike", history_steps + 40, 1),
         (1, "CO", "spike", history_steps + 90, 2),
         (2, "SO2", "dip", history_steps + 150, 3),
-        (0, "CO", "shift", history_steps + 200, 40),
+        (0, "CO", "level_shift", history_steps + 200, 40),
     ]
     records, _ = generate(3, start, history_steps + 12 * 24, 5, anomalies=injected)
     cut = (start + timedelta(minutes=5 * history_steps)).strftime("%Y-%m-%d %H:%M")
@@ -118,7 +118,6 @@ def main(argv: list[str]) -> int:
 
     from local.console.server import ConsoleServer
     from local.console.stores import create_recent_scores_table
-    from local.demos.fraud import operating_threshold
     from local.standins.api_gateway import LocalApi
     from local.standins.fraud_scoring import local_scoring
     from local.standins.fraud_training import build_artifacts, stream_rows
@@ -153,7 +152,6 @@ def main(argv: list[str]) -> int:
                 featurizer=artifacts.featurizer,
                 settings={
                     "POWERTOOLS_METRICS_DISABLED": "true",
-                    "FRAUD_THRESHOLD": f"{operating_threshold(artifacts.model_dir):.6f}",
                     "RECENT_SCORES_TABLE": table,
                 },
             )
@@ -162,7 +160,14 @@ def main(argv: list[str]) -> int:
         from lambdas.fraud.score_transaction import handler as scoring_handler
 
         scoring_handler.scorer.cache_clear()
-        api = LocalApi({("POST", "/transactions"): scoring_handler.handler}).serve_in_thread()
+
+        def score(event, context):
+            answer = scoring_handler.handler(event, context)
+            # metrics flushing is off here, but Powertools prints its buffer every 100 values
+            scoring_handler.metrics.clear_metrics()
+            return answer
+
+        api = LocalApi({("POST", "/transactions"): score}).serve_in_thread()
         stack.callback(api.stop)
         rows = (transaction_event(row) for row in stream_rows(20_000, 8))
         console_options = dict(
