@@ -15,13 +15,20 @@ the scoring Lambda handler with API Gateway events:
 * ``parity_max_abs_diff``: max |online − offline| over the test-split transactions, online
   through the handler (their stored graph state), offline from the training run's full-graph
   inference;
+* ``handler_p99_ms_explain`` (and ``path_*_explain``): ``--explain-stream`` new transactions
+  (default 500) asking ``explain: true``, the handler's own work and the whole path;
+* every model kind in ``--models`` (default ``rgcn,graph-gbdt``) is trained alone and served in
+  turn: the first gets every figure above unsuffixed, the others parity and the explained
+  stream with their kind as a suffix (``parity_max_abs_diff_graph_gbdt``,
+  ``handler_p99_ms_explain_graph_gbdt``);
 * ``cpu_ms_per_request``: CPU (user + system) each local process spent per streamed request —
   the Neptune stand-in, the model server (TorchServe frontend + worker), the runtime proxy and
   this process (the handler with its boto3 clients, plus the harness) — and their total. On a
   2-core machine the path is one CPU-bound chain, so the total is close to ``path_p50_ms``.
 
-``python benchmarks/fraud_scoring.py [--transactions 20000] [--stream 2000]``; targets: handler
-p99 ≤ 10 ms, path p99 ≤ 50 ms, hub ratio ≤ 1.5, parity ≤ 1e-4.
+``python benchmarks/fraud_scoring.py [--transactions 20000] [--stream 2000] [--models ...]``;
+targets: handler p99 ≤ 10 ms (with explanations too), path p99 ≤ 50 ms, hub ratio ≤ 1.5,
+parity ≤ 1e-4 for every model kind.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from vigil.fraud.scoring import transaction_event  # noqa: E402
 
 HUB_KEY = "bench-hub-device"
 WARMUP_ID_OFFSET = 5_000_000  # warm-up transactions: past the stream's ids (STREAM_ID_OFFSET + n)
+EXPLAIN_ID_OFFSET = 6_000_000  # the explained stream's own ids
 _STRING_COLUMNS = set(schema.TRANSACTION_STRING_COLUMNS) | set(schema.IDENTITY_STRING_COLUMNS)
 
 
@@ -150,6 +158,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", type=int, default=20_000)
     parser.add_argument("--stream", type=int, default=2_000)
+    parser.add_argument(
+        "--explain-stream",
+        type=int,
+        default=500,
+        help="new transactions scored with explain: true (handler_p99_ms_explain)",
+    )
+    parser.add_argument(
+        "--models",
+        default="rgcn,graph-gbdt",
+        help="model kinds to serve, each trained alone; the first also gets the latency stream "
+        "and the hub check, every one parity and the explained stream",
+    )
     parser.add_argument("--hub-degree", type=int, default=100_000)
     parser.add_argument("--hub-samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=11)
@@ -167,10 +187,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    artifacts = build_artifacts(
-        args.workdir, transactions=args.transactions, seed=args.seed, epochs=args.epochs
-    )
-    build_seconds = time.monotonic() - started
+    result: dict = {"graph_transactions": args.transactions}
+    for position, kind in enumerate(m.strip() for m in args.models.split(",") if m.strip()):
+        build_started = time.monotonic()
+        artifacts = build_artifacts(
+            args.workdir,
+            transactions=args.transactions,
+            seed=args.seed,
+            epochs=args.epochs,
+            model=kind,
+        )
+        build_seconds = time.monotonic() - build_started
+        measured = measure(artifacts, args, full=position == 0)
+        measured["build_seconds"] = round(build_seconds, 1)
+        suffix = "" if position == 0 else "_" + kind.replace("-", "_")
+        if position == 0:
+            result["model"] = kind
+        result.update({f"{name}{suffix}": value for name, value in measured.items()})
+    result["seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(result))
+    return 0
+
+
+def measure(artifacts, args, *, full: bool) -> dict:
+    """One model behind the local stack: parity and the explained stream; with ``full`` also
+    the latency stream, the CPU per process and the hub check."""
+    SPLIT["graph"].clear()
+    SPLIT["endpoint"].clear()
     offline = offline_scores(artifacts)
     featurizer = Featurizer(FeaturizerSpec.from_json(artifacts.featurizer.read_text()))
     rows = stream_rows(args.stream + 2 * args.hub_samples + 1, args.seed + 1)
@@ -195,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     # below are the handler's, not the harness's.
     gc.collect()
     gc.freeze()
+    out: dict = {}
     with (
         local_scoring(
             bulk_dir=[artifacts.bulk_dir, bench_dir],
@@ -223,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             if answer.get("pred_prob") is None:
                 continue
             diffs.append(abs(answer["pred_prob"] - offline[str(tid)]))
+        out["parity_transactions"] = len(diffs)
+        out["parity_max_abs_diff"] = max(diffs) if diffs else None
 
         # the freshly loaded engine's first writes (its write-ahead log, each table's insert
         # state, the first insert shapes) cost up to ~100 ms once; a few new transactions, with
@@ -231,53 +277,72 @@ def main(argv: list[str] | None = None) -> int:
             row[schema.ID_COLUMN] += WARMUP_ID_OFFSET
             call(api_event(transaction_event(row)), context)
 
-        # latency of new transactions through the whole handler path, and the CPU each process
-        # spends per request meanwhile (where the time goes on a machine this small)
-        processes = {
-            "neptune_standin": [local.standin.process.pid],
-            "model_server": local.model_server.pids(),  # TorchServe frontend + Python worker
-            "runtime_proxy": [local.proxy.process.pid],
-            "handler_process": [os.getpid()],  # this harness + the handler under test
-        }
-        cpu_before = process_cpu_seconds(processes)
-        walls, owns, fallbacks = [], [], 0
-        for row in rows[1 : args.stream + 1]:
-            response, wall, own = timed_call(
-                call, scorer, api_event(transaction_event(row)), context
-            )
-            if '"fallback"' in response["body"]:
-                fallbacks += 1
+        if full:
+            out.update(latency_stream(call, scorer, context, local, rows, args))
+
+        # explained answers of new transactions: the handler's own work and the whole path
+        walls, owns, explained = [], [], 0
+        for row in stream_rows(args.explain_stream, args.seed + 3):
+            row[schema.ID_COLUMN] += EXPLAIN_ID_OFFSET
+            event = api_event(transaction_event(row) | {"explain": True})
+            response, wall, own = timed_call(call, scorer, event, context)
+            explained += '"explanation"' in response["body"]
             walls.append(wall)
             owns.append(own)
-        cpu_after = process_cpu_seconds(processes)
-        cpu_per_request = {
-            name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(len(walls), 1), 2)
-            for name in processes
-        }
+        if walls:
+            out["explained"] = explained
+            out["path_p50_ms_explain"] = round(percentile(walls, 50), 3)
+            out["path_p99_ms_explain"] = round(percentile(walls, 99), 3)
+            out["handler_p50_ms_explain"] = round(percentile(owns, 50), 3)
+            out["handler_p99_ms_explain"] = round(percentile(owns, 99), 3)
+    gc.unfreeze()
+    return out
 
-        breakdown = {
-            f"{name}_{q}_ms": round(percentile(values, q), 3)
-            for name, values in SPLIT.items()
-            for q in (50, 99)
-        }
-        # hub vs degree-10 entities (every entity column set, one entity each)
-        hub_ms, d10_ms = [], []
-        extra = rows[args.stream + 1 :]
-        for j in range(args.hub_samples):
-            for use_hub, sink in ((True, hub_ms), (False, d10_ms)):
-                row = dict(extra[2 * j + (0 if use_hub else 1)])
-                index = j if use_hub else args.hub_samples + j
-                for column in schema.DEFAULT_ENTITY_COLUMNS:
-                    row[column] = bench_key(column, index)
-                if use_hub:
-                    row["DeviceInfo"] = HUB_KEY
-                _, wall, _ = timed_call(call, scorer, api_event(transaction_event(row)), context)
-                sink.append(wall)
 
+def latency_stream(call, scorer, context, local, rows, args) -> dict:
+    """New transactions through the whole handler path, CPU per process, and hub vs degree-10."""
+    # latency of new transactions through the whole handler path, and the CPU each process
+    # spends per request meanwhile (where the time goes on a machine this small)
+    processes = {
+        "neptune_standin": [local.standin.process.pid],
+        "model_server": local.model_server.pids(),  # TorchServe frontend + Python worker
+        "runtime_proxy": [local.proxy.process.pid],
+        "handler_process": [os.getpid()],  # this harness + the handler under test
+    }
+    cpu_before = process_cpu_seconds(processes)
+    walls, owns, fallbacks = [], [], 0
+    for row in rows[1 : args.stream + 1]:
+        response, wall, own = timed_call(call, scorer, api_event(transaction_event(row)), context)
+        if '"fallback"' in response["body"]:
+            fallbacks += 1
+        walls.append(wall)
+        owns.append(own)
+    cpu_after = process_cpu_seconds(processes)
+    cpu_per_request = {
+        name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(len(walls), 1), 2)
+        for name in processes
+    }
+    breakdown = {
+        f"{name}_{q}_ms": round(percentile(values, q), 3)
+        for name, values in SPLIT.items()
+        for q in (50, 99)
+    }
+    # hub vs degree-10 entities (every entity column set, one entity each)
+    hub_ms, d10_ms = [], []
+    extra = rows[args.stream + 1 :]
+    for j in range(args.hub_samples):
+        for use_hub, sink in ((True, hub_ms), (False, d10_ms)):
+            row = dict(extra[2 * j + (0 if use_hub else 1)])
+            index = j if use_hub else args.hub_samples + j
+            for column in schema.DEFAULT_ENTITY_COLUMNS:
+                row[column] = bench_key(column, index)
+            if use_hub:
+                row["DeviceInfo"] = HUB_KEY
+            _, wall, _ = timed_call(call, scorer, api_event(transaction_event(row)), context)
+            sink.append(wall)
     if args.samples_out:
         args.samples_out.write_text(json.dumps({"path_ms": walls, "handler_ms": owns, **SPLIT}))
-    result = {
-        "graph_transactions": args.transactions,
+    return {
         "streamed": len(walls),
         "warmup_inserts": args.warmup_inserts,
         "fallbacks": fallbacks,
@@ -293,13 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         "hub_p50_ms": round(statistics.median(hub_ms), 3),
         "degree10_p50_ms": round(statistics.median(d10_ms), 3),
         "hub_ratio": round(statistics.median(hub_ms) / statistics.median(d10_ms), 3),
-        "parity_transactions": len(diffs),
-        "parity_max_abs_diff": max(diffs) if diffs else None,
-        "build_seconds": round(build_seconds, 1),
-        "seconds": round(time.monotonic() - started, 1),
     }
-    print(json.dumps(result))
-    return 0
 
 
 def _raw_rows(raw_dir: Path) -> list[dict]:

@@ -24,15 +24,29 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT_DIR = "train_output"
 
 
+def output_dir_of(model_dir: Path) -> Path:
+    """Where the training run of ``model_dir`` wrote its offline scores and metrics:
+    ``model`` → ``train_output``, ``model-graph-gbdt`` → ``train_output-graph-gbdt``."""
+    model_dir = Path(model_dir)
+    return model_dir.parent / (OUTPUT_DIR + model_dir.name.removeprefix("model"))
+
+
 def train_model(
-    processed_dir: Path, model_dir: Path, *, epochs: int = 30, seed: int = 0, hidden: int = 32
+    processed_dir: Path,
+    model_dir: Path,
+    *,
+    epochs: int = 30,
+    seed: int = 0,
+    hidden: int = 32,
+    model: str | None = None,
 ) -> Path:
-    """Train (tiny, CPU) into ``model_dir``; offline scores go beside it (``train_output/``)."""
+    """Train (tiny, CPU) into ``model_dir``; offline scores go beside it (``train_output/``).
+    ``model``: ``--model`` of the training job (default: both kinds, the better deployed)."""
     from training.fraud.train import INFERENCE_ENTRY, main
     from vigil.fraud.serving import add_serving_code
 
     model_dir = Path(model_dir)
-    output = model_dir.parent / OUTPUT_DIR
+    output = output_dir_of(model_dir)
     from vigil.fraud.calibration import THRESHOLD_TABLE_FILE
 
     if not (model_dir / THRESHOLD_TABLE_FILE).exists():  # a model of the current trainer
@@ -58,6 +72,7 @@ def train_model(
                 str(seed),
                 "--patience",
                 str(epochs),
+                *(["--model", model] if model else []),
             ]
         )
         if code:
@@ -68,7 +83,7 @@ def train_model(
 
 def offline_test_scores(model_dir: Path) -> dict[str, float]:
     """TransactionID (string) → the training run's offline full-graph ``pred_prob`` (test split)."""
-    path = Path(model_dir).parent / OUTPUT_DIR / "test_scores.csv"
+    path = output_dir_of(model_dir) / "test_scores.csv"
     with path.open(newline="") as handle:
         return {row["TransactionID"]: float(row["pred_prob"]) for row in csv.DictReader(handle)}
 
@@ -128,9 +143,12 @@ def run_etl(raw_dir: Path, out: Path, *, master: str = "local[2]") -> dict:
         spark.stop()
 
 
-def build_artifacts(workdir: Path, *, transactions: int, seed: int, epochs: int = 30) -> Artifacts:
+def build_artifacts(
+    workdir: Path, *, transactions: int, seed: int, epochs: int = 30, model: str | None = None
+) -> Artifacts:
     """Generate, ETL and train under ``workdir/n<transactions>-s<seed>``; a step whose output
-    is already there (a previous run with the same size and seed) is not repeated."""
+    is already there (a previous run with the same size and seed) is not repeated. ``model``:
+    train only that kind (into ``model-<kind>/``) instead of both with selection."""
     workdir = Path(workdir) / f"n{transactions}-s{seed}"
     raw = workdir / "raw"
     if not (raw / "train_identity.csv").exists():
@@ -138,7 +156,8 @@ def build_artifacts(workdir: Path, *, transactions: int, seed: int, epochs: int 
     processed = workdir / "processed"
     if not (processed / "etl_report.json").exists():
         run_etl(raw, processed)
-    model_dir = train_model(processed, workdir / "model", epochs=epochs)
+    name = f"model-{model}" if model else "model"
+    model_dir = train_model(processed, workdir / name, epochs=epochs, model=model)
     return Artifacts(raw_dir=raw, processed_dir=processed, model_dir=model_dir)
 
 
