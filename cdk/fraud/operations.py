@@ -1,5 +1,6 @@
 """Fraud operations: alarms on scoring fallbacks, the scoring API's 5xx rate and p99 latency, the
-scoring Lambda's errors and failed pipeline executions, to the operations topic and dashboard."""
+scoring Lambda's errors, labels the label API could not store, and failed pipeline executions,
+to the operations topic and dashboard."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from cdk.fraud.label_api import LabelApi
 from cdk.fraud.scoring_api import ScoringApi
 from cdk.fraud.training_pipeline import TrainingPipeline
 from cdk.shared.alarms import ABOVE, PERIOD, Operations, powertools_metric
@@ -31,6 +33,7 @@ class FraudOperations(Construct):
         scoring: ScoringApi,
         pipeline: TrainingPipeline,
         latency_budget_ms: int,
+        labels: LabelApi | None = None,
     ):
         super().__init__(scope, construct_id)
         ops = Operations(self, "Operations", key=key, system="fraud", email=email)
@@ -83,3 +86,24 @@ class FraudOperations(Construct):
                 description="Fraud training pipeline execution failed or timed out",
             ),
         }
+        if labels is not None:
+            labeller = labels.function
+            self.alarms["LabelsNotStored"] = ops.alarm(
+                "LabelsNotStored",
+                # a label answered 503 (S3 or Neptune kept failing) or 500: the sender must retry
+                # it, and a graph write missing after the log write leaves the graph behind
+                metric=cloudwatch.MathExpression(
+                    expression="notStored + graphBehind + failed",
+                    using_metrics={
+                        "notStored": powertools_metric(labeller.service_name, "LabelNotStored"),
+                        "graphBehind": powertools_metric(
+                            labeller.service_name, "LabelLoggedGraphBehind"
+                        ),
+                        "failed": powertools_metric(labeller.service_name, "LabelError"),
+                    },
+                    period=PERIOD,
+                    label="Label requests not stored in both the log and the graph",
+                ),
+                threshold=1,
+                description="Fraud label API could not store labels (the senders must retry)",
+            )

@@ -163,5 +163,6 @@ class FraudStack(Stack):
             scoring=self.scoring,
             pipeline=self.pipeline,
             latency_budget_ms=settings.scoring_latency_budget_ms,
+            labels=self.labels,
         )
         CfnOutput(self, "OperationsTopicArn", value=self.operations.topic.topic_arn)

@@ -203,6 +203,7 @@ class LabelFeedback:
             stored = TransactionLabel(wanted, request.source, record[label_log.VERSION_FIELD])
             return LabelAnswer(200, _body(transaction_id, result, stored))
         _count(metrics, "LabelContended")
+        _count(metrics, "LabelNotStored")
         return _answer(
             503, "the label kept changing under concurrent writers; retry", transaction_id
         )

@@ -105,3 +105,19 @@ def test_the_glue_job_reads_the_label_log(fraud):
     statements = _statements(fraud, job["Properties"]["Role"]["Fn::GetAtt"][0])
     on_log = [s for s in statements if LABEL_LOG_PREFIX in json.dumps(s)]
     assert on_log and all(_actions(s) <= {"s3:GetObject", "s3:ListBucket"} for s in on_log)
+
+
+def test_labels_not_stored_page_the_operations_topic(fraud):
+    (alarm,) = [
+        r["Properties"]
+        for k, r in _of_type(fraud, "AWS::CloudWatch::Alarm").items()
+        if k.startswith("OperationsLabelsNotStored")
+    ]
+    assert alarm["Threshold"] == 1 and alarm["AlarmActions"]
+    watched = {
+        m["MetricStat"]["Metric"]["MetricName"]: m["MetricStat"]["Metric"]["Dimensions"]
+        for m in alarm["Metrics"]
+        if "MetricStat" in m
+    }
+    assert set(watched) == {"LabelNotStored", "LabelLoggedGraphBehind", "LabelError"}
+    assert all(d == [{"Name": "service", "Value": "vigil-fraud-labels"}] for d in watched.values())
