@@ -272,24 +272,58 @@ def save_meta(folder: str | Path, **meta) -> None:
     (Path(folder) / META_FILE).write_text(json.dumps(meta, indent=2))
 
 
-def load_classifier(folder: str | Path):
-    """(model, tokenizer, meta) from a folder written by the transformer training script."""
+# How the served model computes on CPU: "int8" quantizes the encoder's linear layers dynamically
+# (weights int8 per output channel, activations quantized per batch; the head stays float),
+# "fp32" serves the trained weights as they are. A model's metadata may name one
+# ("serving_precision"); otherwise SERVING_PRECISION applies.
+SERVING_PRECISIONS = ("int8", "fp32")
+SERVING_PRECISION = "int8"
+
+
+def quantize_for_cpu(model):
+    """The model with every ``nn.Linear`` outside the classification head replaced by a
+    dynamically quantized int8 one (per-channel weight scales, which keep the probabilities
+    closest to the float model's). The head is a few hundred weights and stays float."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    spec = {
+        name: per_channel_dynamic_qconfig
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and not name.startswith("classifier")
+    }
+    normalizer = getattr(model, "text_normalizer", None)
+    quantized = quantize_dynamic(model, spec, dtype=torch.qint8, inplace=False)
+    if normalizer is not None:
+        quantized.text_normalizer = normalizer
+    return quantized.eval()
+
+
+def load_classifier(folder: str | Path, *, precision: str | None = None):
+    """(model, tokenizer, meta) from a folder written by the transformer training script, the
+    model ready to serve at ``precision`` (default: the metadata's ``serving_precision``, else
+    ``SERVING_PRECISION``; ``meta["serving_precision"]`` says which was applied)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     folder = Path(folder)
     meta = json.loads((folder / META_FILE).read_text())
+    precision = precision or meta.get("serving_precision") or SERVING_PRECISION
+    if precision not in SERVING_PRECISIONS:
+        raise ValueError(f"serving precision {precision!r} is not one of {SERVING_PRECISIONS}")
     if meta.get("pooling", "cls") == "mean":
         model = MeanPooledClassifier.from_pretrained(folder)
     else:
         model = AutoModelForSequenceClassification.from_pretrained(str(folder))
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model.eval()
+    if precision == "int8":
+        model = quantize_for_cpu(model)
     # the rules named by meta["normalizer"], plus the lexicon saved beside the model
     model.text_normalizer = TextNormalizer.of_model(folder, meta.get("normalizer", NONE))
-    model.eval()
+    meta["serving_precision"] = precision
     return model, tokenizer, meta
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict(
     model,
     tokenizer,
@@ -300,18 +334,20 @@ def predict(
     normalizer: str | TextNormalizer = NONE,
     batch_size: int = 64,
 ):
-    """Probabilities ``[len(texts), labels]``; ``normalizer`` is the one the model trained with
-    (``model.text_normalizer`` after :func:`load_classifier`)."""
+    """Probabilities ``[len(texts), labels]`` in input order; ``normalizer`` is the one the
+    model trained with (``model.text_normalizer`` after :func:`load_classifier`). Texts are
+    batched in order of token length, so a batch pads to a length close to each of its texts
+    instead of to the longest text of the request."""
     model.eval()
     texts = normalize_texts(texts, normalizer)
-    out = []
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(
-            texts[start : start + batch_size],
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
-        )
-        out.append(probabilities(model(**enc).logits, loss_mode).numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.config.num_labels))
+    if not texts:
+        return np.zeros((0, model.config.num_labels), dtype=np.float32)
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        out[rows] = probabilities(logits, loss_mode).numpy()
+    return out

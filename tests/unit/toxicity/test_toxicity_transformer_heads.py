@@ -50,7 +50,7 @@ def test_mean_pooled_classifier_saves_and_loads(tokenizer, tmp_path):
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(str(tmp_path))
     (tmp_path / META_FILE).write_text(json.dumps({"labels": LABELS, "pooling": "mean"}))
-    loaded, loaded_tokenizer, meta = load_classifier(tmp_path)
+    loaded, loaded_tokenizer, meta = load_classifier(tmp_path, precision="fp32")
     assert isinstance(loaded, MeanPooledClassifier) and meta["pooling"] == "mean"
     enc = loaded_tokenizer(["you stupid idiot"], return_tensors="pt")
     with torch.no_grad():

@@ -1,0 +1,96 @@
+"""The transformer as served on CPU: int8 dynamic quantization of the encoder (the head stays
+float) by default, full precision on request, and batching by length that keeps input order."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from vigil.toxicity.transformer import (
+    META_FILE,
+    SERVING_PRECISION,
+    MeanPooledClassifier,
+    load_classifier,
+    predict,
+    roberta_from_config,
+    train_bpe_tokenizer,
+)
+
+LABELS = ["toxic", "insult"]
+TEXTS = [
+    "you idiot",
+    "thanks for the very helpful edit, it reads much better now and the sources check out",
+    "stupid",
+    "you are a stupid idiot and nobody wants your edits here",
+    "ok",
+]
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A small mean-pooled classifier with random weights, saved as training saves one."""
+    corpus = ["you are a stupid idiot", "thanks for the helpful edit"] * 10
+    folder = tmp_path_factory.mktemp("cpu-serving")
+    tokenizer = train_bpe_tokenizer(corpus, folder, vocab_size=300)
+    torch.manual_seed(0)
+    encoder = roberta_from_config(tokenizer, LABELS, hidden_size=32, num_layers=2, num_heads=2)
+    model = MeanPooledClassifier(encoder.base_model, len(LABELS)).eval()
+    torch.nn.init.normal_(model.classifier.weight, std=0.5)
+    model.save_pretrained(folder)
+    meta = {"labels": LABELS, "pooling": "mean", "loss_mode": "MULTI_LABEL", "max_length": 32}
+    (folder / META_FILE).write_text(json.dumps(meta))
+    return folder
+
+
+def _quantized_linear_names(model) -> set[str]:
+    return {
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.ao.nn.quantized.dynamic.Linear)
+    }
+
+
+def _probs(model, tokenizer, meta, texts, **kwargs):
+    return predict(model, tokenizer, texts, loss_mode=meta["loss_mode"], max_length=32, **kwargs)
+
+
+def test_served_model_is_int8_in_the_encoder_and_close_to_full_precision(saved):
+    assert SERVING_PRECISION == "int8"
+    served, tokenizer, meta = load_classifier(saved)
+    full, _, full_meta = load_classifier(saved, precision="fp32")
+    assert meta["serving_precision"] == "int8" and full_meta["serving_precision"] == "fp32"
+    quantized = _quantized_linear_names(served)
+    encoder_linears = {
+        name
+        for name, module in full.named_modules()
+        if isinstance(module, torch.nn.Linear) and name.startswith("encoder.")
+    }
+    assert encoder_linears and quantized == encoder_linears  # every one, and nothing else
+    assert isinstance(served.classifier, torch.nn.Linear)  # the head stays float
+    assert not _quantized_linear_names(full)
+    p_served = _probs(served, tokenizer, meta, TEXTS)
+    p_full = _probs(full, tokenizer, meta, TEXTS)
+    assert not np.array_equal(p_served, p_full)  # it really computes differently
+    assert np.abs(p_served - p_full).max() < 0.02
+
+
+def test_metadata_can_keep_a_model_at_full_precision(saved, tmp_path):
+    meta = json.loads((saved / META_FILE).read_text())
+    for item in saved.iterdir():
+        (tmp_path / item.name).write_bytes(item.read_bytes())
+    (tmp_path / META_FILE).write_text(json.dumps({**meta, "serving_precision": "fp32"}))
+    model, _, loaded_meta = load_classifier(tmp_path)
+    assert loaded_meta["serving_precision"] == "fp32" and not _quantized_linear_names(model)
+    with pytest.raises(ValueError, match="fp16"):
+        load_classifier(tmp_path, precision="fp16")
+
+
+def test_length_sorted_batches_answer_in_input_order(saved):
+    model, tokenizer, meta = load_classifier(saved, precision="fp32")
+    together = _probs(model, tokenizer, meta, TEXTS, batch_size=2)
+    one_by_one = np.concatenate([_probs(model, tokenizer, meta, [t]) for t in TEXTS])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
+    assert _probs(model, tokenizer, meta, []).shape == (0, len(LABELS))
