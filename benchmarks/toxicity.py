@@ -14,7 +14,10 @@ wordfreq's English words; both the scripts' default) in training and at inferenc
 labels up (``--class-weight sqrt-balanced``) and train with obfuscation augmentation; the
 TF-IDF baseline sees the raw texts with its own balanced class weights, as before. Mean ROC-AUC / AP are
 macro averages over the six labels (truth: label >= 0.5). Latency is the best model's in-process
-``predict`` on one CPU thread per text; throughput is batches of 32 texts. The obfuscated copy
+``predict`` on one CPU thread per text; throughput is batches of 32 texts. When the
+transformer is served, ``benchmarks/toxicity_serving.py`` measures its served int8 form against
+the full-precision weights (``served_model_mean_auc``, ``full_precision_mean_auc``, latency of
+both in the same run) and bulk moderation (``batch_transform_texts_per_second``). The obfuscated copy
 of the test texts is deterministic (``vigil.toxicity.obfuscate``, seed 0).
 
 Model choice: ``--cv-splits`` repeated splits of all the rows (split seed 0 is the fixed split
@@ -45,10 +48,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from benchmarks.toxicity_serving import bulk_throughput, serving_figures  # noqa: E402
 from vigil.datasets import JIGSAW_SAMPLE, data_file  # noqa: E402
 from vigil.toxicity.bias import evaluate_bias, summary_of  # noqa: E402
 from vigil.toxicity.contract import IDENTITY_AUGMENTATION, SERVED_MODEL  # noqa: E402
-from vigil.toxicity.data import prepare, write_channels  # noqa: E402
+from vigil.toxicity.data import load_channel, prepare, write_channels  # noqa: E402
 from vigil.toxicity.metrics import compute_metrics  # noqa: E402
 from vigil.toxicity.obfuscate import obfuscate  # noqa: E402
 
@@ -131,7 +135,7 @@ def train_bilstm(channels: Path, out: Path, args, *, identity_augmentation: int)
             "--proj-size=64",
             "--train-batch-size=64",
             "--learning-rate=3e-3",
-            f"--fasttext-epochs={2 if quick else 5}",
+            f"--fasttext-epochs={2 if quick else args.fasttext_epochs}",
             "--patience=3",
             "--metric-for-best-model=roc_auc_macro",
         ]
@@ -172,7 +176,9 @@ def train_transformer(channels: Path, out: Path, args, *, identity_augmentation:
             f"--identity-augmentation={identity_augmentation}",
         ]
     )
-    tmodel, tokenizer, tmeta = transformer.load_classifier(out / "transformer")
+    # quality, bias and ranking on the trained (full-precision) weights; serving_figures
+    # measures the served int8 form against them
+    tmodel, tokenizer, tmeta = transformer.load_classifier(out / "transformer", precision="fp32")
 
     def predict(texts):
         return transformer.predict(
@@ -197,6 +203,38 @@ def prepared_split(frame: pd.DataFrame, seed: int, folder: Path):
     return splits, meta
 
 
+def cv_split(seed: int, work: Path, args) -> dict[str, float]:
+    """Mean test ROC-AUC of TF-IDF and both models on split ``seed`` (run in a worker)."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    frame = pd.read_csv(DATA)
+    folder = work / f"cv{seed}"
+    splits, meta = prepared_split(frame, seed, folder / "data")
+    targets = splits["test"][meta.labels].to_numpy()
+    texts = splits["test"]["text"].tolist()
+    out = {"tfidf": scores(targets, tfidf_baseline(splits["train"], meta.labels)(texts))[0]}
+    for kind, trainer in TRAINERS.items():
+        predict, _ = trainer(
+            folder / "data", folder, args, identity_augmentation=args.identity_augmentation
+        )
+        out[kind] = scores(targets, predict(texts))[0]
+    return out
+
+
+def unmitigated(kind: str, work: Path, args) -> dict:
+    """Bias and mean test ROC-AUC of ``kind`` on the fixed split without the mitigation."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    test, _ = load_channel(work / "data" / "test")
+    labels = [c for c in test.columns if c not in ("text", "sample_weight")]
+    predict, _ = TRAINERS[kind](work / "data", work / "unmitigated", args, identity_augmentation=0)
+    report = evaluate_bias(predict, labels)
+    report["mean_auc"] = scores(test[labels].to_numpy(), predict(test["text"].tolist()))[0]
+    return report
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test only)")
@@ -207,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transformer-epochs", type=float, default=2)
     parser.add_argument("--transformer-max-length", type=int, default=128)
     parser.add_argument("--bilstm-epochs", type=int, default=20)
+    parser.add_argument("--fasttext-epochs", type=int, default=5)
     parser.add_argument(
         "--augment",
         type=float,
@@ -238,6 +277,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="do not train the models without --identity-augmentation (no 'before' figures)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="processes that train the other splits (and the unmitigated models) while the "
+        "fixed split trains in this one",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
     args = parser.parse_args(argv)
     import torch
@@ -264,6 +310,16 @@ def main(argv: list[str] | None = None) -> int:
         "bilstm_epochs": 2 if args.quick else args.bilstm_epochs,
     }
 
+    # the other splits and the unmitigated models train in workers meanwhile (--jobs)
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    pool = ProcessPoolExecutor(max_workers=max(args.jobs, 1), mp_context=get_context("spawn"))
+    before_jobs = {}
+    if args.identity_augmentation and not args.skip_unmitigated:
+        before_jobs = {k: pool.submit(unmitigated, k, work, args) for k in TRAINERS}
+    cv_jobs = [pool.submit(cv_split, seed, work, args) for seed in range(1, args.cv_splits)]
+
     baseline = tfidf_baseline(splits["train"], labels)
     result["tfidf_mean_auc"], result["tfidf_mean_ap"] = scores(targets, baseline(clean))
     obf = scores(targets, baseline(obfuscated))
@@ -286,33 +342,20 @@ def main(argv: list[str] | None = None) -> int:
     result["bias"] = {k: summary_of(v) for k, v in bias.items()}
     result["bias_per_identity"] = {k: v["per_identity"] for k, v in bias.items()}
 
-    if args.identity_augmentation and not args.skip_unmitigated:
-        before = {}
-        for kind, trainer in TRAINERS.items():
-            predict, _ = trainer(work / "data", work / "unmitigated", args, identity_augmentation=0)
-            before[kind] = evaluate_bias(predict, labels)
-            before[kind]["mean_auc"] = scores(targets, predict(clean))[0]
-            print(f"{kind} without mitigation done {time.monotonic() - started:.0f}s", flush=True)
+    if before_jobs:
+        before = {kind: job.result() for kind, job in before_jobs.items()}
         result["bias_before_mitigation"] = {k: summary_of(v) for k, v in before.items()}
         result["bias_per_identity_before_mitigation"] = {
             k: v["per_identity"] for k, v in before.items()
         }
+        print(f"unmitigated models done {time.monotonic() - started:.0f}s", flush=True)
 
     cv = {kind: [result[f"{kind}_mean_auc"]] for kind in (*TRAINERS, "tfidf")}
-    for seed in range(1, args.cv_splits):
-        folder = work / f"cv{seed}"
-        cv_splits, _ = prepared_split(frame, seed, folder / "data")
-        cv_targets = cv_splits["test"][labels].to_numpy()
-        cv_texts = cv_splits["test"]["text"].tolist()
-        cv["tfidf"].append(
-            scores(cv_targets, tfidf_baseline(cv_splits["train"], labels)(cv_texts))[0]
-        )
-        for kind, trainer in TRAINERS.items():
-            predict, _ = trainer(
-                folder / "data", folder, args, identity_augmentation=args.identity_augmentation
-            )
-            cv[kind].append(scores(cv_targets, predict(cv_texts))[0])
+    for seed, job in enumerate(cv_jobs, start=1):
+        for kind, value in job.result().items():
+            cv[kind].append(value)
         print(f"split {seed} done {time.monotonic() - started:.0f}s: {cv}", flush=True)
+    pool.shutdown()
     for kind, values in cv.items():
         result[f"{kind}_mean_auc_cv"] = float(np.mean(values))
         result[f"{kind}_mean_auc_cv_std"] = float(np.std(values))
@@ -339,14 +382,18 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     torch.set_num_threads(1)
-    result.update(
-        latency(
-            predictors[best],
-            clean,
-            singles=20 if args.quick else 100,
-            batches=3 if args.quick else 10,
+    if best == "transformer":  # served int8, timed against full precision in the same run
+        result.update(serving_figures(work / "transformer", clean, targets, quick=args.quick))
+    else:
+        result.update(
+            latency(
+                predictors[best],
+                clean,
+                singles=20 if args.quick else 100,
+                batches=3 if args.quick else 10,
+            )
         )
-    )
+        result.update(bulk_throughput(work / best, clean, rows=2000, threads=2))
     drops = {
         k: result[f"{k}_mean_auc"] - result[f"{k}_mean_auc_obfuscated"]
         for k in ("bilstm", "transformer", "tfidf")

@@ -1,7 +1,8 @@
 """What the toxicity CDK constructs and the moderation Lambda must agree on, defined once.
 
 The moderation API's request bounds (the gateway's request model and the Lambda's pydantic model
-use the same numbers), the training jobs' metric definitions and the moderation Lambda's settings.
+use the same numbers), the training jobs' metric definitions, the bulk moderation job's wire format
+and the moderation Lambda's settings.
 Standard library and pydantic only: ``python app.py`` imports this, and synth must not need
 torch, boto3 or Powertools.
 """
@@ -10,8 +11,12 @@ from __future__ import annotations
 
 from vigil.environment import EnvironmentSettings
 from vigil.toxicity.labels import sagemaker_metric_definitions, training_job_metric_definitions
+from vigil.toxicity.serving import BULK_MAX_PAYLOAD_MB
+from vigil.toxicity.serving import JSON_LINES as BULK_CONTENT_TYPE
 
 __all__ = [
+    "BULK_CONTENT_TYPE",
+    "BULK_MAX_PAYLOAD_MB",
     "IDENTITY_AUGMENTATION",
     "MAX_MESSAGES",
     "MAX_MESSAGE_CHARS",

@@ -3,12 +3,14 @@
 ``{"inputs": ["text", ...]}`` → per-text probabilities per label and flags at the per-label
 thresholds stored with the model; bad input (empty, oversized, non-string, wrong content type)
 raises ``BadRequest`` so the serving stack answers 4xx with the reason.
+``application/jsonlines`` (Batch Transform) → one result or rejection per row
+(``vigil.toxicity.serving``).
 """
 
 from __future__ import annotations
 
 from vigil.toxicity.bilstm import load_model, predict
-from vigil.toxicity.serving import build_response, parse_request, render_response
+from vigil.toxicity.serving import parse_input, render_response, respond
 
 
 def model_fn(model_dir, context=None):
@@ -17,13 +19,17 @@ def model_fn(model_dir, context=None):
 
 
 def input_fn(request_body, request_content_type, context=None):
-    return parse_request(request_body, request_content_type)
+    return parse_input(request_body, request_content_type)
 
 
-def predict_fn(texts, bundle, context=None):
+def predict_fn(request, bundle, context=None):
     model, vocab = bundle["model"], bundle["vocab"]
-    probs = predict(model, vocab, texts)
-    return build_response(probs, model.config.labels, model.config.thresholds)
+    return respond(
+        request,
+        lambda texts: predict(model, vocab, texts),
+        model.config.labels,
+        model.config.thresholds,
+    )
 
 
 def output_fn(prediction, accept, context=None):

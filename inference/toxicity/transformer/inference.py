@@ -1,13 +1,16 @@
 """SageMaker inference entry point of the transformer toxicity classifier (``code/inference.py``).
 
 Works in the PyTorch and the Hugging Face inference images alike. ``{"inputs": ["text", ...]}``
-→ per-text probabilities per label and flags at the per-label thresholds stored with the model;
-bad input raises ``BadRequest`` so the serving stack answers 4xx with the reason.
+(``application/json``) → per-text probabilities per label and flags at the per-label thresholds
+stored with the model; bad input raises ``BadRequest`` so the serving stack answers 4xx with the
+reason. ``application/jsonlines`` (Batch Transform) → one result or rejection per row
+(``vigil.toxicity.serving``). The model is served as ``load_classifier`` prepares it for CPU
+(int8 dynamic quantization unless the model's metadata says otherwise).
 """
 
 from __future__ import annotations
 
-from vigil.toxicity.serving import build_response, parse_request, render_response
+from vigil.toxicity.serving import parse_input, render_response, respond
 from vigil.toxicity.transformer import load_classifier, predict
 
 
@@ -17,20 +20,23 @@ def model_fn(model_dir, context=None):
 
 
 def input_fn(request_body, request_content_type, context=None):
-    return parse_request(request_body, request_content_type)
+    return parse_input(request_body, request_content_type)
 
 
-def predict_fn(texts, bundle, context=None):
+def predict_fn(request, bundle, context=None):
     meta = bundle["meta"]
-    probs = predict(
-        bundle["model"],
-        bundle["tokenizer"],
-        texts,
-        loss_mode=meta["loss_mode"],
-        max_length=meta["max_length"],
-        normalizer=bundle["model"].text_normalizer,  # rules + the model's lexicon
-    )
-    return build_response(probs, meta["labels"], meta["thresholds"])
+
+    def score(texts):
+        return predict(
+            bundle["model"],
+            bundle["tokenizer"],
+            texts,
+            loss_mode=meta["loss_mode"],
+            max_length=meta["max_length"],
+            normalizer=bundle["model"].text_normalizer,  # rules + the model's lexicon
+        )
+
+    return respond(request, score, meta["labels"], meta["thresholds"])
 
 
 def output_fn(prediction, accept, context=None):
