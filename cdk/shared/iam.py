@@ -142,11 +142,14 @@ def grant_sagemaker_logs_and_metrics(role: iam.IRole, kind: str) -> None:
     )
 
 
-def narrow_training_job_grants(role: iam.IRole, job_prefix: str) -> None:
-    """Confine what CDK's ``SageMakerCreateTrainingJob`` grants to jobs named ``job_prefix...``.
+def narrow_training_job_grants(
+    role: iam.IRole, job_prefix: str, *, job_type: str = "training-job"
+) -> None:
+    """Confine what CDK's ``SageMakerCreateTrainingJob`` (or, with ``job_type="transform-job"``,
+    ``SageMakerCreateTransformJob``) grants to jobs named ``job_prefix...``.
 
-    With a job name chosen at run time the task grants Create/Describe/Stop/AddTags on
-    ``training-job/*`` and ``sagemaker:ListTags`` on ``*`` (ListTags does take a resource). Every
+    With a job name chosen at run time the task grants Create/Describe/Stop(/AddTags) on
+    ``<job_type>/*`` and ``sagemaker:ListTags`` on ``*`` (ListTags does take a resource). Every
     job this role starts is named ``<job_prefix><run>``: the role's resolved policy is rewritten
     (at synth, after every statement is in) to that prefix, ListTags included.
     """
@@ -158,14 +161,14 @@ def narrow_training_job_grants(role: iam.IRole, job_prefix: str) -> None:
     class _Narrowed:
         def produce(self, context):
             document = stack.resolve(policy.document)
-            document["Statement"] = _narrow_statements(document["Statement"], job_prefix)
+            document["Statement"] = _narrow_statements(document["Statement"], job_prefix, job_type)
             return document
 
     # The property itself, not an override: cdk-nag reads the L1 properties.
     cfn_policy.policy_document = Lazy.uncached_any(_Narrowed())
 
 
-def _narrow_statements(statements: list[dict], job_prefix: str) -> list[dict]:
+def _narrow_statements(statements: list[dict], job_prefix: str, job_type: str) -> list[dict]:
     narrowed = []
     for statement in statements:
         actions = (
@@ -176,9 +179,9 @@ def _narrow_statements(statements: list[dict], job_prefix: str) -> list[dict]:
             if not actions:
                 continue
             statement = {**statement, "Action": actions if len(actions) > 1 else actions[0]}
-        elif _is_any_training_job(statement["Resource"]):
+        elif _is_any_job(statement["Resource"], job_type):
             parts = statement["Resource"]["Fn::Join"][1]
-            resource = {"Fn::Join": ["", [*parts[:-1], f":training-job/{job_prefix}*"]]}
+            resource = {"Fn::Join": ["", [*parts[:-1], f":{job_type}/{job_prefix}*"]]}
             statement = {
                 **statement,
                 "Action": sorted({*actions, "sagemaker:ListTags"}),
@@ -188,9 +191,9 @@ def _narrow_statements(statements: list[dict], job_prefix: str) -> list[dict]:
     return narrowed
 
 
-def _is_any_training_job(resource) -> bool:
+def _is_any_job(resource, job_type: str) -> bool:
     return (
         isinstance(resource, dict)
         and "Fn::Join" in resource
-        and resource["Fn::Join"][1][-1] == ":training-job/*"
+        and resource["Fn::Join"][1][-1] == f":{job_type}/*"
     )

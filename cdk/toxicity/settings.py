@@ -55,6 +55,12 @@ class ToxicitySettings(ContextModel):
     max_training_hours: int = Field(
         4, ge=1, le=120, description="Stopping condition of each training job."
     )
+    bulk_instance_type: str = Field(
+        "ml.m5.xlarge", description="Instance type of the bulk moderation (Batch Transform) job."
+    )
+    bulk_max_hours: int = Field(
+        6, ge=1, le=48, description="Timeout of one bulk moderation run (its state machine)."
+    )
     moderation_reserved_concurrency: int = Field(
         10,
         ge=1,

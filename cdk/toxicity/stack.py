@@ -8,6 +8,7 @@ from constructs import Construct
 from cdk.config import SharedSettings
 from cdk.shared.sagemaker import FrameworkImages
 from cdk.shared.security import SecurityBaseline
+from cdk.toxicity.bulk_moderation import BulkModeration
 from cdk.toxicity.endpoint import ToxicityEndpoint
 from cdk.toxicity.images import huggingface, pytorch
 from cdk.toxicity.moderation_api import ModerationApi
@@ -100,5 +101,20 @@ class ToxicityStack(Stack):
             reserved_concurrency=settings.moderation_reserved_concurrency,
         )
         self.operations.watch_moderation(self.moderation)
+        self.bulk = BulkModeration(
+            self,
+            "BulkModeration",
+            bucket=self.data_bucket,
+            key=self.baseline.key,
+            model_name=self.endpoint.model.attr_model_name,
+            model_role=self.endpoint.role,
+            instance_type=settings.bulk_instance_type,
+            max_hours=settings.bulk_max_hours,
+            log_retention_days=shared.log_retention_days,
+            removal_policy=self.baseline.removal_policy,
+        )
+        CfnOutput(
+            self, "BulkModerationStateMachineArn", value=self.bulk.state_machine.state_machine_arn
+        )
         CfnOutput(self, "EndpointName", value=self.endpoint.endpoint_name)
         CfnOutput(self, "ModerationUrl", value=self.moderation.api.url_for_path("/moderate"))

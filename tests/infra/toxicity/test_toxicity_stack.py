@@ -27,9 +27,11 @@ def raw(templates) -> dict:
     return templates["Vigil-Toxicity"]
 
 
-def _state_machine_definition(raw: dict) -> str:
+def _state_machine_definition(raw: dict, name: str = "Training") -> str:
     (machine,) = [
-        r for r in raw["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"
+        r
+        for logical_id, r in raw["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and logical_id.startswith(name)
     ]
     parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
     return "".join(p if isinstance(p, str) else "<token>" for p in parts)
@@ -106,6 +108,58 @@ def test_moderation_api_is_iam_authorised_and_validated(template):
         },
     )
     template.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
+
+
+def test_bulk_moderation_runs_the_served_model_as_an_encrypted_batch_transform(raw):
+    definition = _state_machine_definition(raw, "BulkModeration")
+    assert '"Resource":"arn:<token>:states:::sagemaker:createTransformJob.sync"' in definition
+    for fragment in (
+        '"BatchStrategy":"MultiRecord"',
+        '"ContentType":"application/jsonlines"',
+        '"SplitType":"Line"',
+        '"Accept":"application/jsonlines"',
+        '"AssembleWith":"Line"',
+        '"S3Uri":"s3://<token>/bulk/input/"',
+        '"S3OutputPath":"s3://<token>/bulk/output/"',
+        '"TransformJobName.$":"States.Format(\'vigil-tox-bulk-{}\', States.UUID())"',
+    ):
+        assert fragment in definition, fragment
+    machine = next(
+        r
+        for logical_id, r in raw["Resources"].items()
+        if logical_id.startswith("BulkModerationStateMachine")
+        and r["Type"] == "AWS::StepFunctions::StateMachine"
+    )
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    tokens = [p for p in parts if not isinstance(p, str)]
+    # the endpoint's model, and the stack's key for both the output and the job's volume
+    assert {"Fn::GetAtt": ["ServingModel2BFB7A72", "ModelName"]} in tokens
+    assert sum(t == {"Fn::GetAtt": [_key_id(raw), "Arn"]} for t in tokens) == 2
+    # the state machine may touch only its own transform jobs
+    policy = next(
+        r
+        for logical_id, r in raw["Resources"].items()
+        if logical_id.startswith("BulkModerationStateMachineRoleDefaultPolicy")
+    )
+    sagemaker_resources = [
+        statement["Resource"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if any(a.startswith("sagemaker:") for a in _actions(statement))
+    ]
+    assert sagemaker_resources
+    for resource in sagemaker_resources:
+        assert resource != "*"
+        assert resource["Fn::Join"][1][-1] == ":transform-job/vigil-tox-bulk-*"
+
+
+def _actions(statement: dict) -> list[str]:
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def _key_id(raw: dict) -> str:
+    (key,) = [k for k, r in raw["Resources"].items() if r["Type"] == "AWS::KMS::Key"]
+    return key
 
 
 def test_serverless_by_context(tmp_path):
