@@ -16,7 +16,7 @@ serves every DynamoDB call over HTTP, so this is dominated by the stand-in), the
 CPU seconds, state bytes read and written, state items written, and what the previous
 single-blob design would have read and written for the same object (the whole fleet's state).
 
-The default run (about 1 to 4 minutes on a loaded 2-core machine) covers half an hour of data
+The default run (about 3 to 5 minutes on a loaded 2-core machine) covers half an hour of data
 after the warm-up interval: ``--intervals 6``. State per series here is what a few intervals leave
 (profiles still empty, they compress well); a detector that learnt weeks of history keeps about
 6.7 KB per series (docs/air-quality.md), which scales bytes per object by the same factor at every
@@ -24,6 +24,7 @@ fleet size and leaves the ratio as it is.
 
     python benchmarks/air_quality_scale.py            # prints one JSON object as its last line
     python benchmarks/air_quality_scale.py --series 1000,10000,30000 --intervals 12
+    python benchmarks/air_quality_scale.py --state-store s3   # the shards as S3 objects
 """
 
 from __future__ import annotations
@@ -99,10 +100,21 @@ def deliver(service, bucket: str, key: str, body: bytes) -> tuple[dict, float, f
     return counts, wall, cpu, {k: after[k] - before[k] for k in after}
 
 
-def fleet_state_bytes(table: str, config: DetectorConfig) -> int:
+def fleet_state_bytes(service, table: str, config: DetectorConfig) -> int:
     """Every shard's stored state: what the single-blob design read and rewrote per object."""
-    from vigil.air_quality.state_store import ShardedStateStore
+    from vigil.air_quality.state_store import S3ShardStore, ShardedStateStore
     from vigil.aws import client
+
+    if isinstance(service.state, S3ShardStore):
+        pages = (
+            client("s3")
+            .get_paginator("list_objects_v2")
+            .paginate(
+                Bucket=service.state.bucket,
+                Prefix=service.state.partition(0).rsplit("/", 1)[0] + "/",
+            )
+        )
+        return sum(o["Size"] for page in pages for o in page.get("Contents", []))
 
     store = ShardedStateStore(table, config.name, config.state_shards)
     ddb, total = client("dynamodb"), 0
@@ -125,6 +137,7 @@ def run_fleet(resources, series: int, args, rng) -> dict:
         state_table=resources.state_table,
         anomaly_table=resources.anomaly_table,
         topic_arn=None,
+        state_bucket=resources.bucket if args.state_store == "s3" else None,
     )
     shards = places_by_shard(series, config.state_shards)
     started = time.perf_counter()
@@ -165,12 +178,13 @@ def run_fleet(resources, series: int, args, rng) -> dict:
     def mean(name):
         return float(np.mean([m[name] for m in measured]))
 
-    blob = fleet_state_bytes(resources.state_table, config)
+    blob = fleet_state_bytes(service, resources.state_table, config)
     records = sum(m["records"] for m in measured)
     return {
         "series": series,
         "shards": config.state_shards,
         "series_per_object": per_object * len(MEASURES),
+        "shard_series": round(series / config.state_shards),
         "objects_measured": len(measured),
         "seconds_per_object": round(mean("wall"), 4),
         "detector_cpu_seconds_per_object": round(mean("cpu"), 4),
@@ -197,6 +211,7 @@ def object_size_sweep(resources, series: int, args, rng) -> list[dict]:
         state_table=resources.state_table,
         anomaly_table=resources.anomaly_table,
         topic_arn=None,
+        state_bucket=resources.bucket if args.state_store == "s3" else None,
     )
     shards = places_by_shard(series, config.state_shards)
     interval = args.intervals + 1
@@ -221,6 +236,29 @@ def object_size_sweep(resources, series: int, args, rng) -> list[dict]:
     return out
 
 
+def mature_state_bytes_per_series(args, rng) -> dict:
+    """One shard learnt from ``--mature-days`` of 5-minute history, then a live hour: its
+    serialised size per series (profiles filled: what a detector in service stores)."""
+    from vigil.air_quality.engine import Detector
+    from vigil.air_quality.records import parse_json_lines
+
+    config = fleet_config(args.series_per_shard, args.series_per_shard)
+    places = [f"P-{i:06d}" for i in range(args.series_per_shard // len(MEASURES))]
+    history_intervals = args.mature_days * 288
+    detector = Detector(config)
+    history = b"".join(readings(places, i, rng) for i in range(history_intervals))
+    detector.learn(parse_json_lines(history, config))
+    live = b"".join(readings(places, history_intervals + i, rng) for i in range(12))
+    detector.ingest(parse_json_lines(live, config))
+    size = len(detector.to_bytes())
+    return {
+        "history_days": args.mature_days,
+        "series": len(detector.series),
+        "shard_state_bytes": size,
+        "bytes_per_series": round(size / len(detector.series), 1),
+    }
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description="Vigil air-quality scale benchmark")
     parser.add_argument("--series", default="1000,10000,30000", help="fleet sizes (series)")
@@ -229,6 +267,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--shards-measured", type=int, default=3)
     parser.add_argument(
         "--places-per-object", type=int, default=60, help="places (x 3 series) per object"
+    )
+    parser.add_argument(
+        "--mature-days", type=int, default=14, help="history one shard learns for its mature size"
+    )
+    parser.add_argument(
+        "--state-store",
+        choices=("dynamodb", "s3"),
+        default="dynamodb",
+        help="where the shards' state lives (the stack's vigil:air-quality:stateStore)",
     )
     args = parser.parse_args(argv)
     from local.standins.air_quality_pipeline import provision
@@ -255,6 +302,8 @@ def main(argv: list[str]) -> int:
         os.environ.update(saved)
         with contextlib.suppress(Exception):
             reset_clients()
+    mature = mature_state_bytes_per_series(args, rng)
+    print(json.dumps({"mature_state": mature}), flush=True)
     by_series = {r["series"]: r for r in results}
     smallest, largest = by_series[min(fleets)], by_series[max(fleets)]
     summary = {
@@ -291,9 +340,18 @@ def main(argv: list[str]) -> int:
             largest["seconds_per_object"] / smallest["seconds_per_object"], 3
         ),
         "object_size_sweep": sweep,
+        "mature_state": mature,
+        # what one object's commit writes once the shard has learnt (one shard per object)
+        "mature_state_bytes_written_per_object": {
+            s: round(by_series[s]["shard_series"] * mature["bytes_per_series"]) for s in fleets
+        },
+        "mature_single_blob_bytes_per_object": {
+            s: round(s * mature["bytes_per_series"]) for s in fleets
+        },
         "records_per_second": {s: by_series[s]["records_per_second"] for s in fleets},
         "records_per_cpu_second": {s: by_series[s]["records_per_cpu_second"] for s in fleets},
         "intervals_measured": args.intervals,
+        "state_store": args.state_store,
     }
     (OUT / "metrics.json").write_text(json.dumps({"fleets": results, **summary}, indent=1))
     print(json.dumps(summary))

@@ -41,6 +41,7 @@ from cdk.shared.iam import read_objects, use_key, write_objects
 from vigil.air_quality.contract import (
     BY_DIMENSION_INDEX,
     DETECTOR_ERROR_PREFIX,
+    DETECTOR_STATE_PREFIX,
     READINGS_PREFIX,
     DetectorConfig,
     DetectorSettings,
@@ -96,6 +97,7 @@ class AnomalyDetector(Construct):
         log_retention_days: int,
         memory_mib: int,
         reserved_concurrency: int,
+        state_in_bucket: bool,
         scientific_layer_arn: str,
     ):
         super().__init__(scope, construct_id)
@@ -152,6 +154,7 @@ class AnomalyDetector(Construct):
                 anomaly_table=self.anomaly_table.table_name,
                 alert_topic_arn=topic.topic_arn,
                 error_prefix=DETECTOR_ERROR_PREFIX,
+                state_bucket=bucket.bucket_name if state_in_bucket else None,
             ).to_environment(),
             timeout=Duration.seconds(120),
             memory_size=memory_mib,
@@ -179,6 +182,9 @@ class AnomalyDetector(Construct):
         if config.history and "/" in config.history[5:]:
             read_objects(role, bucket, key, config.history.split("/", 3)[3])
         write_objects(role, bucket, key, DETECTOR_ERROR_PREFIX)
+        if state_in_bucket:  # one object per shard, replaced conditionally (never deleted)
+            read_objects(role, bucket, key, DETECTOR_STATE_PREFIX)
+            write_objects(role, bucket, key, DETECTOR_STATE_PREFIX)
         role.add_to_principal_policy(
             iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn])
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from cdk.config import ContextModel
@@ -64,6 +66,12 @@ class AirQualitySettings(ContextModel):
         description="Shards of places the detector's state is split into; above 1, Firehose writes "
         "each shard's readings under its own prefix (dynamic partitioning) and shards are scored in "
         "parallel. About series / 300; at most Firehose's 500 active partitions.",
+    )
+    state_store: Literal["dynamodb", "s3"] = Field(
+        "dynamodb",
+        description="Where the detector keeps each shard's state: DynamoDB items (chunks of 350 KB, "
+        "committed in one transaction per object) or one S3 object per shard (conditional writes; "
+        "far cheaper for large fleets, see docs/air-quality.md).",
     )
     detector_concurrency: int | None = Field(
         None,

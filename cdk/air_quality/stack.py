@@ -69,6 +69,7 @@ class AirQualityStack(Stack):
             topic=self.alerts.topic,
             config=detector_config,
             reserved_concurrency=settings.detector_reserved_concurrency,
+            state_in_bucket=settings.state_store == "s3",
             removal_policy=self.baseline.removal_policy,
             log_retention_days=shared.log_retention_days,
             memory_mib=settings.detector_memory_mib,

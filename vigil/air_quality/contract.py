@@ -21,6 +21,7 @@ from vigil.environment import EnvironmentSettings
 __all__ = [
     "BY_DIMENSION_INDEX",
     "DETECTOR_ERROR_PREFIX",
+    "DETECTOR_STATE_PREFIX",
     "READINGS_PREFIX",
     "RULE_SQL",
     "RULE_SQL_VERSION",
@@ -34,6 +35,7 @@ __all__ = [
 
 READINGS_PREFIX = "readings/"  # Firehose writes here; a new object triggers the detector
 DETECTOR_ERROR_PREFIX = "errors/detector/"  # rejected records, per object
+DETECTOR_STATE_PREFIX = "state/detector/"  # the shards' state when it is kept in S3
 BY_DIMENSION_INDEX = "byDimension"  # the anomaly table's index: one location's anomalies by time
 
 
@@ -45,13 +47,14 @@ class DetectorSettings(EnvironmentSettings):
     anomaly_table: str
     alert_topic_arn: str | None = None
     error_prefix: str = DETECTOR_ERROR_PREFIX
+    state_bucket: str | None = None  # set: the shards' state in S3, else in the state table
 
     @field_validator("detector_config", mode="before")
     @classmethod
     def _from_json(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
 
-    @field_validator("alert_topic_arn", mode="before")
+    @field_validator("alert_topic_arn", "state_bucket", mode="before")
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return value or None

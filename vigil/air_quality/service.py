@@ -12,7 +12,8 @@ replaces its own instead of adding a second.
 DynamoDB layout
 * state table (``pk``, ``sk``): the engine state, one partition per shard of places
   (``vigil.air_quality.state_store``: an invocation reads and writes only the shards its records
-  touch, each conditionally on the version it read); ``alert#<name>``/``<series>`` the last alert
+  touch, each conditionally on the version it read; or one S3 object per shard under
+  ``state/detector/`` when ``state_bucket`` is set); ``alert#<name>``/``<series>`` the last alert
   per series (the cool-down, set with a conditional update so retries never page twice);
   ``object#<name>``/``<key>#<etag>`` marks an S3 object as processed (S3 may deliver an event more
   than once).
@@ -39,11 +40,13 @@ from vigil.air_quality.config import DetectorConfig
 from vigil.air_quality.contract import (  # noqa: F401 - the index name, defined with CDK's
     BY_DIMENSION_INDEX,
     DETECTOR_ERROR_PREFIX,
+    DETECTOR_STATE_PREFIX,
     DetectorSettings,
 )
 from vigil.air_quality.engine import AnomalyGroup, Detector, merge_groups
 from vigil.air_quality.records import Batch, Reject, parse_json_lines, rows_by_shard
 from vigil.air_quality.state_store import (  # noqa: F401 - StateConflict: what callers catch
+    S3ShardStore,
     ShardedStateStore,
     ShardState,
     StateConflict,
@@ -101,9 +104,14 @@ class DetectorService:
         anomaly_table: str,
         topic_arn: str | None,
         error_prefix: str = DETECTOR_ERROR_PREFIX,
+        state_bucket: str | None = None,
     ):
         self.config = config
-        self.state = ShardedStateStore(state_table, config.name, config.state_shards)
+        self.state: ShardedStateStore | S3ShardStore = (
+            S3ShardStore(state_bucket, DETECTOR_STATE_PREFIX, config.name, config.state_shards)
+            if state_bucket
+            else ShardedStateStore(state_table, config.name, config.state_shards)
+        )
         self.state_table = state_table
         self.anomaly_table = anomaly_table
         self.topic_arn = topic_arn
@@ -405,4 +413,5 @@ def service_from_environment(environ) -> DetectorService:
         anomaly_table=settings.anomaly_table,
         topic_arn=settings.alert_topic_arn,
         error_prefix=settings.error_prefix,
+        state_bucket=settings.state_bucket,
     )

@@ -302,3 +302,36 @@ def test_a_concurrent_writer_of_one_shard_cancels_the_whole_commit(aws, monkeypa
     assert retry.received == 48 and retry.rejected == 0 and retry.duplicates == 0
     assert shard_version(resources, cfg, "B-101") == 2
     assert shard_version(resources, cfg, "B-102") == 3
+
+
+def test_state_in_s3_one_object_per_shard_replaced_only_if_unchanged(aws):
+    """stateStore s3: the same shards as S3 objects, each written with If-Match on its ETag."""
+    from vigil.air_quality.state_store import StateConflict
+
+    resources, cfg = aws
+    service = DetectorService(
+        cfg,
+        state_table=resources.state_table,
+        anomaly_table=resources.anomaly_table,
+        topic_arn=resources.topic_arn,
+        state_bucket=resources.bucket,
+    )
+    history = service_batch(records(START, HISTORY_HOURS, locations=("B-101", "B-102")), cfg)
+    service.learn_and_store(history)
+    s3 = client("s3")
+    b101, b102 = (
+        service.state.partition(shard_of(p, cfg.state_shards)) for p in ("B-101", "B-102")
+    )
+    before = s3.head_object(Bucket=resources.bucket, Key=b102)["ETag"]
+    only_b101 = [r for r in _live() if r["LOCATION_ID"] == "B-101"]
+    result = service.process_records(as_lines(only_b101), source="t", bucket=resources.bucket)
+    assert result.received == len(only_b101) == result.processed
+    assert s3.head_object(Bucket=resources.bucket, Key=b101)["Metadata"]["version"] == "2"
+    assert s3.head_object(Bucket=resources.bucket, Key=b102)["ETag"] == before  # untouched
+
+    stale = service.state.load([shard_of("B-101", cfg.state_shards)])
+    k = shard_of("B-101", cfg.state_shards)
+    rival = stale[k].data + b"\0"  # another state (a rival with the same bytes changes nothing)
+    service.state.save({k: (rival, stale[k])})  # the rival commits first
+    with pytest.raises(StateConflict):
+        service.state.save({k: (stale[k].data, stale[k])})  # the loser read the same ETag

@@ -1,5 +1,5 @@
-"""With stateShards > 1: Firehose writes each shard under its own prefix, the detector scales out,
-and the stack stays cdk-nag and cfn-lint clean."""
+"""With stateShards > 1 (and the state in S3): Firehose writes each shard under its own prefix, the
+detector scales out, and the stack stays cdk-nag and cfn-lint clean."""
 
 from __future__ import annotations
 
@@ -23,7 +23,12 @@ SHARDS = 32
 def sharded(tmp_path_factory):
     outdir = tmp_path_factory.mktemp("cdk.out.sharded")
     app = new_app(
-        outdir, **{"vigil:systems": ["air-quality"], "vigil:air-quality:stateShards": SHARDS}
+        outdir,
+        **{
+            "vigil:systems": ["air-quality"],
+            "vigil:air-quality:stateShards": SHARDS,
+            "vigil:air-quality:stateStore": "s3",
+        },
     )
     build_app(app)
     synthesis = synthesize(app, outdir)
@@ -76,6 +81,25 @@ def test_the_detector_scales_out_and_knows_the_shard_count(sharded):
     # the configuration is joined with the bucket's name (its history prefix) at deploy time
     config = json.dumps(detector["Environment"]["Variables"]["DETECTOR_CONFIG"])
     assert f'\\"state_shards\\":{SHARDS}' in config
+
+
+def test_state_in_s3_is_read_and_written_under_its_prefix_only(sharded):
+    (detector,) = [
+        f
+        for f in _resources(sharded, "AWS::Lambda::Function")
+        if f.get("Description", "").startswith("Vigil air quality: score")
+    ]
+    assert "STATE_BUCKET" in detector["Environment"]["Variables"]
+    statements = [
+        statement
+        for policy in _resources(sharded, "AWS::IAM::Policy")
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+    state = [s for s in statements if "state/detector/*" in json.dumps(s.get("Resource"))]
+    actions = sorted(
+        a for s in state for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    )
+    assert actions == ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
 
 
 def test_sharded_stack_is_nag_and_cfn_lint_clean(sharded):
