@@ -137,59 +137,93 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def run_cell(task: str, mode: str, model: str, work: Path, args) -> dict:
+    """Prepare the cell's channels, train ``model`` on them and return its row."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    started = time.monotonic()
+    splits, meta = prepare(pd.read_csv(DATA), task=task, label_mode=mode, seed=0)
+    channels = work / f"{task}-{mode}" / model / "data"
+    write_channels(splits, meta, str(channels))
+    summary = train_cell(model, channels, channels.parent, args)
+    return {
+        "model": model,
+        "task": task,
+        "label_handling": (
+            "fractional targets" if mode == LabelMode.FRACTIONAL else "binary + class weights"
+        ),
+        "labels": meta.labels,
+        "class_weights": meta.class_weights,
+        "train_rows": meta.rows["train"],
+        "test_rows": meta.rows["test"],
+        "metrics": recipe_names(summary["metrics"]),
+        "seconds": time.monotonic() - started,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings (smoke test only)")
-    parser.add_argument("--workdir", default="")
+    parser.add_argument("--workdir", default="", help="cells already in its cells.jsonl are kept")
     parser.add_argument("--bilstm-epochs", type=int, default=6)
     parser.add_argument("--transformer-epochs", type=float, default=1)
     parser.add_argument("--transformer-train-samples", type=int, default=2000)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--jobs", type=int, default=1, help="cells trained at once (processes)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads per cell")
     args = parser.parse_args(argv)
     if args.quick:
         args.bilstm_epochs, args.transformer_epochs = 1, 0.1
         args.transformer_train_samples, args.max_length = 64, 32
-    import torch
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
 
-    torch.set_num_threads(args.threads)
     started = time.monotonic()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="vigil-tox-grid-"))
-    frame = pd.read_csv(DATA)
-    rows = []
-    for task in Task:
-        for mode in LabelMode:
-            splits, meta = prepare(frame, task=task, label_mode=mode, seed=0)
-            channels = work / f"{task.value}-{mode.value}" / "data"
-            write_channels(splits, meta, str(channels))
-            for model in args.models.split(","):
-                t0 = time.monotonic()
-                summary = train_cell(model, channels, channels.parent / model, args)
-                rows.append(
-                    {
-                        "model": model,
-                        "task": task.value,
-                        "label_handling": (
-                            "fractional targets"
-                            if mode is LabelMode.FRACTIONAL
-                            else "binary + class weights"
-                        ),
-                        "labels": meta.labels,
-                        "class_weights": meta.class_weights,
-                        "train_rows": meta.rows["train"],
-                        "test_rows": meta.rows["test"],
-                        "metrics": recipe_names(summary["metrics"]),
-                        "seconds": time.monotonic() - t0,
-                    }
-                )
-                (work / "cells.jsonl").open("a").write(json.dumps(rows[-1]) + "\n")
-                print(
-                    f"{model} {task.value} {mode.value}: auc_score_macro "
-                    f"{rows[-1]['metrics']['auc_score_macro']:.4f} "
-                    f"({time.monotonic() - started:.0f}s)",
-                    flush=True,
-                )
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "cells.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    done = {(r["model"], r["task"], r["label_handling"]) for r in rows}
+    cells = [
+        (task.value, mode.value, model)
+        for task in Task
+        for mode in LabelMode
+        for model in args.models.split(",")
+    ]
+    with ProcessPoolExecutor(max(args.jobs, 1), mp_context=get_context("spawn")) as pool:
+        jobs = [
+            pool.submit(run_cell, task, mode, model, work, args)
+            for task, mode, model in cells
+            if (
+                model,
+                task,
+                "fractional targets" if mode == LabelMode.FRACTIONAL else "binary + class weights",
+            )
+            not in done
+        ]
+        for job in as_completed(jobs):
+            row = job.result()
+            rows.append(row)
+            with log.open("a") as out:
+                out.write(json.dumps(row) + "\n")
+            print(
+                f"{row['model']} {row['task']} {row['label_handling']}: auc_score_macro "
+                f"{row['metrics']['auc_score_macro']:.4f} ({time.monotonic() - started:.0f}s)",
+                flush=True,
+            )
+    order = {cell: i for i, cell in enumerate(cells)}
+    rows.sort(
+        key=lambda r: order.get(
+            (
+                r["task"],
+                "fractional" if r["label_handling"] == "fractional targets" else "binary",
+                r["model"],
+            ),
+            len(order),
+        )
+    )
     print(table(rows), flush=True)
     result = {
         "cells": rows,
