@@ -125,6 +125,7 @@ def main(argv: list[str]) -> int:
 
     from local.standins.api_gateway import LocalApi
     from local.standins.fraud_scoring import local_scoring
+    from local.standins.label_feedback import local_label_log, logged_labels, send_chargebacks
     from vigil.fraud import schema
     from vigil.fraud.scoring import transaction_event
 
@@ -145,11 +146,18 @@ def main(argv: list[str]) -> int:
             settings={"POWERTOOLS_METRICS_DISABLED": "true"},
         ) as local,
         local.activated(),
+        local_label_log(),  # the label API's S3 log, on moto server
     ):
+        from lambdas.fraud.label_transaction import handler as label_handler
         from lambdas.fraud.score_transaction import handler as lambda_handler
 
         lambda_handler.scorer.cache_clear()
-        api = LocalApi({("POST", "/transactions"): lambda_handler.handler}).serve_in_thread()
+        label_handler.feedback.cache_clear()
+        routes = {
+            ("POST", "/transactions"): lambda_handler.handler,
+            ("POST", "/transactions/{id}/label"): label_handler.handler,
+        }
+        api = LocalApi(routes).serve_in_thread()
         threshold = lambda_handler.scorer().config.threshold or model_threshold(artifacts.model_dir)
         rows = stream_rows(args.stream, args.seed + 1)
         print(f"[5/6] streaming {len(rows)} new transactions to {api.url}/transactions", flush=True)
@@ -175,6 +183,11 @@ def main(argv: list[str]) -> int:
                 scores.append(answer["pred_prob"])
                 flags.append(answer["flag"] == "fraud")
                 latencies.append(ms)
+            # chargebacks arrive for the frauds: the label log the next training run reads
+            chargebacks = send_chargebacks(
+                connection, rows[1:], after_each=label_handler.metrics.clear_metrics
+            )
+            chargebacks["logged"] = logged_labels()
         finally:
             connection.close()
             api.stop()
@@ -199,6 +212,7 @@ def main(argv: list[str]) -> int:
         "latency_p50_ms": round(percentile(latencies, 50), 2),
         "latency_p99_ms": round(percentile(latencies, 99), 2),
         "latency_mean_ms": round(statistics.fmean(latencies), 2) if latencies else None,
+        "chargebacks": chargebacks,
     }
     out = args.workdir
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
