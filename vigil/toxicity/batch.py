@@ -15,7 +15,10 @@ Every input row ends in exactly one of two files: ``--output`` (``{"line", "id",
 "probabilities", "flags", "flagged"}``) or ``--rejects`` (``{"line", "id", "reason"}``), where
 ``line`` is the row's 1-based position among the file's rows (CSV records after the header,
 JSON lines). A summary (rows, scored, rejected, flagged, seconds, texts per second) is printed
-as one JSON object.
+as one JSON object. A cloud run's ``bulk/output/<file>.out`` is split into the same two files:
+
+    python -m vigil.toxicity.batch comments.jsonl.out --transform-output \
+        --output scores.jsonl --rejects rejects.jsonl
 """
 
 from __future__ import annotations
@@ -112,6 +115,25 @@ def score_batch(handler, bundle, batch: list[bytes | UnreadableRow]) -> list[dic
     ]
 
 
+def write_results(results: Iterable[dict], *, output: str | Path, rejects: str | Path) -> dict:
+    """Scored rows to ``output``, rejected rows with their reason to ``rejects``, each with its
+    1-based ``line`` among the file's rows; returns the counts."""
+    counts = {"rows": 0, "scored": 0, "rejected": 0, "flagged": 0}
+    with Path(output).open("w") as scored_out, Path(rejects).open("w") as rejected_out:
+        for result in results:
+            counts["rows"] += 1
+            line = counts["rows"]
+            if "rejected" in result:
+                counts["rejected"] += 1
+                reason = {"line": line, "id": result["id"], "reason": result["rejected"]}
+                rejected_out.write(json.dumps(reason) + "\n")
+            else:
+                counts["scored"] += 1
+                counts["flagged"] += bool(result["flagged"])
+                scored_out.write(json.dumps({"line": line, **result}) + "\n")
+    return counts
+
+
 def moderate_file(
     input_path: str | Path,
     handler,
@@ -130,31 +152,37 @@ def moderate_file(
         lines = csv_lines(input_path, text_column=text_column, id_column=id_column)
     else:
         lines = jsonl_lines(input_path)
-    counts = {"rows": 0, "scored": 0, "rejected": 0, "flagged": 0}
     started = time.perf_counter()
-    with Path(output).open("w") as scored_out, Path(rejects).open("w") as rejected_out:
-        for batch in mini_batches(lines, int(max_payload_mb * 1024 * 1024)):
-            for result in score_batch(handler, bundle, batch):
-                counts["rows"] += 1
-                line = counts["rows"]
-                if "rejected" in result:
-                    counts["rejected"] += 1
-                    reason = {"line": line, "id": result["id"], "reason": result["rejected"]}
-                    rejected_out.write(json.dumps(reason) + "\n")
-                else:
-                    counts["scored"] += 1
-                    counts["flagged"] += bool(result["flagged"])
-                    scored_out.write(json.dumps({"line": line, **result}) + "\n")
+    results = (
+        result
+        for batch in mini_batches(lines, int(max_payload_mb * 1024 * 1024))
+        for result in score_batch(handler, bundle, batch)
+    )
+    counts = write_results(results, output=output, rejects=rejects)
     seconds = time.perf_counter() - started
     counts["seconds"] = round(seconds, 3)
     counts["texts_per_second"] = round(counts["scored"] / seconds, 1) if seconds else 0.0
     return counts
 
 
+def split_transform_output(path: str | Path, *, output: str | Path, rejects: str | Path) -> dict:
+    """A Batch Transform ``<file>.out`` (one result or rejection a line, in input order) split
+    into the same two files the local run writes."""
+    with Path(path).open() as handle:
+        return write_results(
+            (json.loads(line) for line in handle if line.strip()), output=output, rejects=rejects
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", help="a CSV file or a JSON lines file (.jsonl)")
-    parser.add_argument("--model-dir", required=True, help="a trained model directory")
+    parser.add_argument("--model-dir", default="", help="a trained model directory")
+    parser.add_argument(
+        "--transform-output",
+        action="store_true",
+        help="INPUT is a Batch Transform .out file: split it into --output and --rejects",
+    )
     parser.add_argument("--entry-point", default="", help="default: <model-dir>/code/inference.py")
     parser.add_argument("--output", required=True, help="scored rows (JSON lines)")
     parser.add_argument("--rejects", required=True, help="rejected rows and reasons (JSON lines)")
@@ -163,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-payload-mb", type=float, default=BULK_MAX_PAYLOAD_MB)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     args = parser.parse_args(argv)
+    if args.transform_output:
+        counts = split_transform_output(args.input, output=args.output, rejects=args.rejects)
+        print(json.dumps(counts))
+        return 0
+    if not args.model_dir:
+        parser.error("--model-dir is required to score a file")
     if args.threads:
         import torch
 

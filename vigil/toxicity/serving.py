@@ -93,6 +93,8 @@ def parse_bulk_line(line: str, *, max_chars: int = MAX_TEXT_CHARS) -> BulkRow:
 def parse_bulk_request(
     body: bytes | str, *, max_rows: int = MAX_BULK_ROWS, max_chars: int = MAX_TEXT_CHARS
 ) -> BulkRequest:
+    if not body.strip():
+        raise BadRequest("the JSON lines request holds no rows")
     # Lines are decoded one by one: a byte sequence that is not UTF-8 spoils only its own row.
     # Split on "\n" only: a text may hold other line separators (U+2028) unescaped.
     lines = bytes(body).split(b"\n") if isinstance(body, bytes | bytearray) else body.split("\n")
@@ -107,8 +109,6 @@ def parse_bulk_request(
                 rows.append(BulkRow(id=None, reason=f"the line is not UTF-8: {exc}"))
                 continue
         rows.append(parse_bulk_line(line, max_chars=max_chars))
-    if not rows:
-        raise BadRequest("the JSON lines request holds no rows")
     if len(rows) > max_rows:
         raise BadRequest(f"the request has {len(rows)} rows; at most {max_rows}", 413)
     return BulkRequest(rows)

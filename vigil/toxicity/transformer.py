@@ -298,6 +298,39 @@ def quantize_for_cpu(model):
     return quantized.eval()
 
 
+# The most mean ROC-AUC the served precision may give up against the trained weights.
+SERVING_AUC_TOLERANCE = 0.003
+
+
+def choose_serving_precision(
+    model,
+    tokenizer,
+    texts: list[str],
+    targets,
+    *,
+    full_precision_probs=None,
+    tolerance: float = SERVING_AUC_TOLERANCE,
+    **predict_kwargs,
+) -> dict:
+    """Which precision to serve, by measurement on held-out ``texts``: ``SERVING_PRECISION``
+    when its mean ROC-AUC is within ``tolerance`` of the trained weights', else "fp32" (a
+    model whose margins are too thin for int8 keeps its quality and loses only speed)."""
+    from vigil.toxicity.metrics import compute_metrics
+
+    if full_precision_probs is None:
+        full_precision_probs = predict(model, tokenizer, texts, **predict_kwargs)
+    full = compute_metrics(targets, full_precision_probs)["roc_auc_macro"]
+    quantized_probs = predict(quantize_for_cpu(model), tokenizer, texts, **predict_kwargs)
+    quantized = compute_metrics(targets, quantized_probs)["roc_auc_macro"]
+    keeps_quality = bool(full - quantized <= tolerance)  # NaN (no positives) compares False
+    return {
+        "serving_precision": SERVING_PRECISION if keeps_quality else "fp32",
+        f"valid_mean_auc_{SERVING_PRECISION}": quantized,
+        "valid_mean_auc_fp32": full,
+        "tolerance": tolerance,
+    }
+
+
 def load_classifier(folder: str | Path, *, precision: str | None = None):
     """(model, tokenizer, meta) from a folder written by the transformer training script, the
     model ready to serve at ``precision`` (default: the metadata's ``serving_precision``, else

@@ -47,6 +47,24 @@ def test_bad_input_is_a_4xx_from_the_serving_stack(served, body, content_type, s
     assert answer.message.startswith(first_line)
 
 
+def test_a_bulk_mini_batch_through_the_serving_stack_as_batch_transform_sends_it(served):
+    lines = [
+        json.dumps({"id": "a", "text": "you are an idiot"}),
+        json.dumps({"id": "b", "text": ""}),
+        "{broken",
+        json.dumps({"id": "d", "text": "thanks for the fix"}),
+    ]
+    answer = served.invoke(
+        "\n".join(lines) + "\n",
+        content_type="application/jsonlines",
+        accept="application/jsonlines",
+    )
+    rows = [json.loads(line) for line in answer.body.decode().splitlines()]
+    assert [row["id"] for row in rows] == ["a", "b", None, "d"]
+    assert "empty" in rows[1]["rejected"] and "not valid JSON" in rows[2]["rejected"]
+    assert set(rows[0]["probabilities"]) == set(JIGSAW_LABELS) and "rejected" not in rows[3]
+
+
 def test_boto3_invoke_endpoint_and_model_error(served):
     runtime = boto3.client("sagemaker-runtime")
     ok = runtime.invoke_endpoint(

@@ -133,6 +133,23 @@ def test_the_cli_scores_good_rows_and_rejects_bad_ones_as_the_endpoint_would(
             "application/json",
         )
     )
+    # a transform job's .out file (the model's answers in input order) splits the same way
+    transform_out = folder / f"{kind}-{file}.out"
+    transform_out.write_text(
+        handler.output_fn(
+            handler.predict_fn(handler.input_fn(jsonl_path.read_bytes(), JSON_LINES), bundle),
+            JSON_LINES,
+        )
+    )
+    split_scored, split_rejected = folder / "split.jsonl", folder / "split-rejects.jsonl"
+    args = [f"--output={split_scored}", f"--rejects={split_rejected}", "--transform-output"]
+    assert batch.main([str(transform_out), *args]) == 0
+    assert [json.loads(x)["id"] for x in split_scored.read_text().splitlines()] == [
+        "c1",
+        "c2",
+        "c5",
+    ]
+    assert split_rejected.read_text().splitlines() == rejected.read_text().splitlines()
     for result, expected in zip(results, answer["results"], strict=True):
         assert set(result["probabilities"]) == set(JIGSAW_LABELS)
         for label in JIGSAW_LABELS:

@@ -13,6 +13,7 @@ from vigil.toxicity.transformer import (
     META_FILE,
     SERVING_PRECISION,
     MeanPooledClassifier,
+    choose_serving_precision,
     load_classifier,
     predict,
     roberta_from_config,
@@ -94,3 +95,20 @@ def test_length_sorted_batches_answer_in_input_order(saved):
     one_by_one = np.concatenate([_probs(model, tokenizer, meta, [t]) for t in TEXTS])
     np.testing.assert_allclose(together, one_by_one, atol=1e-5)
     assert _probs(model, tokenizer, meta, []).shape == (0, len(LABELS))
+
+
+@pytest.mark.parametrize(("tolerance", "chosen"), [(1.0, "int8"), (-1.0, "fp32")])
+def test_the_served_precision_is_chosen_by_held_out_auc(saved, tolerance, chosen):
+    model, tokenizer, _ = load_classifier(saved, precision="fp32")
+    targets = np.array([[1, 1], [0, 0], [1, 0], [1, 1], [0, 0]], dtype=float)
+    check = choose_serving_precision(
+        model,
+        tokenizer,
+        TEXTS,
+        targets,
+        tolerance=tolerance,
+        loss_mode="MULTI_LABEL",
+        max_length=32,
+    )
+    assert check["serving_precision"] == chosen
+    assert 0.0 <= check["valid_mean_auc_int8"] <= 1.0 and 0.0 <= check["valid_mean_auc_fp32"] <= 1.0
