@@ -327,7 +327,9 @@ def handle_label_event(
         logger.exception("label request failed unexpectedly")
         _count(metrics, "LabelError")
         return json_response(500, {"message": "internal error"})
-    logger.info(
+    # accepted changes are recorded in the label log itself; refusals are worth a log line
+    log = logger.info if answer.status in (404, 409) else logger.debug
+    log(
         "label request answered",
         extra={
             "transaction_id": transaction_id,
