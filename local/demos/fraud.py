@@ -12,7 +12,9 @@ Every step is the project's real code on local stand-ins:
    model behind the SageMaker runtime proxy (``local/standins/fraud_scoring.py``);
 5. a second batch of generated transactions (new TransactionIDs, overlapping cards, devices and
    fraud rings) is streamed one by one as HTTP requests to a local API front
-   (``local/standins/api_gateway.py``) that invokes the scoring Lambda handler;
+   (``local/standins/api_gateway.py``) that invokes the scoring Lambda handler; then a
+   chargeback for each fraud among them goes, twice, to ``POST /transactions/{id}/label`` (the
+   label Lambda: S3 label log on moto server, then the graph);
 6. prints precision/recall at the model's threshold, p50/p99 latency and the explanation of one
    flagged transaction (``explain: true``), and writes plots
    (``build/demo_fraud/``: score distribution, precision-recall curve, latency histogram) with a
