@@ -33,3 +33,16 @@ def test_a_non_finite_probability_is_refused(value, shape):
 def test_an_answer_without_a_number_is_refused(answer):
     with pytest.raises(ValueError, match="no finite pred_prob"):
         pred_prob_of(answer)
+
+
+def test_the_refusal_quotes_the_answer_cut_to_200_characters():
+    answer = {"pred_prob": None, "note": "x" * 500}
+    with pytest.raises(ValueError) as refused:
+        pred_prob_of(answer)
+    assert str(refused.value) == f"endpoint answer has no finite pred_prob: {str(answer)[:200]}"
+
+
+@pytest.mark.parametrize("value", [-0.5, 1.5])
+def test_an_out_of_range_probability_is_refused_with_its_value(value):
+    with pytest.raises(ValueError, match=rf"pred_prob {value} is outside \[0, 1\]"):
+        pred_prob_of({"pred_prob": value})
