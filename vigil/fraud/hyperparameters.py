@@ -26,6 +26,12 @@ class Hyperparameters(BaseModel):
     n_layers: int = Field(2, ge=1, le=8, description="number of RGCN layers")
     n_hidden: int = Field(32, ge=1, le=4096, description="hidden size of each RGCN layer")
     embedding_size: int = Field(32, ge=1, le=4096, description="learned entity embedding size")
+    entity_input: str = Field(
+        "id+features",
+        pattern=r"^(id\+features|features)$",
+        description="RGCN entity inputs: id+features (a learned ID embedding per entity, and its "
+        "transactions' mean features in layer 1) or features (inductive: no ID embeddings)",
+    )
     n_epochs: int = Field(60, ge=1, le=100_000, description="full-graph training epochs")
     lr: float = Field(0.01, gt=0, le=10, description="Adam learning rate")
     weight_decay: float = Field(5e-4, ge=0, le=1, description="L2 penalty")

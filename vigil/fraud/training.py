@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--dropout must be in [0, 1)")
     if args.batch_size < 0 or args.fanout < 1 or args.patience < 1:
         parser.error("--batch-size must be >= 0, --fanout and --patience >= 1")
-    for name in ("model", "selection_metric", "threshold_rule"):
+    for name in ("model", "selection_metric", "threshold_rule", "entity_input"):
         pattern = Hyperparameters.model_fields[name].metadata[0].pattern
         if not re.match(pattern, getattr(args, name)):
             parser.error(
@@ -199,7 +199,12 @@ def fit(data, args, *, log=print):
         dropout=args.dropout,
     )
     model = FraudRGCN(config)
-    model.set_known(data.known_entities("train"))
+    known = data.known_entities("train")
+    if args.entity_input == "features":
+        # inductive: no entity has an ID embedding (every entity's input is zero), so the model
+        # sees an entity only through its transactions' mean features (layer 1), new ones too
+        known = {etype: np.zeros_like(flags) for etype, flags in known.items()}
+    model.set_known(known)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     pos_weight = torch.tensor(positive_weight(args.class_weight, data.labels[train_idx.numpy()]))
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)

@@ -125,3 +125,17 @@ def test_one_layer_model_scores_match_and_three_layers_refuse_serving():
     assert three.inference(graph, x).shape == (300,)
     with pytest.raises(ValueError, match="1 or 2 layers"):
         three.score_targets(x[:1], [{}])
+
+
+def test_feature_only_entity_inputs_use_no_id_embedding():
+    data = easy_graph(n=300, seed=4)
+    args = parse_args(
+        ["--train", "unused", "--n-epochs", "2", "--num-threads", "1", "--n-hidden", "8",
+         "--embedding-size", "4", "--entity-input", "features"]
+    )  # fmt: skip
+    model, _, _ = fit(data, args, log=lambda line: None)
+    for etype in data.entity_types:
+        assert not model.known(etype).any()
+        assert torch.count_nonzero(model.entity_input(etype)) == 0
+    with pytest.raises(SystemExit):
+        parse_args(["--train", "unused", "--entity-input", "ids"])
