@@ -11,8 +11,9 @@ ends with).
 * toxicity: the model the toxicity demo served (``build/demo/toxicity``), when there is one,
   behind the real moderation handler on its own process (``local/console/moderation_api.py``).
 
-``python -m local.console.live [--port 8765] [--seconds N]``: ``--seconds`` stops after N
-seconds (scripts and tests); without it the console runs until interrupted.
+``python -m local.console.live [--port 8765] [--seconds N] [--toxicity-model PATH]``:
+``--seconds`` stops after N seconds (scripts and tests); without it the console runs until
+interrupted.
 """
 
 from __future__ import annotations
@@ -112,6 +113,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.console.live", description=__doc__)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="the console's port")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    parser.add_argument(
+        "--toxicity-model",
+        type=Path,
+        default=None,
+        help="model.tar.gz or model directory to moderate with (default: the toxicity demo's)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
@@ -130,7 +137,7 @@ def main(argv: list[str]) -> int:
 
     print("[console] fraud model (the fraud demo's, trained here if missing)", flush=True)
     artifacts = build_artifacts(FRAUD_WORKDIR, transactions=3000, seed=7, epochs=30)
-    tarball = TOXICITY_WORKDIR / f"{SERVED_MODEL}.tar.gz"
+    tarball = args.toxicity_model or TOXICITY_WORKDIR / f"{SERVED_MODEL}.tar.gz"
     with contextlib.ExitStack() as stack:
         moto = stack.enter_context(running_moto_server())
         os.environ.update(moto.environment())
