@@ -83,6 +83,21 @@ class ModelParams(_Strict):
     severity_100_probability: float = Field(
         1e-4, gt=0, lt=1, description="tail probability of severity 100 (tail_share: 0)"
     )
+    novelty_window: int = Field(
+        0,
+        ge=0,
+        le=32,
+        description="values in the latest pattern compared with the series' recent history "
+        "(nearest earlier run of as many values; 0: off; 3 suits irregular metrics, see "
+        "docs/air-quality-detector.md)",
+    )
+    novelty_history: int = Field(
+        2016,
+        ge=0,
+        le=20_000,
+        description="recent values each series keeps for the novelty statistic (2016: a week "
+        "of 5-minute intervals; 4 bytes of state each)",
+    )
     transform: Literal["auto", "log", "sqrt", "none"] = Field(
         "auto", description="auto: sqrt for non-negative series (variance grows with level)"
     )

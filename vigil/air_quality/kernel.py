@@ -61,15 +61,32 @@ TYPICAL_RUN_HALF_LIFE_MINUTES = 5 * MINUTES_PER_DAY  # a series' longest usual r
 # (its resolution: the smallest non-zero change seen, inf: none yet; its longest usual run of
 # repeated values; the log of its statistic's peaks threshold; the decaying peak of its recent
 # rarity, which a new alert must exceed; the excess moments of its peaks; the last interval's
-# rarity), then the covariance row
+# rarity), the novelty statistic's own tail (log threshold, NaN: no non-zero distance yet; excess
+# moments), then the covariance row
 AUX_DEV_SCALE, AUX_U1, AUX_U2, AUX_SC1, AUX_RATIO = 0, 1, 2, 3, 4
 AUX_EW_CZ, AUX_EW_CZ2, AUX_RUN, AUX_LAST_CZ = 5, 6, 7, 8
 AUX_RESOLUTION, AUX_TYPICAL_RUN, AUX_LOG_TAIL, AUX_ALERT_PEAK = 9, 10, 11, 12
 AUX_EXCESS_M1, AUX_EXCESS_M2, AUX_LAST_RARITY = 13, 14, 15
-AUX_CROSS, AUX_XCOV = 5, 16
+AUX_NOVEL_LOG_TAIL, AUX_NOVEL_M1, AUX_NOVEL_M2 = 16, 17, 18
+AUX_CROSS, AUX_XCOV = 5, 19
+_NOVELTY_INIT = (np.nan, 0.0, 0.0)
 AUX_INIT = np.array(
-    [0.0, np.nan, np.nan, 1.0, SPIKE_RATIO0, 0.0, 1.0, 0.0, np.nan, np.inf, *[0.0] * 6]
+    [
+        0.0,
+        np.nan,
+        np.nan,
+        1.0,
+        SPIKE_RATIO0,
+        0.0,
+        1.0,
+        0.0,
+        np.nan,
+        np.inf,
+        *[0.0] * 6,
+        *_NOVELTY_INIT,
+    ]
 )
+REASON_NOVEL = 10  # the last few values form a pattern unlike any in the series' recent history
 EXCESS_RHO = 0.01  # the excess moments follow about the last 100 peaks
 
 
@@ -91,6 +108,7 @@ class State(NamedTuple):
     nobs: np.ndarray  # int: scored intervals, -1: not initialised
     offset: np.ndarray  # transform: > 0 log1p(y / offset), < 0 sqrt(y / -offset), 0 identity,
     # NaN: a non-negative series that has shown only zeros (its scale is not known yet)
+    recent: np.ndarray  # [series, novelty_history] float32 ring of raw values, by nobs
 
 
 class Params(NamedTuple):
@@ -126,6 +144,7 @@ class Params(NamedTuple):
     transform: float  # TRANSFORM_*
     warm_after: float  # scored intervals before a series may alert
     severity_threshold: float
+    novelty_window: int  # values in the pattern the novelty statistic compares (0: off)
 
 
 def params_from(config) -> Params:
@@ -163,6 +182,7 @@ def params_from(config) -> Params:
         transform=transform,
         warm_after=float(max(config.warmup_intervals, 1)),
         severity_threshold=config.severity_threshold,
+        novelty_window=p.novelty_window,
     )
 
 
@@ -295,6 +315,10 @@ def init_series(st, p, sid, y):
         _init_tail(st, p, s)
         st.aux[s, AUX_ALERT_PEAK] = 0.0
         st.aux[s, AUX_LAST_RARITY] = 0.0
+        st.aux[s, AUX_NOVEL_LOG_TAIL] = math.nan
+        st.aux[s, AUX_NOVEL_M1] = 0.0
+        st.aux[s, AUX_NOVEL_M2] = 0.0
+        st.recent[s, :] = math.nan
         st.nobs[s] = 0
 
 
@@ -338,6 +362,86 @@ def _tail_decades(st, p, s, z_eff):
     else:
         log_survival = -math.log1p(shape * excess / scale) / shape
     return base - log_survival / math.log(10.0)
+
+
+@njit
+def _novelty(st, p, s, y):
+    """Keep y in the series' ring of recent values; return how far the last novelty_window
+    values are from the nearest earlier run of as many values in the ring (root mean square, in
+    the series' own units), NaN until the ring holds two runs that do not overlap.
+
+    A pattern the series has shown before (a daily peak, a burst of the usual shape, a plateau
+    it often sits on) has a close neighbour; one it has not (spikes that come denser than ever,
+    a level it never took, a shape it never drew) has none. No model of the series is assumed,
+    so this catches what a forecast's residual misses on irregular metrics."""
+    ring = st.recent[s]
+    size = ring.size
+    m = p.novelty_window
+    k = st.nobs[s]  # values kept before this one: y is value number k
+    if size == 0 or m <= 0 or k < 0:
+        return math.nan
+    ring[k % size] = y
+    first = _max(m - 1, k - size + m)  # earliest run end whose values are all still kept
+    last = k - m  # latest run end that does not overlap the current run
+    if last < first:
+        return math.nan
+    best = math.inf
+    for j in range(first, last + 1):
+        total = 0.0
+        for i in range(m):
+            diff = float(ring[(k - i) % size]) - float(ring[(j - i) % size])
+            total += diff * diff
+            if total >= best:  # early abandon: this run is already farther than the best
+                break
+        if total < best:
+            best = total
+    return math.sqrt(best / m)
+
+
+@njit
+def _novelty_decades(st, p, s, distance):
+    """How rare the novelty distance is for this series (-log10 of its tail probability), from
+    its own peaks over a quantile threshold, as ``_tail_decades`` does for the statistics. Its
+    unit is the series' own, so the law starts at the first non-zero distance, not at a prior."""
+    base = -math.log10(p.tail_share)
+    log_threshold = st.aux[s, AUX_NOVEL_LOG_TAIL]
+    if not (distance > 0.0 and log_threshold == log_threshold):
+        return base
+    threshold = math.exp(log_threshold)
+    if not distance > threshold:
+        return base
+    m1 = st.aux[s, AUX_NOVEL_M1]
+    var = _max(st.aux[s, AUX_NOVEL_M2] - m1 * m1, 1e-12 * m1 * m1)
+    ratio = m1 * m1 / var
+    shape = _clip(0.5 * (1.0 - ratio), 0.0, 0.9)
+    scale = _max(m1 if shape == 0.0 else 0.5 * m1 * (1.0 + ratio), 1e-12 * threshold)
+    excess = distance - threshold
+    log_survival = -excess / scale if shape == 0.0 else -math.log1p(shape * excess / scale) / shape
+    return base - log_survival / math.log(10.0)
+
+
+@njit
+def _learn_novelty_tail(st, p, s, distance):
+    """Move the novelty threshold toward its quantile; each peak over it teaches the tail."""
+    if distance != distance:
+        return
+    log_threshold = st.aux[s, AUX_NOVEL_LOG_TAIL]
+    if log_threshold != log_threshold:
+        if distance > 0.0:  # zeros until then: a flat start has shown no unit yet
+            st.aux[s, AUX_NOVEL_LOG_TAIL] = math.log(distance)
+        st.aux[s, AUX_NOVEL_M1] = 0.5 * distance
+        st.aux[s, AUX_NOVEL_M2] = 0.5 * distance * distance
+        return
+    threshold = math.exp(log_threshold)
+    exceeded = distance > threshold
+    st.aux[s, AUX_NOVEL_LOG_TAIL] = log_threshold + p.tail_rate * (
+        (1.0 if exceeded else 0.0) - p.tail_share
+    )
+    if exceeded:
+        m1 = st.aux[s, AUX_NOVEL_M1]
+        excess = _min(distance - threshold, 50.0 * m1)
+        st.aux[s, AUX_NOVEL_M1] = m1 + EXCESS_RHO * (excess - m1)
+        st.aux[s, AUX_NOVEL_M2] += EXCESS_RHO * (excess * excess - st.aux[s, AUX_NOVEL_M2])
 
 
 @njit
@@ -510,6 +614,15 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     threshold = math.exp(st.aux[s, AUX_LOG_TAIL])
     exceeded = z_eff > threshold
     warm = st.nobs[s] >= p.warm_after
+    # The novelty of the latest pattern has its own tail; the rarer of the two is what the
+    # interval shows and alerts on. The model learns as before: a pattern new to the series is
+    # not evidence that the forecast is wrong.
+    distance = _novelty(st, p, s, y)
+    novel_decades = _novelty_decades(st, p, s, distance)
+    shown = severity
+    if exceeded and novel_decades > decades:
+        decades, reason = novel_decades, REASON_NOVEL
+        shown = 100.0 * _clip((decades - base) / (p.rare_decades - base), 0.0, 1.0)
     # An anomaly is raised when it begins or gets worse: rarer than the previous interval and
     # than the decaying peak of the series' recent rarity (unclipped, so an episode that stays
     # at severity 100 is not raised again). An episode that goes on is one alert, not one per
@@ -521,7 +634,7 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     st.aux[s, AUX_LAST_RARITY] = excess
     if new or not warm:
         status = WARMUP
-    elif escalates and severity >= p.severity_threshold:
+    elif escalates and shown >= p.severity_threshold:
         status = ANOMALY
     else:
         status = OK
@@ -564,6 +677,7 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
             excess = _min(z_eff - threshold, 50.0 * st.aux[s, AUX_EXCESS_M1])
             st.aux[s, AUX_EXCESS_M1] += EXCESS_RHO * (excess - st.aux[s, AUX_EXCESS_M1])
             st.aux[s, AUX_EXCESS_M2] += EXCESS_RHO * (excess * excess - st.aux[s, AUX_EXCESS_M2])
+        _learn_novelty_tail(st, p, s, distance)
         st.aux[s, AUX_RESOLUTION] = resolution
         st.aux[s, AUX_TYPICAL_RUN] = typical_run
         st.slow[s] += SLOW_ALPHA * (st.level[s] - st.slow[s]) * damp
@@ -596,7 +710,7 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     st.nobs[s] += 1
     if new:
         return y, 0.0, 0.0, status, reason, calm
-    return inverse(pred, st.offset[s]), z, severity, status, reason, calm
+    return inverse(pred, st.offset[s]), z, shown, status, reason, calm
 
 
 # --- one interval of many series: the two phases around the engine's cross-measure numpy ------
