@@ -90,3 +90,23 @@ def test_stack_settings_reject_typos_and_bad_values():
     )
     with pytest.raises(ValidationError, match="must divide a day"):
         bad.detector_config()
+
+
+def test_sharded_settings_follow_dynamic_partitionings_limits():
+    one = parse_settings(AirQualitySettings, {}, "air-quality")
+    assert (one.state_shards, one.firehose_buffer_mib, one.detector_reserved_concurrency) == (
+        1,
+        5,
+        1,
+    )
+    many = parse_settings(AirQualitySettings, {"vigil:air-quality:stateShards": 80}, "air-quality")
+    assert many.firehose_buffer_mib == 64  # the least dynamic partitioning accepts
+    assert many.detector_reserved_concurrency == 50
+    assert many.detector_config().state_shards == 80
+    for key, value in (("bufferSeconds", 0), ("bufferMib", 5)):
+        with pytest.raises(SettingsError, match=key):
+            parse_settings(
+                AirQualitySettings,
+                {"vigil:air-quality:stateShards": 8, f"vigil:air-quality:{key}": value},
+                "air-quality",
+            )
