@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -109,6 +110,10 @@ def moderation_process(model: Path, port: int) -> Iterator[str | None]:
                 process.kill()
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.console.live", description=__doc__)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="the console's port")
@@ -122,6 +127,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+    # stopped like Ctrl-C, so every stand-in process is stopped on the way out
+    signal.signal(signal.SIGTERM, _interrupt)
 
     from local.console.server import ConsoleServer
     from local.console.stores import create_recent_scores_table
