@@ -1,5 +1,5 @@
-"""The transformer as served on CPU: int8 dynamic quantization of the encoder (the head stays
-float) by default, full precision on request, and batching by length that keeps input order."""
+"""The transformer as served on CPU: int8 dynamic quantization of the encoder's feed-forward
+layers (attention and head stay float) by default, full precision on request, and batching by length that keeps input order."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from vigil.toxicity.transformer import (
 )
 
 LABELS = ["toxic", "insult"]
+FEED_FORWARD = ("intermediate.dense", "output.dense")
 TEXTS = [
     "you idiot",
     "thanks for the very helpful edit, it reads much better now and the sources check out",
@@ -58,19 +59,18 @@ def _probs(model, tokenizer, meta, texts, **kwargs):
     return predict(model, tokenizer, texts, loss_mode=meta["loss_mode"], max_length=32, **kwargs)
 
 
-def test_served_model_is_int8_in_the_encoder_and_close_to_full_precision(saved):
+def test_served_model_is_int8_in_the_feed_forward_layers_and_close_to_full_precision(saved):
     assert SERVING_PRECISION == "int8"
     served, tokenizer, meta = load_classifier(saved)
     full, _, full_meta = load_classifier(saved, precision="fp32")
     assert meta["serving_precision"] == "int8" and full_meta["serving_precision"] == "fp32"
     quantized = _quantized_linear_names(served)
-    encoder_linears = {
-        name
-        for name, module in full.named_modules()
-        if isinstance(module, torch.nn.Linear) and name.startswith("encoder.")
-    }
-    assert encoder_linears and quantized == encoder_linears  # every one, and nothing else
-    assert isinstance(served.classifier, torch.nn.Linear)  # the head stays float
+    feed_forward = {f"encoder.encoder.layer.{i}.{part}" for i in range(2) for part in FEED_FORWARD}
+    assert quantized == feed_forward  # every one, and nothing else
+    attention = served.encoder.encoder.layer[0].attention
+    assert type(attention.self.query) is torch.nn.Linear  # attention stays float
+    assert type(attention.output.dense) is torch.nn.Linear
+    assert type(served.classifier) is torch.nn.Linear  # and so does the head
     assert not _quantized_linear_names(full)
     p_served = _probs(served, tokenizer, meta, TEXTS)
     p_full = _probs(full, tokenizer, meta, TEXTS)
