@@ -294,6 +294,11 @@ async function moderate(text) {
   }
 }
 
+function disable(formId, messageId, message) {
+  for (const control of $(formId).querySelectorAll("input, button, textarea")) control.disabled = true;
+  $(messageId).textContent = message;
+}
+
 // --- wiring -------------------------------------------------------------------------------------
 function rowActivation(tableId, onSelect) {
   const body = $(tableId).querySelector("tbody");
@@ -355,13 +360,22 @@ async function start() {
     setInterval(f, ms);
   };
   every(1000, pollFraud);
-  every(2000, async () => {
-    try {
-      showSimulator(await api("/simulator"));
-    } catch {
-      /* no simulator in the cloud console */
-    }
-  });
+  // the simulator and the moderation box need APIs the local console forwards; the cloud page
+  // (config.json written by the stack) has neither yet
+  if (state.config.simulator) {
+    every(2000, async () => {
+      try {
+        showSimulator(await api("/simulator"));
+      } catch {
+        /* shown by the next poll */
+      }
+    });
+  } else {
+    disable("simulator", "sim-status", "The simulator runs in the local console (make demo).");
+  }
+  if (!state.config.moderation) {
+    disable("tox-form", "tox-result", "No moderation API is connected to this console.");
+  }
   every(5000, loadAnomalies);
   every(10000, loadStatus);
   document.body.dataset.ready = "true";

@@ -195,7 +195,12 @@ class ConsoleServer:
 
     def _static(self, request, path: str) -> None:
         if path == "/config.json":
-            config = {"mode": "cloud" if self.bearer_token else "local", "apiBase": "/api"}
+            config = {
+                "mode": "cloud" if self.bearer_token else "local",
+                "apiBase": "/api",
+                "simulator": self.simulator.status()["available"],
+                "moderation": self.moderation_url is not None,
+            }
             return self._send(request, 200, config)
         relative = "index.html" if path in ("", "/") else path.lstrip("/")
         target = (self.static_dir / relative).resolve()
