@@ -5,7 +5,7 @@ Works in the PyTorch and the Hugging Face inference images alike. ``{"inputs": [
 stored with the model; bad input raises ``BadRequest`` so the serving stack answers 4xx with the
 reason. ``application/jsonlines`` (Batch Transform) → one result or rejection per row
 (``vigil.toxicity.serving``). The model is served as ``load_classifier`` prepares it for CPU
-(int8 dynamic quantization unless the model's metadata says otherwise).
+(int8 feed-forward layers, or full precision where the training-time check chose that).
 """
 
 from __future__ import annotations
