@@ -60,6 +60,31 @@ class FraudGraphData:
             known[etype] = flag
         return known
 
+    def entity_state(self, etype: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every ``etype`` entity's ``feat_sum`` (float32 [n, D]) and degree (int64 [n]) over
+        the whole graph, with the ETL's arithmetic: float64 sums of the float32 vectors, stored
+        as float32 (what the live graph holds for each entity). Cached."""
+        cache = self.__dict__.setdefault("_entity_state", {})
+        if etype not in cache:
+            import torch
+
+            tx, ent = self.edges[etype]
+            n = len(self.entity_keys[etype])
+            rows = torch.from_numpy(self.features.astype(np.float64)[tx])
+            index = torch.from_numpy(np.asarray(ent, dtype=np.int64))
+            total = torch.zeros(n, self.features.shape[1], dtype=torch.float64)
+            total.index_add_(0, index, rows)
+            cache[etype] = (
+                total.numpy().astype(np.float32),
+                np.bincount(ent, minlength=n).astype(np.int64),
+            )
+        return cache[etype]
+
+    def entity_mean(self, etype: str) -> tuple[np.ndarray, np.ndarray]:
+        """(``feat_sum / degree`` in float32, degree) of every ``etype`` entity."""
+        feat_sum, degree = self.entity_state(etype)
+        return feat_sum / np.maximum(degree, 1).astype(np.float32)[:, None], degree
+
     def build_graph(self):
         """The DGL heterograph (both directions per entity type)."""
         import torch

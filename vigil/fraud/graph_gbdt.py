@@ -238,11 +238,7 @@ def offline_design(data, entity_types: Sequence[str] | None = None):
     rows[:, :dim] = x
     for k, etype in enumerate(types):
         tx, ent = data.edges[etype]
-        n_ent = len(data.entity_keys[etype])
-        degree = np.bincount(ent, minlength=n_ent)
-        feat_sum = np.zeros((n_ent, dim), dtype=np.float64)
-        np.add.at(feat_sum, ent, x[tx].astype(np.float64))
-        mean = feat_sum.astype(np.float32) / np.maximum(degree, 1).astype(np.float32)[:, None]
+        mean, degree = data.entity_mean(etype)
         count = np.bincount(tx, minlength=n)
         start = dim + k * (dim + 2)
         single = count == 1

@@ -394,8 +394,7 @@ def offline_dense(data, targets: np.ndarray):
 
     from vigil.fraud.context import DenseContexts
 
-    x = data.features.astype(np.float32)
-    n, dim = len(targets), x.shape[1]
+    n, dim = len(targets), data.features.shape[1]
     types = data.entity_types
     index = np.full((n, len(types)), -1, dtype=np.int64)
     mean = np.zeros((n, len(types), dim), dtype=np.float32)
@@ -407,10 +406,7 @@ def offline_dense(data, targets: np.ndarray):
         tx, ent = data.edges[etype]
         if np.bincount(tx, minlength=len(position)).max(initial=0) > 1:
             return None
-        count = np.bincount(ent, minlength=len(data.entity_keys[etype]))
-        feat_sum = np.zeros((len(count), dim), dtype=np.float64)
-        np.add.at(feat_sum, ent, x[tx].astype(np.float64))
-        entity_mean = feat_sum.astype(np.float32) / np.maximum(count, 1).astype(np.float32)[:, None]
+        entity_mean, count = data.entity_mean(etype)
         rows = position[tx]
         mine = rows >= 0
         index[rows[mine], k] = ent[mine]
@@ -475,14 +471,11 @@ def _offline_explanations_by_type(model, calibration, data, targets: np.ndarray)
 def _offline_contexts(data, targets: np.ndarray):
     import torch
 
-    x = data.features.astype(np.float32)
     contexts = [{} for _ in targets]
     position = {int(t): i for i, t in enumerate(targets)}
     for etype, (tx, ent) in data.edges.items():
-        count = np.bincount(ent, minlength=len(data.entity_keys[etype]))
-        feat_sum = np.zeros((len(count), x.shape[1]), dtype=np.float64)
-        np.add.at(feat_sum, ent, x[tx].astype(np.float64))
-        sums = torch.from_numpy(feat_sum.astype(np.float32))
+        feat_sum, count = data.entity_state(etype)
+        sums = torch.from_numpy(feat_sum)
         for context in contexts:
             context[etype] = []
         for t, e in zip(tx.tolist(), ent.tolist(), strict=True):
