@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vigil.toxicity.metrics import compute_metrics
-from vigil.toxicity.moderation import ModerationError, _result_problem, parse_request
+from vigil.toxicity.moderation import ModerationError, _result_problem, decisions, parse_request
 
 
 def test_accuracy_is_the_share_of_examples_with_every_label_right():
@@ -55,3 +55,29 @@ def test_an_unusable_endpoint_result_is_named_precisely(result, problem):
 )
 def test_flags_and_probabilities_are_each_optional(result):
     assert _result_problem(result) is None
+
+
+def test_decisions_answer_each_message_with_its_flag_categories_and_scores():
+    prediction = {
+        "labels": ["toxic", "insult"],
+        "results": [
+            {"flags": {"toxic": True, "insult": False}, "probabilities": {"toxic": 0.9}},
+            {"flags": {"toxic": False, "insult": False}, "probabilities": {"toxic": 0.1}},
+            {"flagged": False, "flags": {"toxic": True}},  # the endpoint's own verdict wins
+        ],
+    }
+    assert decisions(prediction) == {
+        "labels": ["toxic", "insult"],
+        "results": [
+            {"index": 0, "flagged": True, "categories": ["toxic"], "scores": {"toxic": 0.9}},
+            {"index": 1, "flagged": False, "categories": [], "scores": {"toxic": 0.1}},
+            {"index": 2, "flagged": False, "categories": ["toxic"], "scores": {}},
+        ],
+    }
+
+
+def test_decisions_of_a_bare_result_are_empty_not_missing():
+    assert decisions({"results": [{}]}) == {
+        "labels": [],
+        "results": [{"index": 0, "flagged": False, "categories": [], "scores": {}}],
+    }
