@@ -1,10 +1,21 @@
-"""Alert messages a person understands, and the per-series cool-down that de-duplicates them."""
+"""Alert messages a person understands: anomaly episodes, silent series and their recovery."""
 
 from __future__ import annotations
 
 import json
 
 from vigil.air_quality.engine import AnomalyGroup
+from vigil.air_quality.episodes import (
+    CLOSED,
+    EVENT,
+    OPENED,
+    RECOVERED,
+    SENSOR_FAULT,
+    WENT_SILENT,
+    Transition,
+)
+
+KIND_WORDS = {SENSOR_FAULT: "likely sensor fault", EVENT: "likely real event"}
 
 
 def _fmt(value: float) -> str:
@@ -48,3 +59,57 @@ def alert_message(group: AnomalyGroup, detector: str) -> str:
     lines.append("Machine-readable details follow.")
     lines.append(json.dumps(group.to_dict(), separators=(",", ":")))
     return "\n".join(lines)
+
+
+def _where(dimensions: dict[str, str]) -> str:
+    return ", ".join(dimensions.values()) or "all data"
+
+
+def transition_subject(t: Transition, detector: str) -> str:
+    if t.what == OPENED and t.group is not None:
+        subject = alert_subject(t.group, detector)
+        if t.kind in KIND_WORDS:
+            subject = f"{subject} - {KIND_WORDS[t.kind]}"
+        return subject[:100]
+    measure = ", ".join(t.measures)
+    if t.what == WENT_SILENT:
+        return f"[{detector}] silent: {measure} at {_where(t.dimensions)} sends no data"[:100]
+    if t.what == RECOVERED:
+        return f"[{detector}] recovered: {measure} at {_where(t.dimensions)} reports again"[:100]
+    return f"[{detector}] episode closed at {_where(t.dimensions)} ({measure})"[:100]
+
+
+def transition_message(t: Transition, detector: str) -> str:
+    """The text of an episode's or a silent series' alert; the details as JSON at the end."""
+    d = t.detail
+    if t.what == OPENED and t.group is not None:
+        head = [
+            f"An anomaly episode opened at {_where(t.dimensions)} at {d['start']} "
+            f"({KIND_WORDS.get(t.kind, 'anomaly')}: "
+            + (
+                "one measure departs from the place's others"
+                if t.kind == SENSOR_FAULT
+                else "the place's measures moved together"
+                if t.kind == EVENT
+                else "one measure is configured"
+            )
+            + "). Later intervals of the same episode do not page again.",
+            "",
+        ]
+        return "\n".join(head) + alert_message(t.group, detector)
+    if t.what == WENT_SILENT:
+        text = (
+            f"{d['series']} has sent no data since {d['last_data']} "
+            f"({d['silent_intervals']} whole intervals). It normally reports; check the "
+            "sensor, its power and its connection."
+        )
+    elif t.what == RECOVERED:
+        text = f"{d['series']} reports again (silent since {d['last_data']})."
+    elif t.what == CLOSED:
+        text = (
+            f"The anomaly episode at {_where(t.dimensions)} ({d['start']} - {d['end']}, peak "
+            f"severity {d['peak_severity']:.0f}, {', '.join(d['series'])}) has closed."
+        )
+    else:
+        text = f"{t.what}: {d}"
+    return f"Vigil detector '{detector}': {text}\n\n" + json.dumps(d, separators=(",", ":"))

@@ -139,6 +139,29 @@ class DetectorConfig(_Strict):
         description="half-life of the severity a new alert of a series must exceed (an "
         "anomaly is raised when it begins or gets worse, not every interval it lasts)",
     )
+    episode_gap_intervals: int = Field(
+        1,
+        ge=0,
+        le=288,
+        description="quiet intervals an anomaly episode of a place may have and stay one episode "
+        "(one alert when it opens, however many intervals it lasts)",
+    )
+    alert_on_episode_close: bool = Field(
+        False, description="also send a note when an anomaly episode closes"
+    )
+    silent_intervals: int = Field(
+        3,
+        ge=0,
+        le=10_000,
+        description="intervals without data after which a series that normally reports raises "
+        "a silent-series alert (0: never)",
+    )
+    silent_min_observations: int = Field(
+        12,
+        ge=1,
+        description="scored intervals a series must have before its silence is alerted "
+        "(a series that never reported regularly is not missed)",
+    )
     model: ModelParams = Field(default_factory=ModelParams)
 
     @field_validator("interval_minutes")

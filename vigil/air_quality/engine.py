@@ -233,6 +233,9 @@ class Detector:
         self.ob_sum, self.ob_cnt = z(0), z(0)
         self.seen_h = z(0, dtype=np.uint64)
         self.seen_iv = z(0, dtype=np.int64)
+        # the service's bookkeeping kept with the shard's state and committed with it (open
+        # anomaly episodes, silent series): JSON, never read by the scoring
+        self.annotations: dict = {}
 
     # --- series bookkeeping -----------------------------------------------------------------
     def _dimension_rows(self, dim_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -676,6 +679,7 @@ class Detector:
             "series": self.series,
             "watermark": self.watermark,
             "last_closed": self.last_closed,
+            "annotations": self.annotations,
         }
         buffer = io.BytesIO()
         arrays = {name: getattr(self, name) for name in _ARRAYS}
@@ -716,6 +720,7 @@ class Detector:
         det.loc_of = np.array([row[k] for _, k in det.series], dtype=np.int64)
         det.watermark = meta["watermark"]
         det.last_closed = meta["last_closed"]
+        det.annotations = meta.get("annotations", {})
         return det
 
     # --- results ------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from decimal import Decimal
 import numpy as np
 from botocore.exceptions import ClientError
 
-from vigil.air_quality.alerts import alert_message, alert_subject
+from vigil.air_quality.alerts import transition_message, transition_subject
 from vigil.air_quality.config import DetectorConfig
 from vigil.air_quality.contract import (  # noqa: F401 - the index name, defined with CDK's
     BY_DIMENSION_INDEX,
@@ -44,6 +44,17 @@ from vigil.air_quality.contract import (  # noqa: F401 - the index name, defined
     DetectorSettings,
 )
 from vigil.air_quality.engine import AnomalyGroup, Detector, merge_groups
+from vigil.air_quality.episodes import (
+    CLOSED,
+    OPENED,
+    RECOVERED,
+    WENT_SILENT,
+    Transition,
+    check_recoveries,
+    check_silence,
+    expire_episodes,
+    track_episodes,
+)
 from vigil.air_quality.records import Batch, Reject, parse_json_lines, rows_by_shard
 from vigil.air_quality.state_store import (  # noqa: F401 - StateConflict: what callers catch
     S3ShardStore,
@@ -66,9 +77,14 @@ class ProcessResult:
     anomalies: int = 0
     alerts_published: int = 0
     alerts_suppressed: int = 0
+    silent: int = 0
+    recovered: int = 0
+    episodes_opened: int = 0
+    episodes_closed: int = 0
     error_key: str | None = None
     skipped: bool = False
     groups: list[AnomalyGroup] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
 
     def counts(self) -> dict:
         return {
@@ -83,6 +99,10 @@ class ProcessResult:
                 "anomalies",
                 "alerts_published",
                 "alerts_suppressed",
+                "silent",
+                "recovered",
+                "episodes_opened",
+                "episodes_closed",
             )
         }
 
@@ -244,6 +264,7 @@ class DetectorService:
         engines = self.load_detectors(sorted(rows))
         rejects: list[Reject] = list(batch.rejects)
         closed_groups: list[AnomalyGroup] = []
+        transitions: list[Transition] = []
         result.received = batch.received
         result.sentinels = batch.sentinels
         for k, (detector, _) in engines.items():
@@ -252,7 +273,11 @@ class DetectorService:
             result.processed += outcome.accepted + outcome.duplicates
             result.duplicates += outcome.duplicates
             result.closed_intervals += len(outcome.closed)
-            closed_groups += detector.groups(outcome.closed)
+            shard_groups = detector.groups(outcome.closed)
+            closed_groups += shard_groups
+            transitions += track_episodes(detector, shard_groups)
+            transitions += check_recoveries(detector)
+            transitions += check_silence(detector, detector.watermark)
         result.rejected = len(rejects)
         if result.received != result.processed + result.rejected:
             raise AssertionError(
@@ -269,15 +294,112 @@ class DetectorService:
         groups = merge_groups(closed_groups)
         result.anomalies = sum(len(g.anomalies) for g in groups)
         self._store_anomalies(groups)
-        for group in groups:
-            published = self._alert(group)
-            result.alerts_published += len(published.anomalies) if published else 0
-            result.alerts_suppressed += len(group.anomalies) - (
-                len(published.anomalies) if published else 0
-            )
-            if published:
-                result.groups.append(published)
+        self._announce(transitions, result)
+        result.alerts_suppressed = result.anomalies - sum(len(g.anomalies) for g in result.groups)
         self.save_detectors(engines)
+
+    # --- episodes, silence, status ---------------------------------------------------------
+    def _announce(self, transitions: list[Transition], result: ProcessResult) -> None:
+        """Store every episode that changed, then send the alerts (one per opened episode,
+        silent series and recovery; closing notes when configured)."""
+        for t in transitions:
+            if t.what not in (WENT_SILENT, RECOVERED):
+                self._store_episode(t.detail, open_=t.what != CLOSED)
+            result.episodes_opened += t.what == OPENED
+            result.episodes_closed += t.what == CLOSED
+            result.silent += t.what == WENT_SILENT
+            result.recovered += t.what == RECOVERED
+            if t.alert and self._publish(t):
+                result.alerts_published += 1
+                if t.group is not None:
+                    result.groups.append(t.group)
+        result.transitions += transitions
+
+    def check_schedule(self, now: datetime | None = None) -> ProcessResult:
+        """What the scheduled trigger runs: close quiet episodes and find silent series in every
+        shard, by the clock, even where no new object arrived."""
+        now = now or datetime.now(UTC)
+        result = ProcessResult(source=f"schedule@{now:%Y-%m-%dT%H:%M}")
+        minute = int(now.replace(tzinfo=now.tzinfo or UTC).timestamp() // 60)
+        stored = self.state.load(list(range(self.config.state_shards)))
+        engines = {
+            k: (Detector.from_bytes(part.data, self.config), part)
+            for k, part in stored.items()
+            if part.data is not None
+        }
+        transitions: list[Transition] = []
+        changed = {}
+        for k, (detector, read) in engines.items():
+            found = expire_episodes(detector) + check_silence(detector, minute)
+            if found:
+                transitions += found
+                changed[k] = (detector, read)
+        if not transitions:
+            return result
+        self._announce(transitions, result)
+        self.save_detectors(changed)
+        return result
+
+    def _store_episode(self, episode: dict, *, open_: bool) -> None:
+        """Episodes live beside the anomalies: partition ``<detector>#episodes``, sorted by
+        start, so "the episodes since t" is one query."""
+        self.ddb.put_item(
+            TableName=self.anomaly_table,
+            Item={
+                "detector": {"S": episode_partition(self.config.name)},
+                "sk": {"S": episode["id"]},
+                "status": {"S": "open" if open_ else "closed"},
+                "kind": {"S": episode["kind"]},
+                "peak_severity": {"N": str(_decimal(episode["peak_severity"]))},
+                "episode": {"S": json.dumps(episode, separators=(",", ":"))},
+            },
+        )
+
+    def _take_alert(self, transition_id: str) -> bool:
+        """Mark an alert as sent before sending it (a retry after a failed save never pages
+        twice); False when it already was."""
+        try:
+            self.ddb.put_item(
+                TableName=self.state_table,
+                Item={
+                    "pk": {"S": f"alert#{self.config.name}"},
+                    "sk": {"S": transition_id},
+                    "at": {"S": datetime.now(UTC).isoformat()},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def _publish(self, t: Transition) -> bool:
+        if not self.topic_arn or not self._take_alert(t.id):
+            return False
+        attributes = {
+            "severity": {"DataType": "Number", "StringValue": f"{t.severity:.1f}"},
+            "detector": {"DataType": "String", "StringValue": self.config.name},
+            "kind": {"DataType": "String", "StringValue": t.kind},
+            "transition": {"DataType": "String", "StringValue": t.what},
+            "measure": {"DataType": "String.Array", "StringValue": json.dumps(t.measures)},
+        }
+        for name, value in t.dimensions.items():
+            attributes[name] = {"DataType": "String", "StringValue": value}
+        try:
+            self.sns.publish(
+                TopicArn=self.topic_arn,
+                Subject=transition_subject(t, self.config.name),
+                Message=transition_message(t, self.config.name),
+                MessageAttributes=attributes,
+            )
+        except Exception:
+            self.ddb.delete_item(
+                TableName=self.state_table,
+                Key={"pk": {"S": f"alert#{self.config.name}"}, "sk": {"S": t.id}},
+            )
+            raise
+        return True
 
     def _write_errors(
         self,
@@ -325,83 +447,9 @@ class DetectorService:
                     },
                 )
 
-    def _cooldown_key(self, series: str) -> dict:
-        return {"pk": {"S": f"alert#{self.config.name}"}, "sk": {"S": series}}
 
-    def _passes_cooldown(self, series: str, interval_start: str) -> dict | None:
-        """Take the series' cool-down; None if it is held, else what it held before (may be {})."""
-        minute = int(datetime.fromisoformat(interval_start).replace(tzinfo=UTC).timestamp() // 60)
-        try:
-            response = self.ddb.update_item(
-                TableName=self.state_table,
-                Key=self._cooldown_key(series),
-                UpdateExpression="SET last_alert = :minute, last_interval = :start",
-                ConditionExpression="attribute_not_exists(last_alert) OR last_alert < :cutoff",
-                ExpressionAttributeValues={
-                    ":minute": {"N": str(minute)},
-                    ":start": {"S": interval_start},
-                    ":cutoff": {"N": str(minute - self.config.cooldown_minutes)},
-                },
-                ReturnValues="UPDATED_OLD",
-            )
-            return response.get("Attributes", {})
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return None
-            raise
-
-    def _release_cooldown(self, series: str, interval_start: str, previous: dict) -> None:
-        """Give back a cool-down whose alert was not sent, so the retry can send it."""
-        minute = int(datetime.fromisoformat(interval_start).replace(tzinfo=UTC).timestamp() // 60)
-        values = {":minute": {"N": str(minute)}}
-        if previous.get("last_alert"):
-            update = "SET last_alert = :old_alert, last_interval = :old_start"
-            values[":old_alert"] = previous["last_alert"]
-            values[":old_start"] = previous.get("last_interval", {"S": ""})
-        else:
-            update = "REMOVE last_alert, last_interval"
-        try:
-            self.ddb.update_item(
-                TableName=self.state_table,
-                Key=self._cooldown_key(series),
-                UpdateExpression=update,
-                ConditionExpression="last_alert = :minute",  # only the one this call took
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-
-    def _alert(self, group: AnomalyGroup) -> AnomalyGroup | None:
-        if not self.topic_arn:
-            return None
-        taken = [(a, self._passes_cooldown(a.series, a.interval_start)) for a in group.anomalies]
-        held = [(a, previous) for a, previous in taken if previous is not None]
-        passing = [a for a, _ in held]
-        if not passing:
-            return None
-        kept = AnomalyGroup(
-            interval_start=group.interval_start,
-            interval_end=group.interval_end,
-            severity=max(a.severity for a in passing),
-            anomalies=passing,
-            contributions=group.contributions,
-        )
-        try:
-            self.sns.publish(
-                TopicArn=self.topic_arn,
-                Subject=alert_subject(kept, self.config.name),
-                Message=alert_message(kept, self.config.name),
-                MessageAttributes={
-                    "severity": {"DataType": "Number", "StringValue": f"{kept.severity:.1f}"},
-                    "detector": {"DataType": "String", "StringValue": self.config.name},
-                },
-            )
-        except Exception:
-            for a, previous in held:
-                self._release_cooldown(a.series, a.interval_start, previous)
-            raise
-        return kept
+def episode_partition(detector: str) -> str:
+    return f"{detector}#episodes"
 
 
 def service_from_environment(environ) -> DetectorService:

@@ -1,11 +1,15 @@
-"""Air-quality detector: a new Firehose object in S3 → score closed intervals → DynamoDB, SNS."""
+"""Air-quality detector: a new Firehose object in S3 → score closed intervals → DynamoDB, SNS.
+
+The same function runs on a schedule (an EventBridge rule, every interval): it closes quiet
+anomaly episodes and raises silent-series alerts in every shard, even when no object arrives.
+"""
 
 from __future__ import annotations
 
 import os
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser.models import S3Model
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vigil.air_quality.contract import DetectorSettings
@@ -27,11 +31,19 @@ def _get_service() -> DetectorService:
     return _services[key]
 
 
-@lambda_handler(logger, metrics, tracer, model=S3Model)
-def handler(event: S3Model, context: LambdaContext) -> dict:
+@lambda_handler(logger, metrics, tracer)
+def handler(event: dict, context: LambdaContext) -> dict:
     service = _get_service()
+    if isinstance(event, dict) and event.get("detail-type") == "Scheduled Event":
+        scheduled = EventBridgeModel.model_validate(event)
+        result = service.check_schedule(scheduled.time)
+        counts = result.counts()
+        logger.info("scheduled check", extra=counts)
+        for name, metric in (("silent", "SeriesSilent"), ("alerts_published", "AlertsPublished")):
+            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts[name])
+        return counts
     totals: dict[str, int] = {}
-    for record in event.Records:
+    for record in S3Model.model_validate(event).Records:
         result = service.process_object(record.s3.bucket.name, record.s3.object.key)
         counts = result.counts()
         logger.info(

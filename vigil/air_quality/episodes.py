@@ -1,0 +1,280 @@
+"""Anomaly episodes across time, their kind (sensor fault or real event) and silent series.
+
+The engine scores one interval at a time; people want one alert per *event*. An episode is the
+run of anomalous intervals of one place (one set of dimension values): an anomaly of the place
+joins its open episode when at most ``episode_gap_intervals`` quiet intervals lie between them,
+otherwise it opens a new one. The episode keeps its start, its last anomalous interval, its end
+once it closes (the place stayed quiet for more than the gap), its peak severity and every series
+and reason involved. It alerts once, when it opens (and, with ``alert_on_episode_close``, once
+when it closes).
+
+Kind, from the cross-measure view the engine scores with (each measure's residual conditional on
+the place's other measures): when one measure departs while the place's others stay where they
+are expected, the departure is what a faulty sensor does (``sensor_fault``); when two or more
+measures of the place depart together, the place's air changed (``event``). A detector with one
+measure cannot tell them apart (``anomaly``). The kind is decided from the anomalies known when
+the episode opens (what its alert carries) and updated as the episode develops.
+
+Silent series: a series that normally reports (``silent_min_observations`` scored intervals) and
+has had no data for ``silent_intervals`` whole intervals raises one ``silent`` alert; the first
+data afterwards raises one ``recovered`` note. The check runs on every object a shard receives
+(its watermark is the clock) and on a schedule (EventBridge → the detector Lambda; the wall clock),
+so a place that stops reporting altogether is still noticed.
+
+All of it is kept in the shard's detector state (``Detector.annotations``) and committed with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from vigil.air_quality.engine import AnomalyGroup, Detector, minute_to_iso, series_label
+
+SENSOR_FAULT, EVENT, ANOMALY_KIND, SILENT = "sensor_fault", "event", "anomaly", "silent"
+KINDS = (SENSOR_FAULT, EVENT, ANOMALY_KIND, SILENT)
+OPENED, CLOSED, WENT_SILENT, RECOVERED = "opened", "closed", "silent", "recovered"
+
+
+def place_key(dimensions: dict[str, str]) -> str:
+    return "|".join(f"{k}={v}" for k, v in dimensions.items()) or "-"
+
+
+def iso_to_minute(stamp: str) -> int:
+    moment = datetime.fromisoformat(stamp.rstrip("Z"))
+    return int(moment.replace(tzinfo=UTC).timestamp() // 60)
+
+
+def classify(measures: set[str], measures_configured: int) -> str:
+    if measures_configured < 2:
+        return ANOMALY_KIND
+    return EVENT if len(measures) >= 2 else SENSOR_FAULT
+
+
+@dataclass
+class Episode:
+    id: str
+    place: str
+    dimensions: dict[str, str]
+    start: str  # first anomalous interval's start
+    last: str  # latest anomalous interval's start
+    peak_severity: float
+    kind: str
+    series: list[str] = field(default_factory=list)
+    measures: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    intervals: int = 0
+    end: str | None = None  # end of the last anomalous interval, once closed
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Transition:
+    """Something to tell people: an episode opened or closed, a series went silent or recovered."""
+
+    what: str  # OPENED, CLOSED, WENT_SILENT, RECOVERED
+    kind: str  # one of KINDS
+    dimensions: dict[str, str]
+    measures: list[str]
+    severity: float
+    detail: dict
+    alert: bool = True  # False: stored, not sent (within the place's cool-down)
+    group: AnomalyGroup | None = None  # an opening episode's first anomalies (the alert's text)
+
+    @property
+    def id(self) -> str:
+        return f"{self.detail.get('id') or self.detail.get('series')}#{self.what}"
+
+
+def _book(detector: Detector) -> dict:
+    book = detector.annotations.setdefault("episodes", {})
+    detector.annotations.setdefault("silent", {})
+    detector.annotations.setdefault("last_alert", {})
+    return book
+
+
+def _close(detector: Detector, episode: dict) -> Transition:
+    episode["end"] = minute_to_iso(iso_to_minute(episode["last"]) + detector.interval)
+    return Transition(
+        CLOSED,
+        episode["kind"],
+        episode["dimensions"],
+        episode["measures"],
+        episode["peak_severity"],
+        dict(episode),
+        alert=detector.config.alert_on_episode_close,
+    )
+
+
+def track_episodes(detector: Detector, groups: list[AnomalyGroup]) -> list[Transition]:
+    """Fold the anomalies of newly closed intervals into the places' episodes; close the
+    episodes whose place has been quiet longer than the gap. Returns what changed, in order."""
+    book = _book(detector)
+    interval, config = detector.interval, detector.config
+    reach = (config.episode_gap_intervals + 1) * interval
+    out: list[Transition] = []
+    updated: dict[str, dict] = {}
+    for group in sorted(groups, key=lambda g: g.interval_start):
+        at = iso_to_minute(group.interval_start)
+        by_place: dict[str, list] = {}
+        for a in group.anomalies:
+            by_place.setdefault(place_key(a.dimensions), []).append(a)
+        for place, anomalies in by_place.items():
+            episode = book.get(place)
+            if episode is not None and at - iso_to_minute(episode["last"]) > reach:
+                out.append(_close(detector, book.pop(place)))
+                updated.pop(place, None)
+                episode = None
+            measures = {a.measure for a in anomalies}
+            peak = max(a.severity for a in anomalies)
+            if episode is None:
+                episode = Episode(
+                    id=f"{group.interval_start}#{place}",
+                    place=place,
+                    dimensions=dict(anomalies[0].dimensions),
+                    start=group.interval_start,
+                    last=group.interval_start,
+                    peak_severity=peak,
+                    kind=classify(measures, len(config.measures)),
+                    series=sorted({a.series for a in anomalies}),
+                    measures=sorted(measures),
+                    reasons=sorted({a.reason for a in anomalies}),
+                    intervals=1,
+                ).to_dict()
+                book[place] = episode
+                previous = detector.annotations["last_alert"].get(place)
+                quiet = previous is None or at - previous >= config.cooldown_minutes
+                if quiet:
+                    detector.annotations["last_alert"][place] = at
+                out.append(
+                    Transition(
+                        OPENED,
+                        episode["kind"],
+                        episode["dimensions"],
+                        episode["measures"],
+                        peak,
+                        dict(episode),
+                        alert=quiet,
+                        group=AnomalyGroup(
+                            interval_start=group.interval_start,
+                            interval_end=group.interval_end,
+                            severity=peak,
+                            anomalies=anomalies,
+                            contributions=group.contributions,
+                        ),
+                    )
+                )
+                continue
+            episode["last"] = group.interval_start
+            episode["intervals"] += 1
+            episode["peak_severity"] = max(episode["peak_severity"], peak)
+            episode["series"] = sorted(set(episode["series"]) | {a.series for a in anomalies})
+            episode["measures"] = sorted(set(episode["measures"]) | measures)
+            episode["reasons"] = sorted(set(episode["reasons"]) | {a.reason for a in anomalies})
+            episode["kind"] = classify(set(episode["measures"]), len(config.measures))
+            updated[place] = episode
+    out += expire_episodes(detector)
+    closed_places = {t.detail["place"] for t in out if t.what == CLOSED}
+    out += [
+        Transition(
+            "updated", e["kind"], e["dimensions"], e["measures"], e["peak_severity"], e, False
+        )
+        for place, e in updated.items()
+        if place not in closed_places
+    ]
+    return out
+
+
+def expire_episodes(detector: Detector) -> list[Transition]:
+    """Close every open episode whose place has had more quiet closed intervals than the gap."""
+    if detector.last_closed is None:
+        return []
+    book = _book(detector)
+    closed_through = (detector.last_closed + 1) * detector.interval  # end of the latest closed
+    reach = (detector.config.episode_gap_intervals + 1) * detector.interval
+    out = []
+    for place in sorted(book):
+        if closed_through - iso_to_minute(book[place]["last"]) > reach:
+            out.append(_close(detector, book.pop(place)))
+    return out
+
+
+def check_silence(detector: Detector, now_minute: int | None) -> list[Transition]:
+    """Series that normally report and have had no data for ``silent_intervals`` whole
+    intervals before ``now_minute`` (the shard's watermark or the scheduler's clock)."""
+    config = detector.config
+    silent = detector.annotations.setdefault("silent", {})
+    if not config.silent_intervals or now_minute is None or not len(detector.series):
+        return []
+    current = (now_minute - config.lateness_minutes) // detector.interval
+    quiet = current - 1 - detector.last_iv
+    pending = set(detector.ob_sid.tolist())
+    candidates = np.flatnonzero(
+        (detector.nobs >= config.silent_min_observations)
+        & (detector.last_iv >= 0)
+        & (quiet >= config.silent_intervals)
+    )
+    out = []
+    for sid in candidates.tolist():
+        if str(sid) in silent or sid in pending:
+            continue
+        measure, dims = detector.series_info(sid)
+        last = minute_to_iso(int(detector.last_iv[sid]) * detector.interval)
+        detail = {
+            "series": series_label(measure, dims),
+            "place": place_key(dims),
+            "last_data": last,
+            "silent_intervals": int(quiet[sid]),
+            "last_iv": int(detector.last_iv[sid]),
+        }
+        silent[str(sid)] = detail
+        out.append(Transition(WENT_SILENT, SILENT, dims, [measure], 0.0, detail))
+    return out
+
+
+def check_recoveries(detector: Detector) -> list[Transition]:
+    """Silent series that have sent data again (scored or waiting in an open interval)."""
+    silent = detector.annotations.get("silent") or {}
+    pending = set(detector.ob_sid.tolist())
+    out = []
+    for key in sorted(silent, key=int):
+        sid = int(key)
+        if detector.last_iv[sid] > silent[key]["last_iv"] or sid in pending:
+            detail = silent.pop(key)
+            measure, dims = detector.series_info(sid)
+            out.append(Transition(RECOVERED, SILENT, dims, [measure], 0.0, detail))
+    return out
+
+
+def series_status(detector: Detector, now_minute: int | None) -> list[dict]:
+    """Per series: learning (with the scored intervals still needed), active or silent."""
+    silent = detector.annotations.get("silent") or {}
+    warm = int(detector._params.warm_after)  # what the kernel waits for before alerting
+    out = []
+    for sid in range(len(detector.series)):
+        measure, dims = detector.series_info(sid)
+        seen = max(int(detector.nobs[sid]), 0)
+        last = int(detector.last_iv[sid])
+        if str(sid) in silent:
+            state = "silent"
+        elif seen < warm:
+            state = "learning"
+        else:
+            state = "active"
+        row = {
+            "series": series_label(measure, dims),
+            "measure": measure,
+            "dimensions": dims,
+            "status": state,
+            "scored_intervals": seen,
+            "intervals_still_needed": max(warm - seen, 0),
+            "last_data": minute_to_iso(last * detector.interval) if last >= 0 else None,
+        }
+        if now_minute is not None and last >= 0:
+            row["intervals_since_data"] = int(now_minute // detector.interval - 1 - last)
+        out.append(row)
+    return out
