@@ -491,10 +491,96 @@ def _bad_rows(frame, source: str):
     )
 
 
+def rank_by_time(frame, partitions: int):
+    """``frame`` with ``__position``: each row's 0-based place in ``(__dt, __tid)`` order.
+
+    A global ``row_number()`` window has no partition, so Spark would move every row to one task.
+    Here the rows are range-partitioned by ``(__dt, __tid)`` (bounds sampled by the executors), so
+    partition ``i`` holds only rows that precede partition ``i + 1``'s; each partition is sorted
+    on its own, a row's index inside it is the low 33 bits of ``monotonically_increasing_id()``,
+    and the driver receives one size per partition to turn into offsets. The frame is persisted so
+    that the partitions the sizes were counted on are the ones the positions are taken from; the
+    caller unpersists it.
+    """
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    indexed = (
+        frame.repartitionByRange(partitions, "__dt", "__tid")
+        .sortWithinPartitions("__dt", "__tid")
+        .select(
+            "*",
+            F.spark_partition_id().alias("__part"),
+            F.monotonically_increasing_id().alias("__row_id"),
+        )
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    sizes = dict((r["__part"], r["count"]) for r in indexed.groupBy("__part").count().collect())
+    offsets, total = [], 0
+    for part in range(max(sizes, default=-1) + 1):
+        offsets.append(total)
+        total += sizes.get(part, 0)
+    index_in_part = F.col("__row_id") - F.col("__part").cast("long") * F.lit(1 << 33)
+    offset = F.element_at(F.array(*[F.lit(o).cast("long") for o in offsets]), F.col("__part") + 1)
+    return indexed.withColumn("__position", offset + index_in_part).drop("__part", "__row_id")
+
+
+def top_categories(train, keys: dict[str, str], columns: list[str], limit: int) -> dict:
+    """The ``limit`` most frequent keys of each one-hot column among training rows (ties by
+    key), ranked by the executors: the driver receives at most ``limit`` keys per column."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    pairs = F.explode(
+        F.array(*[F.struct(F.lit(c).alias("c"), F.col(keys[c]).alias("k")) for c in columns])
+    ).alias("p")
+    counted = (
+        train.select(pairs)
+        .select("p.c", "p.k")
+        .where(F.col("k").isNotNull())
+        .groupBy("c", "k")
+        .count()
+    )
+    rank = F.row_number().over(Window.partitionBy("c").orderBy(F.col("count").desc(), "k"))
+    top = counted.withColumn("__rank", rank).where(F.col("__rank") <= limit).collect()
+    by_column: dict[str, list[tuple[int, str]]] = {c: [] for c in columns}
+    for row in top:
+        by_column[row["c"]].append((row["__rank"], row["k"]))
+    return {c: [k for _, k in sorted(by_column[c])] for c in columns}
+
+
+def encode_entity_nodes(sums, feature_names: list[str]):
+    """Entity bulk-load rows from the per-entity sums, encoded by the executors (``mapInPandas``,
+    ``features.encode_vector`` per row): a bank's millions of entities never reach the driver."""
+    node_schema = (
+        "id string, label string, key string, feat_sum string, degree int, __column string"
+    )
+    source = sums.select("__column", "__key", "__degree", *feature_names)
+
+    def encode(batches):
+        import pandas as pd
+
+        for batch in batches:
+            vectors = batch[feature_names].to_numpy("float64")
+            columns = batch["__column"].tolist()
+            keys = batch["__key"].tolist()
+            yield pd.DataFrame(
+                {
+                    "id": [schema.entity_node_id(c, k) for c, k in zip(columns, keys, strict=True)],
+                    "label": [schema.entity_label(c) for c in columns],
+                    "key": keys,
+                    "feat_sum": [encode_vector(v) for v in vectors.tolist()],
+                    "degree": batch["__degree"].astype("int32"),
+                    "__column": columns,
+                }
+            )
+
+    return source.mapInPandas(encode, node_schema)
+
+
 def run(spark, config: EtlConfig) -> dict:
     """Run the ETL with an existing SparkSession; returns the report (also written as JSON)."""
     from pyspark import StorageLevel
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     config.validate()
@@ -576,17 +662,18 @@ def run(spark, config: EtlConfig) -> dict:
     with Stage(report, "time_split") as stage:
         n_train = round(n_good * (1 - config.test_fraction - config.valid_fraction))
         n_valid = round(n_good * (1 - config.test_fraction)) - n_train
-        position = F.row_number().over(Window.orderBy("__dt", "__tid"))
+        ranked = rank_by_time(good, config.shuffle_partitions)
+        position = F.col("__position")
         split = (
-            F.when(position <= n_train, F.lit(schema.SPLIT_TRAIN))
-            .when(position <= n_train + n_valid, F.lit(schema.SPLIT_VALID))
+            F.when(position < n_train, F.lit(schema.SPLIT_TRAIN))
+            .when(position < n_train + n_valid, F.lit(schema.SPLIT_VALID))
             .otherwise(F.lit(schema.SPLIT_TEST))
         )
         numbers = {c: f"__n{i}" for i, c in enumerate(config.numeric_cols)}
         keys = {
             c: f"__k{i}" for i, c in enumerate(dict.fromkeys(config.cat_cols + config.entity_cols))
         }
-        prepared = good.select(
+        prepared = ranked.select(
             "__tid",
             "__dt",
             "__y",
@@ -620,28 +707,8 @@ def run(spark, config: EtlConfig) -> dict:
             )
         categorical = []
         if config.cat_cols:
-            pairs = F.explode(
-                F.array(
-                    *[
-                        F.struct(F.lit(c).alias("c"), F.col(keys[c]).alias("k"))
-                        for c in config.cat_cols
-                    ]
-                )
-            ).alias("p")
-            counted = (
-                train.select(pairs)
-                .select("p.c", "p.k")
-                .where(F.col("k").isNotNull())
-                .groupBy("c", "k")
-                .count()
-                .collect()
-            )
-            by_column: dict[str, list[tuple[int, str]]] = {c: [] for c in config.cat_cols}
-            for row in counted:
-                by_column[row["c"]].append((-row["count"], row["k"]))
-            for column in config.cat_cols:
-                top = sorted(by_column[column])[: config.max_categories]
-                categorical.append(CategoricalFeature(column=column, values=[k for _, k in top]))
+            top = top_categories(train, keys, config.cat_cols, config.max_categories)
+            categorical = [CategoricalFeature(column=c, values=top[c]) for c in config.cat_cols]
         spec = FeaturizerSpec(
             numeric=numeric, categorical=categorical, entity_columns=list(config.entity_cols)
         )
@@ -723,33 +790,16 @@ def run(spark, config: EtlConfig) -> dict:
                 *[F.sum(F.col(f).cast("double")).alias(f) for f in feature_names],
             )
         )
-        # Entities are few (tens of thousands even for the full Kaggle data), so their float32
-        # sums are encoded on the driver: no Python UDF workers needed.
-        per_type: dict[str, int] = {c: 0 for c in config.entity_cols}
-        node_rows = []
-        for row in sums.collect():
-            column, key = row["__column"], row["__key"]
-            per_type[column] += 1
-            node_rows.append(
-                (
-                    schema.entity_node_id(column, key),
-                    schema.entity_label(column),
-                    key,
-                    encode_vector([row[f] for f in feature_names]),
-                    int(row["__degree"]),
-                    column,
-                )
-            )
-        node_schema = "id string, label string, key string, feat_sum string, degree int, c string"
-        nodes = spark.createDataFrame(node_rows, node_schema).toDF(
-            *schema.ENTITY_NODE_HEADER, "__column"
-        )
+        nodes = encode_entity_nodes(sums, feature_names).persist(StorageLevel.MEMORY_AND_DISK)
         write_partitioned(
             spark,
-            nodes,
+            nodes.toDF(*schema.ENTITY_NODE_HEADER, "__column"),
             nep,
             {c: schema.bulk_load_folder("nodes", c) for c in config.entity_cols},
-            partitions=1,
+        )
+        per_type = {c: 0 for c in config.entity_cols}
+        per_type.update(
+            {r["__column"]: r["count"] for r in nodes.groupBy("__column").count().collect()}
         )
         edge_rows = all_edges.select(
             F.concat_ws(
@@ -773,6 +823,7 @@ def run(spark, config: EtlConfig) -> dict:
             {c: schema.bulk_load_folder("edges", c) for c in config.entity_cols},
             tmp_name="_partitioned_edges",
         )
+        nodes.unpersist()
         n_entities = sum(per_type.values())
         stage.count(entities=n_entities, transactions=n_good, edges=n_edges)
         report["entities_per_type"] = per_type
@@ -783,7 +834,7 @@ def run(spark, config: EtlConfig) -> dict:
         for frame in bad_parts[1:]:
             bad = bad.unionByName(frame)
         bad = bad.persist(StorageLevel.MEMORY_AND_DISK)
-        write_csv(bad, f"{out}/{schema.BAD_ROWS_FOLDER}", partitions=1)
+        write_csv(bad, f"{out}/{schema.BAD_ROWS_FOLDER}")
         reasons = {
             f"{r['source']}: {r['reason']}": r["count"]
             for r in bad.groupBy("source", "reason").count().collect()
@@ -803,7 +854,15 @@ def run(spark, config: EtlConfig) -> dict:
         seconds=round(time.perf_counter() - started, 3),
     )
     write_text(f"{out}/{schema.ETL_REPORT_FILE}", json.dumps(report, indent=1, default=str))
-    for frame in (tx, good, prepared, feats, all_edges, bad):  # free the cache for the next job
+    for frame in (
+        tx,
+        good,
+        ranked,
+        prepared,
+        feats,
+        all_edges,
+        bad,
+    ):  # free the cache for the next job
         frame.unpersist()
     LOG.info(
         "done: %d rows in, %d transactions out, %d set aside, %d entities, %d edges in %.1fs",
@@ -821,8 +880,13 @@ def local_spark_session(master: str = "local[*]", shuffle_partitions: int = 16):
     """A local SparkSession for running the job (or its tests) off Glue."""
     from pyspark.sql import SparkSession
 
-    # Python workers (if any) run the same interpreter as the driver.
+    # Python workers (the entity encoder) run the same interpreter as the driver and import the
+    # same vigil package (on Glue it comes from --extra-py-files).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    repo = str(Path(__file__).resolve().parents[1])
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if repo not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([repo, *paths])
     return (
         SparkSession.builder.master(master)
         .appName("vigil-fraud-etl")
