@@ -190,7 +190,8 @@ def running_air_quality(
 
 
 def read_alerts(queue_url: str, *, wait_s: float = 1.0) -> list[dict]:
-    """SNS notifications delivered to the SQS subscription: [{subject, message, received_at}]."""
+    """SNS notifications delivered to the SQS subscription: [{subject, message, attributes,
+    received_at}]."""
     sqs = client("sqs")
     out = []
     deadline = time.monotonic() + wait_s
@@ -205,6 +206,10 @@ def read_alerts(queue_url: str, *, wait_s: float = 1.0) -> list[dict]:
                 {
                     "subject": body.get("Subject"),
                     "message": body.get("Message"),
+                    "attributes": {
+                        name: value.get("Value")
+                        for name, value in body.get("MessageAttributes", {}).items()
+                    },
                     "received_at": time.time(),
                 }
             )

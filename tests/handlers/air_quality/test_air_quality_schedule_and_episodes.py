@@ -1,0 +1,127 @@
+"""The detector Lambda's scheduled check, episode alerts with their SNS attributes, a filtered
+subscription, and the read API / CLI over the same tables (mock_aws)."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from local.standins.air_quality_pipeline import read_alerts
+from tests.handlers.air_quality.test_air_quality_detector_handler import (
+    HISTORY_HOURS,
+    START,
+    _live,
+    s3_put,
+)
+from tests.handlers.air_quality.test_air_quality_detector_handler import (
+    aws as aws,  # the fixture, shared with the detector handler's tests
+)
+from tests.unit.air_quality.helpers import as_lines
+from vigil.air_quality.read_api import detector_status, list_episodes
+from vigil.air_quality.service import service_from_environment
+from vigil.aws import client
+
+LIVE = START + timedelta(hours=HISTORY_HOURS)
+
+
+def scheduled(at) -> dict:
+    return {
+        "version": "0",
+        "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/vigil-air-check"],
+        "detail": {},
+    }
+
+
+def _subscribe(topic_arn: str, name: str, policy: dict) -> str:
+    sqs = client("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    client("sns").subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"FilterPolicy": json.dumps(policy)},
+    )
+    return url
+
+
+def test_the_schedule_finds_silent_places_once_and_data_brings_recovery(
+    aws, lambda_context, monkeypatch
+):
+    from lambdas.air_quality.detector.handler import handler
+
+    resources, _ = aws
+    maintenance = _subscribe(resources.topic_arn, "maintenance", {"kind": ["silent"]})
+    # no object arrives after the history: only the scheduled trigger can notice
+    first = handler(scheduled(LIVE + timedelta(hours=6)), lambda_context)
+    assert first["silent"] == 4 and first["alerts_published"] == 4
+    again = handler(scheduled(LIVE + timedelta(hours=7)), lambda_context)
+    assert again["silent"] == 0 and again["alerts_published"] == 0
+    alerts = read_alerts(maintenance)
+    assert len(alerts) == 4
+    assert {a["attributes"]["kind"] for a in alerts} == {"silent"}
+    assert {a["attributes"]["LOCATION_ID"] for a in alerts} == {"B-101", "B-102"}
+    assert all(a["subject"].startswith("[air-quality] silent:") for a in alerts)
+
+    service = service_from_environment(os.environ)
+    status = detector_status(service, LIVE + timedelta(hours=7))
+    assert status["status"] == "silent" and status["by_status"]["silent"] == 4
+
+    def fault(h, loc, record):  # one measure of one place departs: a sensor fault
+        if h in (3, 4) and loc == "B-101":
+            record["CO"] = round(record["CO"] * 5, 3)
+
+    totals = handler(
+        s3_put(resources.bucket, "readings/a/obj-1", as_lines(_live(fault))), lambda_context
+    )
+    assert totals["recovered"] == 4
+    recovered = [
+        a for a in read_alerts(maintenance) if a["attributes"]["transition"] == "recovered"
+    ]
+    assert len(recovered) == 4
+    episodes = list_episodes(service)
+    fault_episodes = [e for e in episodes if e["place"] == "LOCATION_ID=B-101"]
+    assert fault_episodes and fault_episodes[0]["kind"] == "sensor_fault"
+    assert fault_episodes[0]["measures"] == ["CO"]
+    assert list_episodes(service, kind="event", since="2099-01-01") == []
+    sent = [
+        a for a in read_alerts(resources.queue_url) if a["attributes"]["transition"] == "opened"
+    ]
+    co = [a for a in sent if a["attributes"]["LOCATION_ID"] == "B-101"]
+    assert len(co) == 1  # 03:00 and 04:00: one episode, one alert
+    assert co[0]["attributes"]["kind"] == "sensor_fault"
+    assert json.loads(co[0]["attributes"]["measure"]) == ["CO"]
+    assert "likely sensor fault" in co[0]["subject"]
+    assert detector_status(service, LIVE + timedelta(hours=24))["status"] == "active"
+
+
+def test_a_malformed_scheduled_event_is_refused(aws, lambda_context):
+    from lambdas.air_quality.detector.handler import handler
+
+    bad = scheduled(LIVE)
+    bad["time"] = "not a time"
+    with pytest.raises(ValidationError):
+        handler(bad, lambda_context)
+
+
+def test_the_status_cli_reads_the_same_tables(aws, capsys):
+    from vigil.air_quality.__main__ import main
+
+    assert main(["status", "--summary", "--now", (LIVE + timedelta(hours=1)).isoformat()]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["detector"] == "air-quality" and answer["series_count"] == 4
+    assert answer["by_status"]["active"] == 4 and "series" not in answer
+    assert main(["episodes", "--since", "2026-01-01"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

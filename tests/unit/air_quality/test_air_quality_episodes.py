@@ -1,0 +1,155 @@
+"""Anomaly episodes across intervals, their kind, and silent series, on a real engine."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from tests.unit.air_quality.helpers import config, records
+from vigil.air_quality.engine import Anomaly, AnomalyGroup, Detector
+from vigil.air_quality.episodes import (
+    CLOSED,
+    EVENT,
+    OPENED,
+    RECOVERED,
+    SENSOR_FAULT,
+    WENT_SILENT,
+    check_recoveries,
+    check_silence,
+    iso_to_minute,
+    series_status,
+    track_episodes,
+)
+from vigil.air_quality.records import validate_frame
+
+START = datetime(2026, 1, 5)
+
+
+def _group(hour: int, *anomalies: tuple[str, str, float]) -> AnomalyGroup:
+    stamp = (START + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M")
+    items = [
+        Anomaly(stamp, measure, {"LOCATION_ID": loc}, 1.0, 0.0, 5.0, severity, "spike or dip")
+        for measure, loc, severity in anomalies
+    ]
+    end = (START + timedelta(hours=hour + 1)).strftime("%Y-%m-%dT%H:%M")
+    return AnomalyGroup(stamp, end, max(a.severity for a in items), items)
+
+
+def _closed_through(detector: Detector, hour: int) -> None:
+    """The engine has closed every interval up to and including ``hour``."""
+    minute = iso_to_minute((START + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M"))
+    detector.last_closed = minute // detector.interval
+
+
+def test_an_event_over_several_intervals_is_one_episode_with_one_alert():
+    detector = Detector(config(episode_gap_intervals=1, cooldown_minutes=0))
+    _closed_through(detector, 0)
+    opened = track_episodes(detector, [_group(0, ("CO", "B-101", 60), ("NO2", "B-101", 55))])
+    assert [(t.what, t.kind, t.alert) for t in opened] == [(OPENED, EVENT, True)]
+    _closed_through(detector, 3)
+    # 01:00 quiet (within the one-interval gap), 02:00 and 03:00 anomalous again: same episode
+    later = track_episodes(
+        detector, [_group(2, ("CO", "B-101", 80)), _group(3, ("CO", "B-101", 70))]
+    )
+    assert [t.what for t in later] == ["updated"]
+    episode = detector.annotations["episodes"]["LOCATION_ID=B-101"]
+    assert episode["start"].endswith("T00:00") and episode["last"].endswith("T03:00")
+    assert episode["peak_severity"] == 80 and episode["intervals"] == 3
+    assert episode["series"] == ["CO[LOCATION_ID=B-101]", "NO2[LOCATION_ID=B-101]"]
+    # two quiet closed intervals after 03:00 (more than the gap): the episode closes
+    _closed_through(detector, 5)
+    closing = track_episodes(detector, [])
+    assert [(t.what, t.alert) for t in closing] == [(CLOSED, False)]
+    assert closing[0].detail["end"].endswith("T04:00")
+    assert detector.annotations["episodes"] == {}
+
+
+def test_one_measure_departing_alone_is_a_sensor_fault_and_places_are_separate():
+    detector = Detector(config(cooldown_minutes=0))
+    _closed_through(detector, 0)
+    out = track_episodes(
+        detector,
+        [_group(0, ("NO2", "B-101", 70), ("CO", "B-102", 50), ("NO2", "B-102", 50))],
+    )
+    kinds = {t.dimensions["LOCATION_ID"]: t.kind for t in out if t.what == OPENED}
+    assert kinds == {"B-101": SENSOR_FAULT, "B-102": EVENT}
+    one_measure = Detector(config(measures=[{"name": "CO"}], cooldown_minutes=0))
+    _closed_through(one_measure, 0)
+    assert track_episodes(one_measure, [_group(0, ("CO", "B-101", 70))])[0].kind == "anomaly"
+
+
+def test_a_new_episode_within_the_cool_down_is_stored_but_not_sent():
+    detector = Detector(config(episode_gap_intervals=0, cooldown_minutes=180))
+    _closed_through(detector, 0)
+    track_episodes(detector, [_group(0, ("CO", "B-101", 60))])
+    _closed_through(detector, 2)
+    out = track_episodes(detector, [_group(2, ("CO", "B-101", 60))])
+    assert [(t.what, t.alert) for t in out] == [(CLOSED, False), (OPENED, False)]
+    _closed_through(detector, 5)
+    out = track_episodes(detector, [_group(5, ("CO", "B-101", 60))])
+    assert [(t.what, t.alert) for t in out] == [(CLOSED, False), (OPENED, True)]
+
+
+def _learnt(cfg) -> Detector:
+    detector = Detector(cfg)
+    history = records(START, 48, locations=("B-101", "B-102"))
+    detector.learn(validate_frame(pd.DataFrame(history), cfg))
+    return detector
+
+
+def _minute(hours_after_start: int) -> int:
+    return iso_to_minute((START + timedelta(hours=hours_after_start)).strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_a_series_that_stops_reporting_is_alerted_once_and_its_return_noted():
+    cfg = config(silent_intervals=3, silent_min_observations=12)
+    detector = _learnt(cfg)
+    # data through 47:00; at 50:00 only two whole intervals (48, 49) passed: not yet
+    assert check_silence(detector, _minute(50)) == []
+    silent = check_silence(detector, _minute(51))
+    assert sorted(t.detail["series"] for t in silent) == [
+        "CO[LOCATION_ID=B-101]",
+        "CO[LOCATION_ID=B-102]",
+        "NO2[LOCATION_ID=B-101]",
+        "NO2[LOCATION_ID=B-102]",
+    ]
+    assert {(t.what, t.kind) for t in silent} == {(WENT_SILENT, "silent")}
+    assert check_silence(detector, _minute(60)) == []  # once, not every check
+    status = {row["series"]: row["status"] for row in series_status(detector, _minute(60))}
+    assert set(status.values()) == {"silent"}
+    # B-101 reports again: its two series recover, B-102's stay silent
+    frame = pd.DataFrame(
+        [r for r in records(START + timedelta(hours=60), 2) if r["LOCATION_ID"] == "B-101"]
+    )
+    detector.ingest(validate_frame(frame, cfg))
+    back = check_recoveries(detector)
+    assert sorted(t.detail["series"] for t in back) == [
+        "CO[LOCATION_ID=B-101]",
+        "NO2[LOCATION_ID=B-101]",
+    ]
+    assert {t.what for t in back} == {RECOVERED}
+    assert sorted(detector.annotations["silent"]) == sorted(
+        str(s) for s in np.flatnonzero([k.endswith("B-102") for _, k in detector.series])
+    )
+
+
+def test_a_series_still_learning_is_not_missed_and_says_how_much_it_needs():
+    cfg = config(silent_intervals=1, silent_min_observations=500, warmup_intervals=100)
+    detector = _learnt(cfg)
+    assert check_silence(detector, _minute(200)) == []
+    row = series_status(detector, _minute(48))[0]
+    assert row["status"] == "learning" and row["intervals_still_needed"] > 0
+    assert row["last_data"].endswith("T23:00")
+
+
+def test_episodes_and_silence_survive_the_state_round_trip():
+    cfg = config(cooldown_minutes=0)
+    detector = _learnt(cfg)
+    check_silence(detector, _minute(60))
+    detector.last_closed = _minute(50) // 60
+    track_episodes(detector, [_group(50, ("CO", "B-101", 60))])
+    again = Detector.from_bytes(detector.to_bytes(), cfg)
+    assert again.annotations == detector.annotations
+    assert "LOCATION_ID=B-101" in again.annotations["episodes"]

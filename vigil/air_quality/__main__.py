@@ -1,0 +1,44 @@
+"""``python -m vigil.air_quality status|episodes``: what the detector knows, from its tables.
+
+The settings come from the detector Lambda's environment variables (``VIGIL_*``, as CDK sets them;
+``DetectorSettings``), so the same command reads the cloud tables or the local moto server
+(``AWS_ENDPOINT_URL``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import UTC, datetime
+
+from vigil.air_quality.read_api import detector_status, list_episodes
+from vigil.air_quality.service import service_from_environment
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vigil.air_quality")
+    commands = parser.add_subparsers(dest="command", required=True)
+    status = commands.add_parser("status", help="detector and per-series status")
+    status.add_argument("--now", help="ISO time to judge silence against (default: now)")
+    status.add_argument("--summary", action="store_true", help="leave out the per-series rows")
+    episodes = commands.add_parser("episodes", help="anomaly episodes by start time")
+    episodes.add_argument("--since")
+    episodes.add_argument("--until")
+    episodes.add_argument("--kind")
+    args = parser.parse_args(argv)
+    service = service_from_environment(os.environ)
+    if args.command == "status":
+        now = datetime.fromisoformat(args.now) if args.now else datetime.now(UTC)
+        answer = detector_status(service, now)
+        if args.summary:
+            answer.pop("series")
+    else:
+        answer = list_episodes(service, since=args.since, until=args.until, kind=args.kind)
+    print(json.dumps(answer, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

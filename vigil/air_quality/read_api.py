@@ -1,0 +1,104 @@
+"""What operators ask the detector: its status per series, its anomaly episodes, and feedback.
+
+Read by the CLI (``python -m vigil.air_quality status|episodes|feedback``) and the console's read
+API. Status comes from the stored shard states (nothing is recomputed); episodes are items of the
+anomaly table under the partition ``<detector>#episodes``, sorted by their start.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from vigil.air_quality.engine import Detector, minute_to_iso
+from vigil.air_quality.episodes import series_status
+from vigil.air_quality.service import DetectorService, episode_partition
+
+FEEDBACK_VALUES = ("anomaly", "not_anomaly")
+
+
+class EpisodeNotFound(LookupError):
+    pass
+
+
+def _minute(moment: datetime) -> int:
+    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() // 60)
+
+
+def detector_status(service: DetectorService, now: datetime | None = None) -> dict:
+    """Per series learning (and how many intervals it still needs), active or silent, with its
+    last data time; per detector the same in counts, and its open episodes."""
+    now = now or datetime.now(UTC)
+    config = service.config
+    stored = service.state.load(list(range(config.state_shards)))
+    series: list[dict] = []
+    episodes: list[dict] = []
+    watermark = None
+    for part in stored.values():
+        if part.data is None:
+            continue
+        detector = Detector.from_bytes(part.data, config)
+        series += series_status(detector, _minute(now))
+        episodes += list(detector.annotations.get("episodes", {}).values())
+        if detector.watermark is not None:
+            watermark = max(watermark or detector.watermark, detector.watermark)
+    counts = {state: 0 for state in ("learning", "active", "silent")}
+    for row in series:
+        counts[row["status"]] += 1
+    if not series:
+        state = "learning"  # nothing learnt yet: it needs history or data
+    elif counts["active"] + counts["silent"] == 0:
+        state = "learning"
+    elif counts["silent"] == len(series):
+        state = "silent"
+    else:
+        state = "active"
+    last = max((row["last_data"] for row in series if row["last_data"]), default=None)
+    return {
+        "detector": config.name,
+        "status": state,
+        "series_count": len(series),
+        "by_status": counts,
+        "last_data": last,
+        "watermark": minute_to_iso(watermark) if watermark is not None else None,
+        "open_episodes": sorted(episodes, key=lambda e: e["start"]),
+        "series": sorted(series, key=lambda row: row["series"]),
+    }
+
+
+def list_episodes(
+    service: DetectorService,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    kind: str | None = None,
+    limit: int = 200,
+) -> list[dict]:
+    """The detector's episodes whose start lies in [since, until] (ISO minutes), newest last."""
+    condition = "detector = :d"
+    values = {":d": {"S": episode_partition(service.config.name)}}
+    if since or until:
+        condition += " AND sk BETWEEN :a AND :b"
+        values[":a"] = {"S": since or "0000"}
+        values[":b"] = {"S": (until or "9999") + "~"}
+    items: list[dict] = []
+    kwargs = {
+        "TableName": service.anomaly_table,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+    }
+    while True:
+        page = service.ddb.query(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page or len(items) >= limit:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    out = []
+    for item in items:
+        episode = json.loads(item["episode"]["S"])
+        episode["status"] = item["status"]["S"]
+        if "feedback" in item:
+            episode["feedback"] = item["feedback"]["S"]
+        if kind is None or episode["kind"] == kind:
+            out.append(episode)
+    return out[:limit]
