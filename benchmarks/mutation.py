@@ -68,11 +68,11 @@ DECIDING = {
     "vigil.fraud.scoring.endpoint": ["pred_prob_of"],
     "vigil.fraud.scoring.event": ["parse_transaction"],
     "vigil.fraud.scoring.api": ["_json_body"],
-    "vigil.fraud.graph": ["_check_finite"],
+    "vigil.fraud.graph": ["_check_finite", "insert_query", "ǁFraudGraphǁinsert"],
     "vigil.air_quality.records": ["_is_number_column", "_float_nan"],
     "vigil.toxicity.losses": ["probabilities"],
     "vigil.toxicity.metrics": ["_truth", "compute_metrics"],
-    "vigil.toxicity.moderation": ["parse_request", "_result_problem"],
+    "vigil.toxicity.moderation": ["parse_request", "_result_problem", "decisions"],
 }
 
 
