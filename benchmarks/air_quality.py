@@ -15,6 +15,15 @@ magnitudes; never used for any choice, the engine's parameters included). Matchi
 inside it or within 3 intervals after it; alerts outside every window are false positives, merged
 into events when less than 4 intervals apart.
 
+Episodes (report seed, tuned threshold): the injected file streamed one day per object with
+anomalies folded into episodes as the service does (``vigil.air_quality.episodes``);
+``alerts_per_true_event`` is the number of opened-episode alerts inside a detected injection's
+window (or up to 3 intervals after it) per detected injection (one alert per anomalous interval
+for comparison). ``fault_vs_event_accuracy``: 20 single-measure shifts (sensor faults) and 20
+whole-place shifts (every measure by 4-6 of its own sigma, events), 6 intervals each, alternating
+at least 96 intervals apart on the clean file; each alerted one is labelled by the ``kind`` its
+first alert carries; accuracy over the alerted ones.
+
 Throughput: synthetic Firehose objects (newline-delimited JSON, 1,000 locations x CO/SO2/NO2,
 one reading per location per minute, 5-minute intervals) through the continuous path:
 ``parse_json_lines`` (validation) + ``Detector.ingest`` (dedup, aggregation, closing, scoring).
@@ -52,13 +61,20 @@ if str(ROOT) not in sys.path:
 from vigil.air_quality.backtest import run_backtest  # noqa: E402
 from vigil.air_quality.config import DetectorConfig, Measure  # noqa: E402
 from vigil.air_quality.engine import ANOMALY, Detector  # noqa: E402
+from vigil.air_quality.episodes import (  # noqa: E402
+    EVENT,
+    OPENED,
+    SENSOR_FAULT,
+    iso_to_minute,
+    track_episodes,
+)
 from vigil.air_quality.evaluation import (  # noqa: E402
     score_events,
     threshold_alerts,
     zscore_alerts,
 )
 from vigil.air_quality.records import parse_json_lines, validate_frame  # noqa: E402
-from vigil.air_quality.uci import inject, load_uci  # noqa: E402
+from vigil.air_quality.uci import inject, load_uci, robust_sigma  # noqa: E402
 from vigil.datasets import UCI_AIR_QUALITY, data_file  # noqa: E402
 
 MEASURES = ["CO", "NO2", "NOx", "C6H6"]
@@ -172,6 +188,115 @@ def quality(seed: int, tune_seeds: list[int]) -> dict:
         "history_rows": split,
         "test_rows": len(frame) - split,
         "injections_per_seed": len(test_injections),
+    }
+
+
+def _episode_alerts(frame: pd.DataFrame, split: int, threshold: float, **settings) -> dict:
+    """Stream ``frame`` after ``split`` through the detector at ``threshold`` one day per object,
+    folding each object's closed intervals into episodes as the service does. Returns the row of
+    every opened episode's alert with its kind, and the rows of every per-interval group (what
+    alerting once per interval would send)."""
+    config = _config(threshold).model_copy(update=settings)
+    detector = Detector(config)
+    detector.learn(validate_frame(frame.iloc[:split], config))
+    minute_of_row = (
+        pd.to_datetime(frame["TIMESTAMP"]).astype("datetime64[ns]").astype("int64")
+        // 60_000_000_000
+    )
+    row_of = pd.Series(np.arange(len(frame)), index=minute_of_row.to_numpy())
+    opened, interval_groups = [], []
+    for start in range(split, len(frame) + 24, 24):
+        part = frame.iloc[start : start + 24]
+        closed = (
+            detector.ingest(validate_frame(part, config)).closed if len(part) else detector.flush()
+        )
+        groups = detector.groups(closed)
+        interval_groups += [int(row_of[iso_to_minute(g.interval_start)]) for g in groups]
+        for t in track_episodes(detector, groups, closed):
+            if t.what == OPENED and t.alert:
+                opened.append((int(row_of[iso_to_minute(t.detail["start"])]), t.kind))
+    return {"opened": opened, "interval_groups": interval_groups}
+
+
+def _matches(rows: list[int], windows: list[tuple[int, int]], after: int = 3) -> list[list[int]]:
+    """Per window, the alert rows inside it or within ``after`` intervals after it."""
+    return [[r for r in rows if lo <= r <= hi + after] for lo, hi in windows]
+
+
+def alerts_per_event(seed: int, threshold: float) -> dict:
+    """Alerts per detected true event with episodes (one alert per opened episode) and with one
+    alert per anomalous interval, on the report seed's injections."""
+    frame = load_uci(data_file(UCI_AIR_QUALITY, prefer_shared=True))
+    split = int(len(frame) * 0.4)
+    injected, injections = inject(frame, MEASURES, seed=seed, start_row=split)
+    found = _episode_alerts(injected, split, threshold)
+    windows = [(i.start_row, i.end_row) for i in injections]
+    by_episode = _matches([r for r, _ in found["opened"]], windows)
+    by_interval = _matches(found["interval_groups"], windows)
+    detected = [k for k, hits in enumerate(by_episode) if hits]
+    # an alert inside two overlapping windows is counted once
+    episode_alerts = {r for k in detected for r in by_episode[k]}
+    interval_alerts = {r for k in detected for r in by_interval[k]}
+    return {
+        "alerts_per_true_event": round(len(episode_alerts) / max(len(detected), 1), 3),
+        "alerts_per_true_event_one_per_interval": round(
+            len(interval_alerts) / max(len(detected), 1), 3
+        ),
+        "true_events": len(injections),
+        "true_events_alerted": len(detected),
+        "episode_alerts_total": len(found["opened"]),
+        "interval_alerts_total": len(found["interval_groups"]),
+    }
+
+
+def fault_vs_event(
+    seed: int, threshold: float, per_kind: int = 20, length: int = 6, **settings
+) -> dict:
+    """Inject single-measure sensor faults (one measure shifted by 4-6 sigma) and whole-place
+    events (every measure shifted by 4-6 of its own sigma at once), ``length`` intervals each,
+    alternating, at least 96 intervals apart; label each alerted one by the ``kind`` its alert carries."""
+    frame = load_uci(data_file(UCI_AIR_QUALITY, prefer_shared=True))
+    split = int(len(frame) * 0.4)
+    rng = np.random.default_rng(seed)
+    values = {m: frame[m].to_numpy(dtype=float).copy() for m in MEASURES}
+    sigma = {m: robust_sigma(np.where(v != -200.0, v, np.nan)[split:]) for m, v in values.items()}
+    truth, windows = [], []
+    row = split + 100
+    while len(truth) < 2 * per_kind and row + length + 10 < len(frame):
+        window = slice(row, row + length)
+        if all((values[m][row - 2 : row + length + 2] != -200.0).all() for m in MEASURES):
+            kind = SENSOR_FAULT if len(truth) % 2 == 0 else EVENT
+            for m in [MEASURES[rng.integers(len(MEASURES))]] if kind == SENSOR_FAULT else MEASURES:
+                values[m][window] += rng.uniform(4, 6) * sigma[m]
+            truth.append(kind)
+            windows.append((row, row + length - 1))
+            row += 96 - 1
+        row += 1
+    injected = frame.copy()
+    for m in MEASURES:
+        injected[m] = values[m]
+    found = _episode_alerts(injected, split, threshold, **settings)
+    first_kind = {}
+    for (lo, hi), hits in zip(
+        windows, _matches([r for r, _ in found["opened"]], windows, 1), strict=True
+    ):
+        if hits:
+            first_kind[(lo, hi)] = dict(found["opened"])[hits[0]]
+    labelled = [(first_kind[w], t) for w, t in zip(windows, truth, strict=True) if w in first_kind]
+    correct = sum(k == t for k, t in labelled)
+    by_truth = {
+        kind: round(
+            sum(k == t for k, t in labelled if t == kind)
+            / max(sum(t == kind for _, t in labelled), 1),
+            3,
+        )
+        for kind in (SENSOR_FAULT, EVENT)
+    }
+    return {
+        "fault_vs_event_accuracy": round(correct / max(len(labelled), 1), 3),
+        "fault_vs_event_accuracy_by_truth": by_truth,
+        "fault_vs_event_injected": len(truth),
+        "fault_vs_event_alerted": len(labelled),
     }
 
 
@@ -378,6 +503,9 @@ def main(argv: list[str]) -> int:
     tune_seeds = [int(s) for s in args.tune_seeds.split(",")]
     q = quality(args.seed, tune_seeds)
     print(json.dumps(q["methods"], indent=1), flush=True)
+    knob = q["methods"]["vigil"]["knob"]
+    episodes = {**alerts_per_event(args.seed, knob), **fault_vs_event(args.seed, knob)}
+    print(json.dumps(episodes), flush=True)
     t = throughput()
     print(json.dumps(t), flush=True)
     one = single_series(args.single_series_rows)
@@ -396,6 +524,12 @@ def main(argv: list[str]) -> int:
         "threshold_baseline_f1": thr["f1"],
         "zscore_baseline_f1": zs["f1"],
         "f1_margin_over_best_baseline": round(vigil["f1"] - max(thr["f1"], zs["f1"]), 4),
+        "alerts_per_true_event": episodes["alerts_per_true_event"],
+        "alerts_per_true_event_one_per_interval": episodes[
+            "alerts_per_true_event_one_per_interval"
+        ],
+        "fault_vs_event_accuracy": episodes["fault_vs_event_accuracy"],
+        "fault_vs_event_alerted": episodes["fault_vs_event_alerted"],
         "records_per_second": t["records_per_second"],
         "engine_records_per_second": t["engine_records_per_second"],
         "single_series_rows_per_second": one["single_series_rows_per_second"],
@@ -407,7 +541,15 @@ def main(argv: list[str]) -> int:
     }
     (OUT / "metrics.json").write_text(
         json.dumps(
-            {**result, "detail": q, "throughput": t, "single_series": one, "latency": lat}, indent=1
+            {
+                **result,
+                "detail": q,
+                "episodes": episodes,
+                "throughput": t,
+                "single_series": one,
+                "latency": lat,
+            },
+            indent=1,
         )
     )
     print(json.dumps(result))

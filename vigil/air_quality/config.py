@@ -149,6 +149,12 @@ class DetectorConfig(_Strict):
     alert_on_episode_close: bool = Field(
         False, description="also send a note when an anomaly episode closes"
     )
+    co_movement_z: float = Field(
+        2.5,
+        gt=0,
+        description="a place's other measure whose standardized residual reaches this, on the "
+        "same side, in an anomaly's interval moved with it: the episode is an event, not a fault",
+    )
     silent_intervals: int = Field(
         3,
         ge=0,

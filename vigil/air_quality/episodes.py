@@ -11,7 +11,8 @@ when it closes).
 Kind, from the cross-measure view the engine scores with (each measure's residual conditional on
 the place's other measures): when one measure departs while the place's others stay where they
 are expected, the departure is what a faulty sensor does (``sensor_fault``); when two or more
-measures of the place depart together, the place's air changed (``event``). A detector with one
+measures of the place depart together (anomalous, or with a standardized residual of at least
+``co_movement_z`` on the same side in the same interval), the place's air changed (``event``). A detector with one
 measure cannot tell them apart (``anomaly``). The kind is decided from the anomalies known when
 the episode opens (what its alert carries) and updated as the episode develops.
 
@@ -31,7 +32,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from vigil.air_quality.engine import AnomalyGroup, Detector, minute_to_iso, series_label
+from vigil.air_quality.engine import (
+    ANOMALY,
+    AnomalyGroup,
+    ClosedInterval,
+    Detector,
+    minute_to_iso,
+    series_label,
+)
 
 SENSOR_FAULT, EVENT, ANOMALY_KIND, SILENT = "sensor_fault", "event", "anomaly", "silent"
 KINDS = (SENSOR_FAULT, EVENT, ANOMALY_KIND, SILENT)
@@ -65,6 +73,7 @@ class Episode:
     series: list[str] = field(default_factory=list)
     measures: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    moved_together: list[str] = field(default_factory=list)  # what the kind is decided on
     intervals: int = 0
     end: str | None = None  # end of the last anomalous interval, once closed
 
@@ -110,9 +119,38 @@ def _close(detector: Detector, episode: dict) -> Transition:
     )
 
 
-def track_episodes(detector: Detector, groups: list[AnomalyGroup]) -> list[Transition]:
+def co_moving(
+    detector: Detector, closed: list[ClosedInterval]
+) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (interval start, place) with an anomaly: the signed standardized residual of every
+    measure of the place that reached ``co_movement_z`` (the anomalous ones included)."""
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    limit = detector.config.co_movement_z
+    for interval in closed:
+        if not (interval.status == ANOMALY).any():
+            continue
+        start = minute_to_iso(interval.start)
+        for r in np.flatnonzero(np.abs(interval.z) >= limit).tolist():
+            measure, dims = detector.series_info(int(interval.sid[r]))
+            out.setdefault((start, place_key(dims)), {})[measure] = float(interval.z[r])
+    return out
+
+
+def _moved_together(anomalies: list, moving: dict[str, float]) -> set[str]:
+    """The anomalous measures and those that moved on the same side as the strongest one."""
+    top = max(anomalies, key=lambda a: a.severity)
+    side = np.sign(top.z) or 1.0
+    return {a.measure for a in anomalies} | {m for m, z in moving.items() if np.sign(z) == side}
+
+
+def track_episodes(
+    detector: Detector, groups: list[AnomalyGroup], closed: list[ClosedInterval] | None = None
+) -> list[Transition]:
     """Fold the anomalies of newly closed intervals into the places' episodes; close the
-    episodes whose place has been quiet longer than the gap. Returns what changed, in order."""
+    episodes whose place has been quiet longer than the gap. Returns what changed, in order.
+    ``closed`` (the intervals the groups came from) lets the kind see measures that moved with
+    an anomaly without reaching the alert threshold themselves."""
+    moving = co_moving(detector, closed or [])
     book = _book(detector)
     interval, config = detector.interval, detector.config
     reach = (config.episode_gap_intervals + 1) * interval
@@ -130,6 +168,7 @@ def track_episodes(detector: Detector, groups: list[AnomalyGroup]) -> list[Trans
                 updated.pop(place, None)
                 episode = None
             measures = {a.measure for a in anomalies}
+            together = _moved_together(anomalies, moving.get((group.interval_start, place), {}))
             peak = max(a.severity for a in anomalies)
             if episode is None:
                 episode = Episode(
@@ -139,10 +178,11 @@ def track_episodes(detector: Detector, groups: list[AnomalyGroup]) -> list[Trans
                     start=group.interval_start,
                     last=group.interval_start,
                     peak_severity=peak,
-                    kind=classify(measures, len(config.measures)),
+                    kind=classify(together, len(config.measures)),
                     series=sorted({a.series for a in anomalies}),
                     measures=sorted(measures),
                     reasons=sorted({a.reason for a in anomalies}),
+                    moved_together=sorted(together),
                     intervals=1,
                 ).to_dict()
                 book[place] = episode
@@ -175,7 +215,8 @@ def track_episodes(detector: Detector, groups: list[AnomalyGroup]) -> list[Trans
             episode["series"] = sorted(set(episode["series"]) | {a.series for a in anomalies})
             episode["measures"] = sorted(set(episode["measures"]) | measures)
             episode["reasons"] = sorted(set(episode["reasons"]) | {a.reason for a in anomalies})
-            episode["kind"] = classify(set(episode["measures"]), len(config.measures))
+            episode["moved_together"] = sorted(set(episode["moved_together"]) | together)
+            episode["kind"] = classify(set(episode["moved_together"]), len(config.measures))
             updated[place] = episode
     out += expire_episodes(detector)
     closed_places = {t.detail["place"] for t in out if t.what == CLOSED}

@@ -275,7 +275,7 @@ class DetectorService:
             result.closed_intervals += len(outcome.closed)
             shard_groups = detector.groups(outcome.closed)
             closed_groups += shard_groups
-            transitions += track_episodes(detector, shard_groups)
+            transitions += track_episodes(detector, shard_groups, outcome.closed)
             transitions += check_recoveries(detector)
             transitions += check_silence(detector, detector.watermark)
         result.rejected = len(rejects)
