@@ -21,6 +21,8 @@ from __future__ import annotations
 import jsii
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -195,6 +197,16 @@ class AnomalyDetector(Construct):
         )
         use_key(role, key, write=True)
         acknowledge(self.handler.role, *AIR_DETECTOR_ROLE)
+        if config.silent_intervals:
+            # what finds silent series and closes quiet episodes when no object arrives: the
+            # same function, every interval (EventBridge's "Scheduled Event", its time the clock)
+            self.schedule = events.Rule(
+                self,
+                "Schedule",
+                description="Vigil air quality: silent series and quiet episodes, every interval",
+                schedule=events.Schedule.rate(Duration.minutes(config.interval_minutes)),
+                targets=[targets.LambdaFunction(self.function, retry_attempts=2)],
+            )
         bucket.add_event_notification(
             s3.EventType.OBJECT_CREATED,
             s3n.LambdaDestination(self.function),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from cdk.config import ContextModel
 from vigil.air_quality.contract import DetectorConfig, Measure
+from vigil.air_quality.subscriptions import AlertSubscription
 
 
 def _default(field: str):
@@ -80,6 +82,39 @@ class AirQualitySettings(ContextModel):
         description="Reserved concurrency of the detector Lambda (default: stateShards, at most "
         "50): how many shards' objects are scored at once.",
     )
+    episode_gap_intervals: int = Field(
+        _default("episode_gap_intervals"),
+        ge=0,
+        le=288,
+        description="Quiet intervals an anomaly episode of a place may contain and stay one "
+        "episode (one alert when it opens).",
+    )
+    alert_on_episode_close: bool = Field(
+        _default("alert_on_episode_close"), description="Also send a note when an episode closes."
+    )
+    silent_intervals: int = Field(
+        _default("silent_intervals"),
+        ge=0,
+        description="Whole intervals without data after which a series that normally reports "
+        "raises a silent-series alert (0: off, and no schedule).",
+    )
+    silent_min_observations: int = Field(
+        _default("silent_min_observations"),
+        ge=1,
+        description="Scored intervals a series needs before its silence is alerted.",
+    )
+    co_movement_z: float = Field(
+        _default("co_movement_z"),
+        gt=0,
+        description="Standardized residual at which another measure of the place counts as "
+        "moving with an anomaly (kind event rather than sensor_fault).",
+    )
+    alert_subscriptions: list[AlertSubscription] = Field(
+        default_factory=list,
+        description="Subscribers with their own filters (JSON list: name, protocol email|sms|"
+        "lambda|sqs, endpoint, minSeverity, kinds, transitions, measures, dimensions); each "
+        "becomes an SNS subscription with a filter policy (vigil/air_quality/subscriptions.py).",
+    )
     alert_emails: list[str] = Field(
         default_factory=list, description="E-mail addresses subscribed to the alert topic."
     )
@@ -104,6 +139,22 @@ class AirQualitySettings(ContextModel):
         None,
         description="Full ARN of a layer with numpy, pandas and pyarrow (overrides the version).",
     )
+
+    @field_validator("alert_subscriptions", mode="before")
+    @classmethod
+    def _subscriptions_from_json(cls, value: Any) -> Any:
+        # `-c vigil:air-quality:alertSubscriptions='[{...}]'` arrives as one string
+        return json.loads(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _subscriptions_match_the_detector(self) -> AirQualitySettings:
+        measures = [item.partition(":")[0] for item in self.measures]
+        names = [s.name for s in self.alert_subscriptions]
+        if len(set(names)) != len(names):
+            raise ValueError(f"alertSubscriptions names must be unique: {names}")
+        for subscription in self.alert_subscriptions:
+            subscription.check_against(measures, self.dimensions)
+        return self
 
     @model_validator(mode="after")
     def _partitioning_limits(self) -> AirQualitySettings:
@@ -136,5 +187,10 @@ class AirQualitySettings(ContextModel):
             lateness_minutes=self.lateness_minutes,
             cooldown_minutes=self.cooldown_minutes,
             state_shards=self.state_shards,
+            episode_gap_intervals=self.episode_gap_intervals,
+            alert_on_episode_close=self.alert_on_episode_close,
+            silent_intervals=self.silent_intervals,
+            silent_min_observations=self.silent_min_observations,
+            co_movement_z=self.co_movement_z,
             history=f"s3://{bucket_name}/{self.history_prefix}" if bucket_name else None,
         )

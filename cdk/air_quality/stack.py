@@ -60,6 +60,7 @@ class AirQualityStack(Stack):
             emails=settings.alert_emails,
             phone_numbers=settings.alert_phone_numbers,
             action_function_arn=settings.action_function_arn,
+            subscriptions=settings.alert_subscriptions,
         )
         self.detector = AnomalyDetector(
             self,

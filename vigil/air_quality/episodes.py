@@ -40,10 +40,17 @@ from vigil.air_quality.engine import (
     minute_to_iso,
     series_label,
 )
-
-SENSOR_FAULT, EVENT, ANOMALY_KIND, SILENT = "sensor_fault", "event", "anomaly", "silent"
-KINDS = (SENSOR_FAULT, EVENT, ANOMALY_KIND, SILENT)
-OPENED, CLOSED, WENT_SILENT, RECOVERED = "opened", "closed", "silent", "recovered"
+from vigil.air_quality.subscriptions import (  # noqa: F401 - the alert vocabulary, defined once
+    ANOMALY_KIND,
+    CLOSED,
+    EVENT,
+    KINDS,
+    OPENED,
+    RECOVERED,
+    SENSOR_FAULT,
+    SILENT,
+    WENT_SILENT,
+)
 
 
 def place_key(dimensions: dict[str, str]) -> str:

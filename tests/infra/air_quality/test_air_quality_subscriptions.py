@@ -40,3 +40,64 @@ def test_email_sms_and_action_subscriptions_from_settings():
             }
         },
     )
+
+
+def test_subscriptions_with_their_own_filters_and_the_schedule():
+    app = App()
+    settings = AirQualitySettings.model_validate(
+        {
+            "bufferSeconds": 120,
+            "alertSubscriptions": (
+                '[{"name": "Maintenance", "protocol": "email", "endpoint": "fix@example.com",'
+                ' "kinds": ["sensor_fault", "silent"]},'
+                ' {"name": "Health", "protocol": "sms", "endpoint": "+15555550101",'
+                ' "kinds": ["event"], "minSeverity": 60, "measures": ["NO2"],'
+                ' "dimensions": {"LOCATION_ID": ["B-101", "B-102"]}}]'
+            ),
+        }
+    )
+    template = Template.from_stack(
+        AirQualityStack(app, "Air", shared=SharedSettings(), settings=settings)
+    )
+    policies = {
+        r["Properties"]["Protocol"]: r["Properties"].get("FilterPolicy")
+        for r in template.find_resources("AWS::SNS::Subscription").values()
+    }
+    assert policies["email"] == {"kind": ["sensor_fault", "silent"]}
+    assert policies["sms"] == {
+        "severity": [{"numeric": [">=", 60]}],
+        "kind": ["event"],
+        "measure": ["NO2"],
+        "LOCATION_ID": ["B-101", "B-102"],
+    }
+    rules = template.find_resources("AWS::Events::Rule")
+    assert [r["Properties"]["ScheduleExpression"] for r in rules.values()] == ["rate(5 minutes)"]
+
+
+@pytest.mark.parametrize(
+    ("subscription", "message"),
+    [
+        ({"measures": ["PM10"]}, "unknown measures"),
+        ({"dimensions": {"CITY": ["Rome"]}}, "unknown dimensions"),
+        ({"dimensions": {"LOCATION_ID": []}}, "lists no values"),
+        ({"kinds": ["fire"]}, "kinds"),
+        ({"minSeverity": 120}, "less than or equal to 100"),
+        ({"protocol": "lambda", "endpoint": "remediate"}, "must be an ARN"),
+    ],
+)
+def test_malformed_subscription_filters_are_refused_at_synth(subscription, message):
+    base = {"name": "Bad", "protocol": "email", "endpoint": "a@example.com"}
+    with pytest.raises(ValueError, match=message):
+        AirQualitySettings.model_validate({"alertSubscriptions": [{**base, **subscription}]})
+
+
+def test_no_schedule_when_silence_is_not_watched():
+    template = Template.from_stack(
+        AirQualityStack(
+            App(),
+            "Air",
+            shared=SharedSettings(),
+            settings=AirQualitySettings(silent_intervals=0, buffer_seconds=120),
+        )
+    )
+    assert template.find_resources("AWS::Events::Rule") == {}
