@@ -45,7 +45,8 @@ class AirQualitySettings(ContextModel):
     cooldown_minutes: int = Field(
         _default("cooldown_minutes"),
         ge=0,
-        description="Quiet time per series after an alert (de-duplication).",
+        description="Quiet time per place after an episode's alert (a new episode within it is "
+        "stored, not sent).",
     )
     buffer_seconds: int = Field(
         60,

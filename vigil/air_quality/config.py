@@ -125,7 +125,9 @@ class DetectorConfig(_Strict):
     history: str | None = Field(
         None, description="file or s3://bucket/prefix of records to learn from before going live"
     )
-    cooldown_minutes: int = Field(60, ge=0, description="quiet time per series after an alert")
+    cooldown_minutes: int = Field(
+        60, ge=0, description="quiet time per place after an episode's alert (stored, not sent)"
+    )
     state_shards: int = Field(
         1,
         ge=1,
