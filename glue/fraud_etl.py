@@ -26,7 +26,8 @@ Job arguments (``--name value``; ``-`` and ``_`` are interchangeable in names):
 ``--test-fraction``         latest share of rows by TransactionDT used for test (default 0.2)
 ``--valid-fraction``        share of rows just before the test slice for validation (default 0.1)
 ``--input-format``          ``auto`` (by extension), ``csv`` or ``parquet``
-``--shuffle-partitions``    Spark shuffle partitions (default 16)
+``--shuffle-partitions``    Spark shuffle partitions (default: twice the executor cores, at
+                            least 16, so the partitions grow with the Glue workers)
 ``--master``                Spark master when not on Glue (default ``local[*]``)
 ``--label-log``             the label API's log (``vigil/fraud/label_log.py``: a folder / S3
                             prefix of JSON records); per transaction its latest label replaces
@@ -88,7 +89,7 @@ class EtlConfig:
     test_fraction: float = schema.DEFAULT_TEST_FRACTION
     valid_fraction: float = schema.DEFAULT_VALID_FRACTION
     input_format: str = "auto"
-    shuffle_partitions: int = 16
+    shuffle_partitions: int | None = None
     master: str = "local[*]"
     job_name: str | None = None
     label_log: str | None = None
@@ -128,7 +129,7 @@ def parse_args(argv: list[str]) -> EtlConfig:
     parser.add_argument("--test-fraction", type=float, default=schema.DEFAULT_TEST_FRACTION)
     parser.add_argument("--valid-fraction", type=float, default=schema.DEFAULT_VALID_FRACTION)
     parser.add_argument("--input-format", default="auto")
-    parser.add_argument("--shuffle-partitions", type=int, default=16)
+    parser.add_argument("--shuffle-partitions", type=int, default=None)
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--JOB-NAME", dest="job_name", default=None)
     parser.add_argument("--label-log", default=None)
@@ -584,10 +585,12 @@ def run(spark, config: EtlConfig) -> dict:
     from pyspark.sql import functions as F
 
     config.validate()
-    spark.conf.set("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+    report: dict = {"config": config.__dict__.copy(), "stages": []}
+    partitions = config.shuffle_partitions or max(16, 2 * spark.sparkContext.defaultParallelism)
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    report["shuffle_partitions"] = partitions
     spark.conf.set("spark.sql.ansi.enabled", "false")  # unparseable casts give null, not errors
     started = time.perf_counter()
-    report: dict = {"config": config.__dict__.copy(), "stages": []}
     out = config.output.rstrip("/")
 
     # 1. read and parse transactions ---------------------------------------------------------
@@ -662,7 +665,7 @@ def run(spark, config: EtlConfig) -> dict:
     with Stage(report, "time_split") as stage:
         n_train = round(n_good * (1 - config.test_fraction - config.valid_fraction))
         n_valid = round(n_good * (1 - config.test_fraction)) - n_train
-        ranked = rank_by_time(good, config.shuffle_partitions)
+        ranked = rank_by_time(good, partitions)
         position = F.col("__position")
         split = (
             F.when(position < n_train, F.lit(schema.SPLIT_TRAIN))
@@ -907,7 +910,7 @@ def main(argv: list[str] | None = None) -> int:
         from awsglue.job import Job
         from pyspark.context import SparkContext
     except ImportError:
-        spark = local_spark_session(config.master, config.shuffle_partitions)
+        spark = local_spark_session(config.master, config.shuffle_partitions or 16)
         job = None
     else:  # pragma: no cover - only on Glue
         glue_context = GlueContext(SparkContext.getOrCreate())
