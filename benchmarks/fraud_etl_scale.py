@@ -47,13 +47,16 @@ def _jvm_peak_mb(spark) -> float | None:
 def run_one(args) -> dict:
     """Generate (if needed) and run the ETL for one size in this process."""
     from glue.fraud_etl import EtlConfig, local_spark_session, run
-    from vigil.fraud import datagen
 
     data_dir = Path(args.workdir) / f"n{args.one}-{args.format}"
     ident = data_dir / f"train_identity.{args.format}"
     started = time.perf_counter()
-    if not ident.exists():
-        datagen.write(datagen.generate(args.one, seed=args.seed), data_dir, fmt=args.format)
+    if not ident.exists():  # in its own process: the generator's memory is not the driver's
+        subprocess.run(
+            [sys.executable, "-m", "vigil.fraud.datagen", "--transactions", str(args.one),
+             "--seed", str(args.seed), "--out", str(data_dir), "--format", args.format],
+            check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
     generate_s = time.perf_counter() - started
     spark = local_spark_session(args.master, args.shuffle_partitions)
     spark.sparkContext.setLogLevel("ERROR")
