@@ -1,4 +1,5 @@
-"""``python -m vigil.air_quality status|episodes``: what the detector knows, from its tables.
+"""``python -m vigil.air_quality status|episodes|feedback``: what the detector knows, and the
+operators' verdicts on its episodes, from and to its tables.
 
 The settings come from the detector Lambda's environment variables (``VIGIL_*``, as CDK sets them;
 ``DetectorSettings``), so the same command reads the cloud tables or the local moto server
@@ -13,7 +14,13 @@ import os
 import sys
 from datetime import UTC, datetime
 
-from vigil.air_quality.read_api import detector_status, list_episodes
+from vigil.air_quality.episodes import FEEDBACK_VERDICTS
+from vigil.air_quality.read_api import (
+    EpisodeNotFound,
+    detector_status,
+    list_episodes,
+    record_feedback,
+)
 from vigil.air_quality.service import service_from_environment
 
 
@@ -27,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     episodes.add_argument("--since")
     episodes.add_argument("--until")
     episodes.add_argument("--kind")
+    feedback = commands.add_parser("feedback", help="mark an episode as a real anomaly or not")
+    feedback.add_argument("episode", help="the episode's id (see episodes)")
+    feedback.add_argument("verdict", choices=FEEDBACK_VERDICTS)
+    feedback.add_argument("--note", default="")
     args = parser.parse_args(argv)
     service = service_from_environment(os.environ)
     if args.command == "status":
@@ -34,8 +45,14 @@ def main(argv: list[str] | None = None) -> int:
         answer = detector_status(service, now)
         if args.summary:
             answer.pop("series")
-    else:
+    elif args.command == "episodes":
         answer = list_episodes(service, since=args.since, until=args.until, kind=args.kind)
+    else:
+        try:
+            answer = record_feedback(service, args.episode, args.verdict, note=args.note)
+        except EpisodeNotFound as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
     print(json.dumps(answer, indent=1))
     return 0
 

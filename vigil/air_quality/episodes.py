@@ -52,6 +52,8 @@ from vigil.air_quality.subscriptions import (  # noqa: F401 - the alert vocabula
     WENT_SILENT,
 )
 
+FEEDBACK_VERDICTS = ("anomaly", "not_anomaly")
+
 
 def place_key(dimensions: dict[str, str]) -> str:
     return "|".join(f"{k}={v}" for k, v in dimensions.items()) or "-"
@@ -150,6 +152,30 @@ def _moved_together(anomalies: list, moving: dict[str, float]) -> set[str]:
     return {a.measure for a in anomalies} | {m for m, z in moving.items() if np.sign(z) == side}
 
 
+FEEDBACK_STEP = 10.0  # severity points a confirmed-false episode adds to its series' pattern
+FEEDBACK_MAX = 30.0  # at most: a muted pattern still alerts when it is far beyond the usual
+
+
+def apply_feedback(detector: Detector, episode: dict, verdict: str) -> None:
+    """Learn from an operator's verdict on an episode. ``not_anomaly``: each (series, reason)
+    of the episode needs ``FEEDBACK_STEP`` more severity to open an alerting episode, up to
+    ``FEEDBACK_MAX``; ``anomaly``: the pattern mattered, its extra need is cleared."""
+    if verdict not in FEEDBACK_VERDICTS:
+        raise ValueError(f"feedback must be one of {FEEDBACK_VERDICTS}, not {verdict!r}")
+    muted = detector.annotations.setdefault("muted", {})
+    for series in episode["series"]:
+        for reason in episode["reasons"]:
+            key = f"{series}|{reason}"
+            if verdict == "not_anomaly":
+                muted[key] = min(muted.get(key, 0.0) + FEEDBACK_STEP, FEEDBACK_MAX)
+            else:
+                muted.pop(key, None)
+
+
+def _extra_need(detector: Detector, anomaly) -> float:
+    return (detector.annotations.get("muted") or {}).get(f"{anomaly.series}|{anomaly.reason}", 0.0)
+
+
 def track_episodes(
     detector: Detector, groups: list[AnomalyGroup], closed: list[ClosedInterval] | None = None
 ) -> list[Transition]:
@@ -195,6 +221,12 @@ def track_episodes(
                 book[place] = episode
                 previous = detector.annotations["last_alert"].get(place)
                 quiet = previous is None or at - previous >= config.cooldown_minutes
+                # patterns operators marked as false need more severity before they page
+                heard = any(
+                    a.severity >= config.severity_threshold + _extra_need(detector, a)
+                    for a in anomalies
+                )
+                quiet = quiet and heard
                 if quiet:
                     detector.annotations["last_alert"][place] = at
                 out.append(

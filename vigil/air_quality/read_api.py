@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from vigil.air_quality.engine import Detector, minute_to_iso
-from vigil.air_quality.episodes import series_status
-from vigil.air_quality.service import DetectorService, episode_partition
+from botocore.exceptions import ClientError
 
-FEEDBACK_VALUES = ("anomaly", "not_anomaly")
+from vigil.air_quality.engine import Detector, minute_to_iso
+from vigil.air_quality.episodes import FEEDBACK_VERDICTS, apply_feedback, series_status
+from vigil.air_quality.records import DIM_SEPARATOR
+from vigil.air_quality.service import DetectorService, StateConflict, episode_partition
+from vigil.air_quality.sharding import shard_of
 
 
 class EpisodeNotFound(LookupError):
@@ -102,3 +104,50 @@ def list_episodes(
         if kind is None or episode["kind"] == kind:
             out.append(episode)
     return out[:limit]
+
+
+def record_feedback(
+    service: DetectorService, episode_id: str, verdict: str, *, note: str = "", attempts: int = 3
+) -> dict:
+    """Mark an episode as a real anomaly or not: stored on the episode, and learnt by its
+    place's shard (``episodes.apply_feedback``), committed like any other state change."""
+    if verdict not in FEEDBACK_VERDICTS:
+        raise ValueError(f"feedback must be one of {FEEDBACK_VERDICTS}, not {verdict!r}")
+    if len(note) > 500:
+        raise ValueError("a feedback note has at most 500 characters")
+    key = {"detector": {"S": episode_partition(service.config.name)}, "sk": {"S": episode_id}}
+    try:
+        item = service.ddb.update_item(
+            TableName=service.anomaly_table,
+            Key=key,
+            UpdateExpression="SET feedback = :v, feedback_note = :n, feedback_at = :t",
+            ConditionExpression="attribute_exists(sk)",
+            ExpressionAttributeValues={
+                ":v": {"S": verdict},
+                ":n": {"S": note},
+                ":t": {"S": datetime.now(UTC).isoformat()},
+            },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            raise EpisodeNotFound(f"no episode {episode_id!r} of {service.config.name}") from exc
+        raise
+    episode = json.loads(item["episode"]["S"])
+    dimension_key = DIM_SEPARATOR.join(
+        episode["dimensions"].get(name, "") for name in service.config.dimensions
+    )
+    shard = shard_of(dimension_key, service.config.state_shards)
+    for attempt in range(attempts):
+        stored = service.state.load([shard])[shard]
+        if stored.data is None:
+            break
+        detector = Detector.from_bytes(stored.data, service.config)
+        apply_feedback(detector, episode, verdict)
+        try:
+            service.save_detectors({shard: (detector, stored)})
+            break
+        except StateConflict:
+            if attempt == attempts - 1:
+                raise
+    return {**episode, "feedback": verdict}

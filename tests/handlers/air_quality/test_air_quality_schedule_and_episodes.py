@@ -125,3 +125,39 @@ def test_the_status_cli_reads_the_same_tables(aws, capsys):
     assert answer["by_status"]["active"] == 4 and "series" not in answer
     assert main(["episodes", "--since", "2026-01-01"]) == 0
     assert json.loads(capsys.readouterr().out) == []
+
+
+def test_feedback_is_stored_learnt_and_refused_for_a_missing_episode(aws, lambda_context, capsys):
+    from lambdas.air_quality.detector.handler import handler
+    from vigil.air_quality.__main__ import main
+    from vigil.air_quality.engine import Detector
+    from vigil.air_quality.read_api import EpisodeNotFound, record_feedback
+
+    resources, cfg = aws
+
+    def fault(h, loc, record):
+        if h == 3 and loc == "B-101":
+            record["CO"] = round(record["CO"] * 5, 3)
+
+    handler(s3_put(resources.bucket, "readings/f/obj-1", as_lines(_live(fault))), lambda_context)
+    service = service_from_environment(os.environ)
+    (episode,) = [e for e in list_episodes(service) if e["place"] == "LOCATION_ID=B-101"]
+    capsys.readouterr()  # the handler's log lines
+    assert main(["feedback", episode["id"], "not_anomaly", "--note", "calibration"]) == 0
+    assert json.loads(capsys.readouterr().out)["feedback"] == "not_anomaly"
+    (stored,) = [e for e in list_episodes(service) if e["id"] == episode["id"]]
+    assert stored["feedback"] == "not_anomaly"
+    # the place's shard learnt it: the episode's pattern now needs 10 more severity points
+    state = service.state.load(list(range(cfg.state_shards)))
+    muted = {}
+    for part in state.values():
+        if part.data:
+            muted |= Detector.from_bytes(part.data, cfg).annotations.get("muted", {})
+    assert muted and set(muted.values()) == {10.0}
+    assert all(key.startswith("CO[LOCATION_ID=B-101]|") for key in muted)
+
+    with pytest.raises(EpisodeNotFound):
+        record_feedback(service, "2026-01-01T00:00#LOCATION_ID=nowhere", "anomaly")
+    assert main(["feedback", "2026-01-01T00:00#LOCATION_ID=nowhere", "anomaly"]) == 2
+    with pytest.raises(ValueError, match="feedback must be one of"):
+        record_feedback(service, episode["id"], "maybe")

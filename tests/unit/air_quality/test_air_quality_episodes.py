@@ -12,10 +12,12 @@ from vigil.air_quality.engine import Anomaly, AnomalyGroup, Detector
 from vigil.air_quality.episodes import (
     CLOSED,
     EVENT,
+    FEEDBACK_MAX,
     OPENED,
     RECOVERED,
     SENSOR_FAULT,
     WENT_SILENT,
+    apply_feedback,
     check_recoveries,
     check_silence,
     iso_to_minute,
@@ -153,3 +155,28 @@ def test_episodes_and_silence_survive_the_state_round_trip():
     again = Detector.from_bytes(detector.to_bytes(), cfg)
     assert again.annotations == detector.annotations
     assert "LOCATION_ID=B-101" in again.annotations["episodes"]
+
+
+def test_a_pattern_marked_false_needs_more_severity_bounded_and_a_true_one_clears_it():
+    detector = Detector(config(cooldown_minutes=0, severity_threshold=40))
+    _closed_through(detector, 0)
+    (opened,) = track_episodes(detector, [_group(0, ("CO", "B-101", 55))])
+    for _ in range(5):
+        apply_feedback(detector, opened.detail, "not_anomaly")
+    assert detector.annotations["muted"] == {"CO[LOCATION_ID=B-101]|spike or dip": FEEDBACK_MAX}
+    _closed_through(detector, 10)
+    quiet = [
+        t for t in track_episodes(detector, [_group(10, ("CO", "B-101", 65))]) if t.what == OPENED
+    ]
+    assert not quiet[0].alert  # 65 < 40 + 30
+    _closed_through(detector, 20)
+    loud = [
+        t for t in track_episodes(detector, [_group(20, ("CO", "B-101", 75))]) if t.what == OPENED
+    ]
+    assert loud[0].alert  # far beyond: still pages
+    other = [
+        t for t in track_episodes(detector, [_group(20, ("NO2", "B-102", 45))]) if t.what == OPENED
+    ]
+    assert other[0].alert  # other series are not muted
+    apply_feedback(detector, opened.detail, "anomaly")
+    assert detector.annotations["muted"] == {}
