@@ -22,7 +22,11 @@ window (or up to 3 intervals after it) per detected injection (one alert per ano
 for comparison). ``fault_vs_event_accuracy``: 20 single-measure shifts (sensor faults) and 20
 whole-place shifts (every measure by 4-6 of its own sigma, events), 6 intervals each, alternating
 at least 96 intervals apart on the clean file; each alerted one is labelled by the ``kind`` its
-first alert carries; accuracy over the alerted ones.
+first alert carries; accuracy over the alerted ones. Feedback: every alert in the first half of
+the test rows gets the ground truth's verdict (``anomaly`` inside an injection window or up to 3
+intervals after it, else ``not_anomaly``) through ``episodes.apply_feedback`` as it is sent;
+``precision_before_feedback``/``precision_after_feedback`` score the alerts of the second half
+(the same windows), with the second half's event recall beside them (what muting costs).
 
 Throughput: synthetic Firehose objects (newline-delimited JSON, 1,000 locations x CO/SO2/NO2,
 one reading per location per minute, 5-minute intervals) through the continuous path:
@@ -65,6 +69,7 @@ from vigil.air_quality.episodes import (  # noqa: E402
     EVENT,
     OPENED,
     SENSOR_FAULT,
+    apply_feedback,
     iso_to_minute,
     track_episodes,
 )
@@ -191,11 +196,20 @@ def quality(seed: int, tune_seeds: list[int]) -> dict:
     }
 
 
-def _episode_alerts(frame: pd.DataFrame, split: int, threshold: float, **settings) -> dict:
+def _episode_alerts(
+    frame: pd.DataFrame,
+    split: int,
+    threshold: float,
+    *,
+    truth: set[int] | None = None,
+    feedback_before: int = 0,
+    **settings,
+) -> dict:
     """Stream ``frame`` after ``split`` through the detector at ``threshold`` one day per object,
     folding each object's closed intervals into episodes as the service does. Returns the row of
     every opened episode's alert with its kind, and the rows of every per-interval group (what
-    alerting once per interval would send)."""
+    alerting once per interval would send). With ``truth`` (the rows of true anomalies), every
+    alert before row ``feedback_before`` gets the operator's verdict as feedback at once."""
     config = _config(threshold).model_copy(update=settings)
     detector = Detector(config)
     detector.learn(validate_frame(frame.iloc[:split], config))
@@ -214,7 +228,11 @@ def _episode_alerts(frame: pd.DataFrame, split: int, threshold: float, **setting
         interval_groups += [int(row_of[iso_to_minute(g.interval_start)]) for g in groups]
         for t in track_episodes(detector, groups, closed):
             if t.what == OPENED and t.alert:
-                opened.append((int(row_of[iso_to_minute(t.detail["start"])]), t.kind))
+                row = int(row_of[iso_to_minute(t.detail["start"])])
+                opened.append((row, t.kind))
+                if truth is not None and row < feedback_before:
+                    verdict = "anomaly" if row in truth else "not_anomaly"
+                    apply_feedback(detector, t.detail, verdict)
     return {"opened": opened, "interval_groups": interval_groups}
 
 
@@ -246,6 +264,47 @@ def alerts_per_event(seed: int, threshold: float) -> dict:
         "true_events_alerted": len(detected),
         "episode_alerts_total": len(found["opened"]),
         "interval_alerts_total": len(found["interval_groups"]),
+    }
+
+
+def precision_with_feedback(seed: int, threshold: float, share: float = 0.5) -> dict:
+    """Alert precision on the last ``1 - share`` of the test rows, without feedback and with
+    the operator's verdict (from the ground truth) on every alert of the first ``share``."""
+    frame = load_uci(data_file(UCI_AIR_QUALITY, prefer_shared=True))
+    split = int(len(frame) * 0.4)
+    injected, injections = inject(frame, MEASURES, seed=seed, start_row=split)
+    truth = {r for i in injections for r in range(i.start_row, i.end_row + 4)}
+    cut = split + int((len(frame) - split) * share)
+
+    def precision(rows: list[int]) -> tuple[float, int]:
+        scored = [r for r in rows if r >= cut]
+        return round(sum(r in truth for r in scored) / max(len(scored), 1), 4), len(scored)
+
+    before = _episode_alerts(injected, split, threshold)
+    after = _episode_alerts(injected, split, threshold, truth=truth, feedback_before=cut)
+    p_before, n_before = precision([r for r, _ in before["opened"]])
+    p_after, n_after = precision([r for r, _ in after["opened"]])
+    in_events = [r for r in range(cut, len(frame)) if r in truth]
+    recall = {
+        name: round(
+            sum(
+                any(lo <= r <= hi + 3 for r, _ in found["opened"])
+                for lo, hi in ((i.start_row, i.end_row) for i in injections if i.start_row >= cut)
+            )
+            / max(sum(i.start_row >= cut for i in injections), 1),
+            4,
+        )
+        for name, found in (("before", before), ("after", after))
+    }
+    return {
+        "precision_before_feedback": p_before,
+        "precision_after_feedback": p_after,
+        "alerts_scored_before_feedback": n_before,
+        "alerts_scored_after_feedback": n_after,
+        "event_recall_before_feedback": recall["before"],
+        "event_recall_after_feedback": recall["after"],
+        "feedback_share_of_test_rows": share,
+        "true_anomaly_rows_scored": len(in_events),
     }
 
 
@@ -504,7 +563,11 @@ def main(argv: list[str]) -> int:
     q = quality(args.seed, tune_seeds)
     print(json.dumps(q["methods"], indent=1), flush=True)
     knob = q["methods"]["vigil"]["knob"]
-    episodes = {**alerts_per_event(args.seed, knob), **fault_vs_event(args.seed, knob)}
+    episodes = {
+        **alerts_per_event(args.seed, knob),
+        **fault_vs_event(args.seed, knob),
+        **precision_with_feedback(args.seed, knob),
+    }
     print(json.dumps(episodes), flush=True)
     t = throughput()
     print(json.dumps(t), flush=True)
@@ -529,6 +592,10 @@ def main(argv: list[str]) -> int:
             "alerts_per_true_event_one_per_interval"
         ],
         "fault_vs_event_accuracy": episodes["fault_vs_event_accuracy"],
+        "precision_before_feedback": episodes["precision_before_feedback"],
+        "precision_after_feedback": episodes["precision_after_feedback"],
+        "event_recall_before_feedback": episodes["event_recall_before_feedback"],
+        "event_recall_after_feedback": episodes["event_recall_after_feedback"],
         "fault_vs_event_alerted": episodes["fault_vs_event_alerted"],
         "records_per_second": t["records_per_second"],
         "engine_records_per_second": t["engine_records_per_second"],
