@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from local.standins.air_quality_pipeline import read_alerts
+from local.standins.air_quality_pipeline import ScheduleTimer, read_alerts, scheduled_event
 from tests.handlers.air_quality.test_air_quality_detector_handler import (
     HISTORY_HOURS,
     START,
@@ -26,20 +26,6 @@ from vigil.air_quality.service import service_from_environment
 from vigil.aws import client
 
 LIVE = START + timedelta(hours=HISTORY_HOURS)
-
-
-def scheduled(at) -> dict:
-    return {
-        "version": "0",
-        "id": "7bf73129-1428-4cd3-a780-95db273d1602",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/vigil-air-check"],
-        "detail": {},
-    }
 
 
 def _subscribe(topic_arn: str, name: str, policy: dict) -> str:
@@ -65,9 +51,12 @@ def test_the_schedule_finds_silent_places_once_and_data_brings_recovery(
     resources, _ = aws
     maintenance = _subscribe(resources.topic_arn, "maintenance", {"kind": ["silent"]})
     # no object arrives after the history: only the scheduled trigger can notice
-    first = handler(scheduled(LIVE + timedelta(hours=6)), lambda_context)
+    clock = [LIVE + timedelta(hours=6)]
+    timer = ScheduleTimer(handler, lambda_context, clock=lambda: clock[0])
+    first = timer.tick()
     assert first["silent"] == 4 and first["alerts_published"] == 4
-    again = handler(scheduled(LIVE + timedelta(hours=7)), lambda_context)
+    clock[0] += timedelta(hours=1)
+    again = timer.tick()
     assert again["silent"] == 0 and again["alerts_published"] == 0
     alerts = read_alerts(maintenance)
     assert len(alerts) == 4
@@ -110,7 +99,7 @@ def test_the_schedule_finds_silent_places_once_and_data_brings_recovery(
 def test_a_malformed_scheduled_event_is_refused(aws, lambda_context):
     from lambdas.air_quality.detector.handler import handler
 
-    bad = scheduled(LIVE)
+    bad = scheduled_event(LIVE)
     bad["time"] = "not a time"
     with pytest.raises(ValidationError):
         handler(bad, lambda_context)
