@@ -362,6 +362,44 @@ def scheduled_event(at: datetime) -> dict:
     }
 
 
+def deliver_to_lambda(queue_url: str, handler, context) -> list:
+    """Local stand-in for an SNS → Lambda subscription: the notifications that passed the
+    subscription's filter policy (an SQS queue subscribed with it) become the event SNS sends a
+    Lambda, one record each, and go to the real handler."""
+    sqs, out = client("sqs"), []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+        "Messages", []
+    ):
+        for message in messages:
+            body = json.loads(message["Body"])
+            sns = {
+                "Type": body["Type"],
+                "MessageId": body["MessageId"],
+                "TopicArn": body["TopicArn"],
+                "Subject": body.get("Subject"),
+                "Message": body["Message"],
+                "Timestamp": body["Timestamp"],
+                "SignatureVersion": body.get("SignatureVersion", "1"),
+                "Signature": body.get("Signature", "LOCAL"),
+                "SigningCertUrl": body.get("SigningCertURL", "https://127.0.0.1/cert.pem"),
+                "UnsubscribeUrl": body.get("UnsubscribeURL", "https://127.0.0.1/unsubscribe"),
+                "MessageAttributes": body.get("MessageAttributes", {}),
+            }
+            event = {
+                "Records": [
+                    {
+                        "EventSource": "aws:sns",
+                        "EventVersion": "1.0",
+                        "EventSubscriptionArn": f"{body['TopicArn']}:local",
+                        "Sns": sns,
+                    }
+                ]
+            }
+            out += handler(event, context)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return out
+
+
 @dataclass
 class ScheduleTimer:
     """Local stand-in for the EventBridge rule that invokes the detector every interval: calls

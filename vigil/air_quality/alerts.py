@@ -80,7 +80,8 @@ def transition_subject(t: Transition, detector: str) -> str:
 
 
 def transition_message(t: Transition, detector: str) -> str:
-    """The text of an episode's or a silent series' alert; the details as JSON at the end."""
+    """The text of an episode's or a silent series' alert; its details as JSON on the last line
+    (what an automation reads)."""
     d = t.detail
     if t.what == OPENED and t.group is not None:
         head = [
@@ -96,7 +97,8 @@ def transition_message(t: Transition, detector: str) -> str:
             + "). Later intervals of the same episode do not page again.",
             "",
         ]
-        return "\n".join(head) + alert_message(t.group, detector)
+        episode = json.dumps(d, separators=(",", ":"))
+        return "\n".join(head) + alert_message(t.group, detector) + "\nEpisode:\n" + episode
     if t.what == WENT_SILENT:
         text = (
             f"{d['series']} has sent no data since {d['last_data']} "

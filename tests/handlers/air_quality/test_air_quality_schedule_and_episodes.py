@@ -10,7 +10,12 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from local.standins.air_quality_pipeline import ScheduleTimer, read_alerts, scheduled_event
+from local.standins.air_quality_pipeline import (
+    ScheduleTimer,
+    deliver_to_lambda,
+    read_alerts,
+    scheduled_event,
+)
 from tests.handlers.air_quality.test_air_quality_detector_handler import (
     HISTORY_HOURS,
     START,
@@ -150,3 +155,42 @@ def test_feedback_is_stored_learnt_and_refused_for_a_missing_episode(aws, lambda
     assert main(["feedback", "2026-01-01T00:00#LOCATION_ID=nowhere", "anomaly"]) == 2
     with pytest.raises(ValueError, match="feedback must be one of"):
         record_feedback(service, episode["id"], "maybe")
+
+
+def test_the_sample_action_opens_and_closes_maintenance_tickets(aws, lambda_context, monkeypatch):
+    """Detector → SNS (filter: sensor faults and silent series) → the ticket Lambda."""
+    from lambdas.air_quality.detector.handler import handler
+    from lambdas.air_quality.maintenance_ticket import handler as tickets
+    from vigil.air_quality.maintenance import act_on_alert, list_tickets
+
+    resources, cfg = aws
+    monkeypatch.setenv("TICKET_TABLE", resources.anomaly_table)
+    tickets.settings.cache_clear()
+    inbox = _subscribe(resources.topic_arn, "tickets", {"kind": ["sensor_fault", "silent"]})
+    ScheduleTimer(handler, lambda_context, clock=lambda: LIVE + timedelta(hours=6)).tick()
+    opened = deliver_to_lambda(inbox, tickets.handler, lambda_context)
+    assert [r["action"] for r in opened] == ["open"] * 4
+
+    def fault(h, loc, record):
+        if h == 3 and loc == "B-101":
+            record["CO"] = round(record["CO"] * 5, 3)
+
+    handler(s3_put(resources.bucket, "readings/t/obj-1", as_lines(_live(fault))), lambda_context)
+    changed = deliver_to_lambda(inbox, tickets.handler, lambda_context)
+    assert sorted(r["action"] for r in changed) == ["close"] * 4 + ["open"]
+    state = list_tickets(resources.anomaly_table, cfg.name)
+    assert (
+        sorted((t["kind"], t["status"]) for t in state)
+        == [("sensor_fault", "open")] + [("silent", "closed")] * 4
+    )
+    # bad or unrelated input is ignored with its reason, never a crash
+    ignored = act_on_alert(resources.anomaly_table, "no details", {"kind": {"Value": "silent"}})
+    assert ignored["action"] == "ignored"
+    attributes = {
+        "kind": {"Value": "silent"},
+        "transition": {"Value": "silent"},
+        "detector": {"Value": cfg.name},
+    }
+    assert act_on_alert(resources.anomaly_table, "text\n{broken", attributes)["action"] == (
+        "ignored"
+    )
