@@ -131,7 +131,7 @@ def table(rows: list[dict]) -> str:
             str(len(row["labels"])),
             str(row["train_rows"]),
             *(f"{row['metrics'][m]:.3f}" for m in REPORTED),
-            f"{row['seconds']:.0f}",
+            f"{row['seconds']:.0f}" if row["seconds"] == row["seconds"] else "—",  # NaN: unknown
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
