@@ -186,5 +186,7 @@ def test_the_api_event_round_trip(pipeline, scorer):
     body = json.loads(response["body"])
     assert response["statusCode"] == 200
     assert set(body) == {"id", "flag", "pred_prob"}
-    assert body["flag"] == ("fraud" if body["pred_prob"] >= 0.5 else "legit")
+    # no FRAUD_THRESHOLD here: the model's own operating threshold decides
+    threshold = json.loads((pipeline["model_dir"] / "model_config.json").read_text())["threshold"]
+    assert body["flag"] == ("fraud" if body["pred_prob"] >= threshold else "legit")
     assert pd.notna(body["pred_prob"])
