@@ -27,6 +27,8 @@ the test rows gets the ground truth's verdict (``anomaly`` inside an injection w
 intervals after it, else ``not_anomaly``) through ``episodes.apply_feedback`` as it is sent;
 ``precision_before_feedback``/``precision_after_feedback`` score the alerts of the second half
 (the same windows), with the second half's event recall beside them (what muting costs).
+Silence: the device stops at 10 times after the history and the scheduled check runs at every
+interval boundary; the delay is counted from the end of its last interval with data.
 
 Throughput: synthetic Firehose objects (newline-delimited JSON, 1,000 locations x CO/SO2/NO2,
 one reading per location per minute, 5-minute intervals) through the continuous path:
@@ -70,6 +72,7 @@ from vigil.air_quality.episodes import (  # noqa: E402
     OPENED,
     SENSOR_FAULT,
     apply_feedback,
+    check_silence,
     iso_to_minute,
     track_episodes,
 )
@@ -305,6 +308,37 @@ def precision_with_feedback(seed: int, threshold: float, share: float = 0.5) -> 
         "event_recall_after_feedback": recall["after"],
         "feedback_share_of_test_rows": share,
         "true_anomaly_rows_scored": len(in_events),
+    }
+
+
+def silent_delay(cuts: int = 10) -> dict:
+    """The UCI device stops reporting at ``cuts`` times after the history; the scheduled check
+    runs at every interval boundary after that. Delay per series: whole intervals from the end
+    of its last interval with data to the check that raises its silent alert."""
+    frame = load_uci(data_file(UCI_AIR_QUALITY, prefer_shared=True))
+    split = int(len(frame) * 0.4)
+    config = _config(45.0)
+    base = Detector(config)
+    base.learn(validate_frame(frame.iloc[:split], config))
+    state = base.to_bytes()
+    delays = []
+    for stop in np.linspace(split + 48, len(frame) - 48, cuts).astype(int).tolist():
+        detector = Detector.from_bytes(state, config)
+        detector.ingest(validate_frame(frame.iloc[split:stop], config))
+        last = iso_to_minute(pd.Timestamp(frame["TIMESTAMP"].iloc[stop - 1]).isoformat())
+        interval = config.interval_minutes
+        for k in range(1, 48):
+            # the series that reported until the stop (a measure the device had already stopped
+            # sending, -200 for days, is silent at the first check and not counted)
+            for t in check_silence(detector, last + interval + k * interval):
+                if t.detail["last_iv"] == last // interval:
+                    delays.append(k)
+    return {
+        "silent_detection_delay_intervals": float(np.median(delays)) if delays else None,
+        "silent_detection_delay_max_intervals": max(delays, default=None),
+        "silent_cuts": cuts,
+        "silent_series_detected": len(delays),
+        "silent_intervals_configured": config.silent_intervals,
     }
 
 
@@ -567,6 +601,7 @@ def main(argv: list[str]) -> int:
         **alerts_per_event(args.seed, knob),
         **fault_vs_event(args.seed, knob),
         **precision_with_feedback(args.seed, knob),
+        **silent_delay(),
     }
     print(json.dumps(episodes), flush=True)
     t = throughput()
@@ -592,6 +627,7 @@ def main(argv: list[str]) -> int:
             "alerts_per_true_event_one_per_interval"
         ],
         "fault_vs_event_accuracy": episodes["fault_vs_event_accuracy"],
+        "silent_detection_delay_intervals": episodes["silent_detection_delay_intervals"],
         "precision_before_feedback": episodes["precision_before_feedback"],
         "precision_after_feedback": episodes["precision_after_feedback"],
         "event_recall_before_feedback": episodes["event_recall_before_feedback"],

@@ -291,39 +291,47 @@ def check_silence(detector: Detector, now_minute: int | None) -> list[Transition
     if not config.silent_intervals or now_minute is None or not len(detector.series):
         return []
     current = (now_minute - config.lateness_minutes) // detector.interval
-    quiet = current - 1 - detector.last_iv
-    pending = set(detector.ob_sid.tolist())
+    latest = latest_data_interval(detector)
+    quiet = current - 1 - latest
     candidates = np.flatnonzero(
         (detector.nobs >= config.silent_min_observations)
-        & (detector.last_iv >= 0)
+        & (latest >= 0)
         & (quiet >= config.silent_intervals)
     )
     out = []
     for sid in candidates.tolist():
-        if str(sid) in silent or sid in pending:
+        if str(sid) in silent:
             continue
         measure, dims = detector.series_info(sid)
-        last = minute_to_iso(int(detector.last_iv[sid]) * detector.interval)
         detail = {
             "series": series_label(measure, dims),
             "place": place_key(dims),
-            "last_data": last,
+            "last_data": minute_to_iso(int(latest[sid]) * detector.interval),
             "silent_intervals": int(quiet[sid]),
-            "last_iv": int(detector.last_iv[sid]),
+            "last_iv": int(latest[sid]),
         }
         silent[str(sid)] = detail
         out.append(Transition(WENT_SILENT, SILENT, dims, [measure], 0.0, detail))
     return out
 
 
+def latest_data_interval(detector: Detector) -> np.ndarray:
+    """Per series, the latest interval with data: scored, or still open (its readings wait for
+    the interval to close; a sensor that stops leaves its last interval open)."""
+    latest = detector.last_iv.copy()
+    if detector.ob_sid.size:
+        np.maximum.at(latest, detector.ob_sid, detector.ob_iv)
+    return latest
+
+
 def check_recoveries(detector: Detector) -> list[Transition]:
     """Silent series that have sent data again (scored or waiting in an open interval)."""
     silent = detector.annotations.get("silent") or {}
-    pending = set(detector.ob_sid.tolist())
+    latest = latest_data_interval(detector)
     out = []
     for key in sorted(silent, key=int):
         sid = int(key)
-        if detector.last_iv[sid] > silent[key]["last_iv"] or sid in pending:
+        if latest[sid] > silent[key]["last_iv"]:
             detail = silent.pop(key)
             measure, dims = detector.series_info(sid)
             out.append(Transition(RECOVERED, SILENT, dims, [measure], 0.0, detail))
