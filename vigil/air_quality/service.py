@@ -43,7 +43,7 @@ from vigil.air_quality.contract import (  # noqa: F401 - the index name, defined
     DETECTOR_STATE_PREFIX,
     DetectorSettings,
 )
-from vigil.air_quality.engine import AnomalyGroup, Detector, merge_groups
+from vigil.air_quality.engine import AnomalyGroup, Detector, merge_groups, minute_to_iso
 from vigil.air_quality.episodes import (
     CLOSED,
     OPENED,
@@ -77,6 +77,7 @@ class ProcessResult:
     anomalies: int = 0
     alerts_published: int = 0
     alerts_suppressed: int = 0
+    late: int = 0
     silent: int = 0
     recovered: int = 0
     episodes_opened: int = 0
@@ -85,6 +86,7 @@ class ProcessResult:
     skipped: bool = False
     groups: list[AnomalyGroup] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
+    completeness: list[dict] = field(default_factory=list)  # per closed interval and shard
 
     def counts(self) -> dict:
         return {
@@ -94,6 +96,7 @@ class ProcessResult:
                 "processed",
                 "rejected",
                 "duplicates",
+                "late",
                 "sentinels",
                 "closed_intervals",
                 "anomalies",
@@ -265,6 +268,8 @@ class DetectorService:
         rejects: list[Reject] = list(batch.rejects)
         closed_groups: list[AnomalyGroup] = []
         transitions: list[Transition] = []
+        quality: list[dict] = []
+        late = 0
         result.received = batch.received
         result.sentinels = batch.sentinels
         for k, (detector, _) in engines.items():
@@ -273,6 +278,8 @@ class DetectorService:
             result.processed += outcome.accepted + outcome.duplicates
             result.duplicates += outcome.duplicates
             result.closed_intervals += len(outcome.closed)
+            late += len(outcome.late)
+            quality += self._completeness(k, detector, outcome.closed)
             shard_groups = detector.groups(outcome.closed)
             closed_groups += shard_groups
             transitions += track_episodes(detector, shard_groups, outcome.closed)
@@ -294,9 +301,40 @@ class DetectorService:
         groups = merge_groups(closed_groups)
         result.anomalies = sum(len(g.anomalies) for g in groups)
         self._store_anomalies(groups)
+        self._store_quality(quality)
+        result.late = late
+        result.completeness = quality
         self._announce(transitions, result)
         result.alerts_suppressed = result.anomalies - sum(len(g.anomalies) for g in result.groups)
         self.save_detectors(engines)
+
+    # --- data quality -----------------------------------------------------------------------
+    def _completeness(self, shard: int, detector: Detector, closed: list) -> list[dict]:
+        """Per closed interval of the shard: series reporting / series that normally report."""
+        expected = int((detector.nobs >= self.config.silent_min_observations).sum())
+        return [
+            {
+                "interval_start": minute_to_iso(c.start),
+                "shard": shard,
+                "reporting": int(c.sid.size),
+                "expected": max(expected, int(c.sid.size)),
+            }
+            for c in closed
+        ]
+
+    def _store_quality(self, rows: list[dict]) -> None:
+        """One item per (interval, shard) under ``<detector>#quality``: a retry rewrites the
+        same item, and shards scored in parallel never overwrite each other."""
+        for row in rows:
+            self.ddb.put_item(
+                TableName=self.anomaly_table,
+                Item={
+                    "detector": {"S": quality_partition(self.config.name)},
+                    "sk": {"S": f"{row['interval_start']}#{row['shard']:05d}"},
+                    "reporting": {"N": str(row["reporting"])},
+                    "expected": {"N": str(row["expected"])},
+                },
+            )
 
     # --- episodes, silence, status ---------------------------------------------------------
     def _announce(self, transitions: list[Transition], result: ProcessResult) -> None:
@@ -450,6 +488,10 @@ class DetectorService:
 
 def episode_partition(detector: str) -> str:
     return f"{detector}#episodes"
+
+
+def quality_partition(detector: str) -> str:
+    return f"{detector}#quality"
 
 
 def service_from_environment(environ) -> DetectorService:

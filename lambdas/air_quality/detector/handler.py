@@ -43,8 +43,10 @@ def handler(event: dict, context: LambdaContext) -> dict:
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=counts[name])
         return counts
     totals: dict[str, int] = {}
+    completeness: list[dict] = []
     for record in S3Model.model_validate(event).Records:
         result = service.process_object(record.s3.bucket.name, record.s3.object.key)
+        completeness += result.completeness
         counts = result.counts()
         logger.info(
             "processed object",
@@ -52,10 +54,22 @@ def handler(event: dict, context: LambdaContext) -> dict:
         )
         for name, value in counts.items():
             totals[name] = totals.get(name, 0) + value
+    # data quality: counts per invocation, and completeness (series reporting / series that
+    # normally report) per closed interval; dimensions stay {service}, so the cost does not grow
+    # with the number of places
+    reporting = sum(row["reporting"] for row in completeness)
+    expected = sum(row["expected"] for row in completeness)
+    if expected:
+        metrics.add_metric(
+            name="Completeness", unit=MetricUnit.Percent, value=100.0 * reporting / expected
+        )
     for name, metric in (
         ("received", "RecordsReceived"),
         ("processed", "RecordsProcessed"),
         ("rejected", "RecordsRejected"),
+        ("late", "RecordsLate"),
+        ("duplicates", "RecordsDuplicate"),
+        ("sentinels", "RecordsSentinel"),
         ("anomalies", "Anomalies"),
         ("alerts_published", "AlertsPublished"),
     ):

@@ -194,3 +194,23 @@ def test_the_sample_action_opens_and_closes_maintenance_tickets(aws, lambda_cont
     assert act_on_alert(resources.anomaly_table, "text\n{broken", attributes)["action"] == (
         "ignored"
     )
+
+
+def test_completeness_per_interval_counts_a_place_that_went_quiet(aws, lambda_context):
+    from lambdas.air_quality.detector.handler import handler
+    from vigil.air_quality.read_api import data_quality
+
+    resources, _ = aws
+    day = [r for r in _live() if r["LOCATION_ID"] == "B-101" or r["TIMESTAMP"][11:13] < "12"]
+    totals = handler(s3_put(resources.bucket, "readings/q/obj-1", as_lines(day)), lambda_context)
+    assert totals["late"] == 0 and totals["duplicates"] == 0
+    service = service_from_environment(os.environ)
+    rows = {r["interval_start"][11:]: r for r in data_quality(service, since="2026", until="2027")}
+    assert rows["06:00"]["completeness"] == 1.0 and rows["06:00"]["expected"] == 4
+    # B-102 (its own shard) stopped at 12:00: its shard closes nothing, and still counts
+    assert rows["18:00"] == {
+        "interval_start": rows["18:00"]["interval_start"],
+        "reporting": 2,
+        "expected": 4,
+        "completeness": 0.5,
+    }
