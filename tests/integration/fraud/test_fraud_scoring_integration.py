@@ -190,3 +190,25 @@ def test_the_api_event_round_trip(pipeline, scorer):
     threshold = json.loads((pipeline["model_dir"] / "model_config.json").read_text())["threshold"]
     assert body["flag"] == ("fraud" if body["pred_prob"] >= threshold else "legit")
     assert pd.notna(body["pred_prob"])
+
+
+def test_batch_scoring_equals_the_online_answers_and_rejects_bad_rows(pipeline, scorer):
+    from vigil.fraud.batch_scoring import BatchScorer
+
+    batch = BatchScorer.load(pipeline["model_dir"], pipeline["root"] / "processed")
+    ids = sorted(pipeline["offline"], key=int)[:80]  # in the graph, scored online above
+    events = [transaction_event(pipeline["rows"][int(tid)]) for tid in ids]
+    bad = [{schema.ID_COLUMN: "not-an-id"}, dict(events[0])]  # unparseable id, duplicate
+    scores, rejects = batch.score([*events, *bad])
+    assert [s[schema.ID_COLUMN] for s in scores] == ids
+    assert [(r["row"], r["reason"]) for r in rejects] == [
+        (len(ids) + 1, "TransactionID is not an integer"),
+        (len(ids) + 2, "duplicate TransactionID (first occurrence scored)"),
+    ]
+    worst = 0.0
+    for event, row in zip(events, scores, strict=True):
+        online = scorer.score(event)
+        assert online.fallback is None
+        worst = max(worst, abs(online.pred_prob - row["pred_prob"]))
+        assert online.flag == row["flag"]
+    assert worst <= 1e-4
