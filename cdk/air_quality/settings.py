@@ -110,6 +110,11 @@ class AirQualitySettings(ContextModel):
         description="Standardized residual at which another measure of the place counts as "
         "moving with an anomaly (kind event rather than sensor_fault).",
     )
+    device_thing_template: str | None = Field(
+        None,
+        description="Thing name of the device that may report for a record's dimensions, e.g. "
+        "sensor-{LOCATION_ID}: other records are rejected with their reason (default: not checked).",
+    )
     alert_subscriptions: list[AlertSubscription] = Field(
         default_factory=list,
         description="Subscribers with their own filters (JSON list: name, protocol email|sms|"
@@ -193,5 +198,6 @@ class AirQualitySettings(ContextModel):
             silent_intervals=self.silent_intervals,
             silent_min_observations=self.silent_min_observations,
             co_movement_z=self.co_movement_z,
+            device_thing_template=self.device_thing_template,
             history=f"s3://{bucket_name}/{self.history_prefix}" if bucket_name else None,
         )

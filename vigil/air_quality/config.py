@@ -157,6 +157,13 @@ class DetectorConfig(_Strict):
         description="a place's other measure whose standardized residual reaches this, on the "
         "same side, in an anomaly's interval moved with it: the episode is an event, not a fault",
     )
+    device_thing_template: str | None = Field(
+        None,
+        description="the thing name of the device that may report for a record's dimension "
+        "values, e.g. 'sensor-{LOCATION_ID}': a record whose THING_NAME (set by the topic rule "
+        "from the device's topic, which its IoT policy pins to its own thing name) differs is "
+        "rejected; None: not checked",
+    )
     silent_intervals: int = Field(
         3,
         ge=0,
@@ -180,6 +187,23 @@ class DetectorConfig(_Strict):
                 f"interval_minutes={value} must divide a day (1440 minutes), e.g. 1, 5, 10, 60, 1440"
             )
         return value
+
+    @model_validator(mode="after")
+    def _thing_template_names_dimensions(self) -> DetectorConfig:
+        if self.device_thing_template is not None:
+            import string
+
+            used = {
+                name
+                for _, name, _, _ in string.Formatter().parse(self.device_thing_template)
+                if name
+            }
+            if not used or used - set(self.dimensions):
+                raise ValueError(
+                    f"device_thing_template {self.device_thing_template!r} must name dimensions "
+                    f"only (of {self.dimensions}), in braces"
+                )
+        return self
 
     @model_validator(mode="after")
     def _columns_are_distinct(self) -> DetectorConfig:

@@ -128,6 +128,22 @@ def parse_json_lines(data: bytes | str, config: DetectorConfig) -> Batch:
     return batch
 
 
+THING_COLUMN = "THING_NAME"  # added by the topic rule: topic(3), the publishing device's name
+
+
+def expected_things(frame: pd.DataFrame, config: DetectorConfig) -> np.ndarray:
+    """Per record, the thing name of the device allowed to report for its dimension values."""
+    template = config.device_thing_template or ""
+    columns = {name: frame[name].astype(str).tolist() for name in config.dimensions}
+    return np.array(
+        [
+            template.format(**{name: columns[name][i] for name in config.dimensions})
+            for i in range(len(frame))
+        ],
+        dtype=object,
+    )
+
+
 def _arrow_fast_path(data: bytes, config: DetectorConfig) -> Batch | None:
     """Clean batches (the common case) parse in Arrow's C++ JSON reader, fully vectorised.
 
@@ -135,10 +151,10 @@ def _arrow_fast_path(data: bytes, config: DetectorConfig) -> Batch | None:
     missing field, an unparseable timestamp, NaN): the caller then takes the pandas path, which
     names every problem per record.
     """
-    if len(config.timestamp_columns) != 1 or config.timestamp_format in (
-        "epoch_s",
-        "epoch_ms",
-        "iso8601",
+    if (
+        len(config.timestamp_columns) != 1
+        or config.timestamp_format in ("epoch_s", "epoch_ms", "iso8601")
+        or config.device_thing_template is not None  # checked per record on the pandas path
     ):
         return None
     import pyarrow as pa
@@ -302,6 +318,20 @@ def validate_frame(
         dim_keys = dim_keys.to_numpy(dtype=object)
     else:
         dim_keys = np.full(n, "", dtype=object)
+
+    # the device: a record is for its own device's place
+    if config.device_thing_template is not None and config.dimensions:
+        things = frame[THING_COLUMN] if THING_COLUMN in frame.columns else pd.Series([None] * n)
+        owner = expected_things(frame, config)
+        wrong = (things.astype(str).to_numpy(dtype=object) != owner) & (reasons == "")
+        flag(
+            wrong,
+            lambda i: (
+                f"{THING_COLUMN} {things.iloc[i]!r} may not report for "
+                f"{', '.join(f'{d}={frame[d].iloc[i]}' for d in config.dimensions)} "
+                f"(its own device is {owner[i]!r})"
+            ),
+        )
 
     # measures
     values = np.full((n, len(config.measures)), np.nan)
