@@ -136,7 +136,7 @@ def main(argv: list[str]) -> int:
         import json
 
         group = json.loads(details)
-        for anomaly in group["anomalies"]:
+        for anomaly in group.get("anomalies", []):  # silent/recovered notes carry none
             alerted.setdefault(anomaly["measure"], []).append(anomaly["interval_start"])
 
     # Which injected anomalies were alerted (alert inside the window + 3 intervals)?

@@ -97,8 +97,9 @@ def transition_message(t: Transition, detector: str) -> str:
             + "). Later intervals of the same episode do not page again.",
             "",
         ]
-        episode = json.dumps(d, separators=(",", ":"))
-        return "\n".join(head) + alert_message(t.group, detector) + "\nEpisode:\n" + episode
+        text = alert_message(t.group, detector).rsplit("\n", 1)[0]
+        details = json.dumps({**t.group.to_dict(), "episode": d}, separators=(",", ":"))
+        return "\n".join(head) + text + "\n" + details
     if t.what == WENT_SILENT:
         text = (
             f"{d['series']} has sent no data since {d['last_data']} "

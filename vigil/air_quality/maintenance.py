@@ -49,6 +49,9 @@ def act_on_alert(table: str, message: str, attributes: dict) -> dict:
         detail = json.loads(message.rstrip().rsplit("\n", 1)[-1])
     except ValueError:
         return {"action": "ignored", "reason": "the message carries no details"}
+    if not isinstance(detail, dict):
+        return {"action": "ignored", "reason": "the message's details are not an object"}
+    detail = detail.get("episode", detail)  # an episode's alert: its interval group + episode
     subject = detail.get("id") or detail.get("series")
     if not subject:
         return {"action": "ignored", "reason": "the details name no episode or series"}
