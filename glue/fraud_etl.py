@@ -499,9 +499,9 @@ def rank_by_time(frame, partitions: int):
     Here the rows are range-partitioned by ``(__dt, __tid)`` (bounds sampled by the executors), so
     partition ``i`` holds only rows that precede partition ``i + 1``'s; each partition is sorted
     on its own, a row's index inside it is the low 33 bits of ``monotonically_increasing_id()``,
-    and the driver receives one size per partition to turn into offsets. The frame is persisted so
-    that the partitions the sizes were counted on are the ones the positions are taken from; the
-    caller unpersists it.
+    and the driver receives one size per partition to turn into offsets. The partitioned frame is
+    persisted so that the partitions the sizes were counted on are the ones the positions are
+    taken from; it is returned second for the caller to unpersist once the positions are stored.
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
@@ -523,7 +523,8 @@ def rank_by_time(frame, partitions: int):
         total += sizes.get(part, 0)
     index_in_part = F.col("__row_id") - F.col("__part").cast("long") * F.lit(1 << 33)
     offset = F.element_at(F.array(*[F.lit(o).cast("long") for o in offsets]), F.col("__part") + 1)
-    return indexed.withColumn("__position", offset + index_in_part).drop("__part", "__row_id")
+    ranked = indexed.withColumn("__position", offset + index_in_part).drop("__part", "__row_id")
+    return ranked, indexed
 
 
 def top_categories(train, keys: dict[str, str], columns: list[str], limit: int) -> dict:
@@ -665,7 +666,7 @@ def run(spark, config: EtlConfig) -> dict:
     with Stage(report, "time_split") as stage:
         n_train = round(n_good * (1 - config.test_fraction - config.valid_fraction))
         n_valid = round(n_good * (1 - config.test_fraction)) - n_train
-        ranked = rank_by_time(good, partitions)
+        ranked, ranked_cache = rank_by_time(good, partitions)
         position = F.col("__position")
         split = (
             F.when(position < n_train, F.lit(schema.SPLIT_TRAIN))
@@ -685,6 +686,7 @@ def run(spark, config: EtlConfig) -> dict:
             *[canonical_key_column(F.col(_q(c))).alias(k) for c, k in keys.items()],
         ).persist(StorageLevel.MEMORY_AND_DISK)
         counts = {r["__split"]: r["count"] for r in prepared.groupBy("__split").count().collect()}
+        ranked_cache.unpersist()  # the positions are stored in ``prepared`` now
         stage.count(**{f"{k}_rows": v for k, v in counts.items()})
 
     # 4. featurizer statistics on training rows only -----------------------------------------
@@ -857,15 +859,7 @@ def run(spark, config: EtlConfig) -> dict:
         seconds=round(time.perf_counter() - started, 3),
     )
     write_text(f"{out}/{schema.ETL_REPORT_FILE}", json.dumps(report, indent=1, default=str))
-    for frame in (
-        tx,
-        good,
-        ranked,
-        prepared,
-        feats,
-        all_edges,
-        bad,
-    ):  # free the cache for the next job
+    for frame in (tx, good, prepared, feats, all_edges, bad):  # free the cache for the next job
         frame.unpersist()
     LOG.info(
         "done: %d rows in, %d transactions out, %d set aside, %d entities, %d edges in %.1fs",

@@ -38,8 +38,9 @@ def test_time_positions_follow_time_then_id_without_a_single_partition(spark):
     rng = random.Random(5)
     rows = [(tid, rng.randrange(40)) for tid in rng.sample(range(10_000), 600)]  # many tied times
     frame = spark.createDataFrame(rows, "__tid long, __dt long").repartition(3)
-    ranked = rank_by_time(frame, 4)
+    ranked, cached = rank_by_time(frame, 4)
     got = {r["__tid"]: r["__position"] for r in ranked.collect()}
+    cached.unpersist()
     expected = {tid: i for i, (dt, tid) in enumerate(sorted((dt, tid) for tid, dt in rows))}
     assert got == expected
     plan = _executed_plan(ranked)
