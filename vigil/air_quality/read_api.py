@@ -81,33 +81,53 @@ def list_episodes(
     kind: str | None = None,
     limit: int = 200,
 ) -> list[dict]:
-    """The detector's episodes whose start lies in [since, until] (ISO minutes), newest last."""
+    """The detector's episodes whose start lies in [since, until] (ISO minutes), oldest first."""
+    return episodes_from_table(
+        service.ddb,
+        service.anomaly_table,
+        service.config.name,
+        since=since,
+        until=until,
+        kind=kind,
+        limit=limit,
+    )
+
+
+def episodes_from_table(
+    ddb,
+    anomaly_table: str,
+    detector: str,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    kind: str | None = None,
+    limit: int = 200,
+) -> list[dict]:
+    """The same from the table alone (what the console's read API has: no detector config)."""
     condition = "detector = :d"
-    values = {":d": {"S": episode_partition(service.config.name)}}
+    values = {":d": {"S": episode_partition(detector)}}
     if since or until:
         condition += " AND sk BETWEEN :a AND :b"
         values[":a"] = {"S": since or "0000"}
         values[":b"] = {"S": (until or "9999") + "~"}
-    items: list[dict] = []
     kwargs = {
-        "TableName": service.anomaly_table,
+        "TableName": anomaly_table,
         "KeyConditionExpression": condition,
         "ExpressionAttributeValues": values,
     }
-    while True:
-        page = service.ddb.query(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page or len(items) >= limit:
+    out: list[dict] = []
+    while len(out) < limit:
+        page = ddb.query(**kwargs)
+        for item in page["Items"]:
+            episode = json.loads(item["episode"]["S"])
+            episode["status"] = item["status"]["S"]
+            if "feedback" in item:
+                episode["feedback"] = item["feedback"]["S"]
+            if kind is None or episode["kind"] == kind:
+                out.append(episode)
+        if "LastEvaluatedKey" not in page:
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    out = []
-    for item in items:
-        episode = json.loads(item["episode"]["S"])
-        episode["status"] = item["status"]["S"]
-        if "feedback" in item:
-            episode["feedback"] = item["feedback"]["S"]
-        if kind is None or episode["kind"] == kind:
-            out.append(episode)
     return out[:limit]
 
 
