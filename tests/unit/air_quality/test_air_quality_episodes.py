@@ -180,3 +180,40 @@ def test_a_pattern_marked_false_needs_more_severity_bounded_and_a_true_one_clear
     assert other[0].alert  # other series are not muted
     apply_feedback(detector, opened.detail, "anomaly")
     assert detector.annotations["muted"] == {}
+
+
+def test_a_measure_that_moved_with_the_anomaly_below_the_threshold_makes_it_an_event():
+    from vigil.air_quality.engine import ClosedInterval
+    from vigil.air_quality.kernel import ANOMALY, OK
+
+    cfg = config(cooldown_minutes=0, co_movement_z=2.5)
+    detector = _learnt(cfg)
+    sids = {
+        detector.series_info(s)[0] + "@" + detector.series_info(s)[1]["LOCATION_ID"]: s
+        for s in range(len(detector.series))
+    }
+    start = _minute(50)
+    detector.last_closed = start // 60
+
+    def interval(no2_z: float) -> ClosedInterval:
+        sid = np.array([sids["CO@B-101"], sids["NO2@B-101"]])
+        return ClosedInterval(
+            start=start,
+            sid=sid,
+            observed=np.array([9.0, 90.0]),
+            expected=np.array([2.0, 80.0]),
+            z=np.array([6.0, no2_z]),
+            severity=np.array([70.0, 20.0]),
+            status=np.array([ANOMALY, OK]),
+            reason=np.array([0, 0]),
+        )
+
+    moved = track_episodes(detector, detector.groups([interval(3.0)]), [interval(3.0)])
+    assert [(t.what, t.kind) for t in moved] == [(OPENED, EVENT)]
+    assert moved[0].detail["moved_together"] == ["CO", "NO2"]
+    # the other measure moved the other way, or too little: one measure departed alone
+    for z in (-3.0, 1.0):
+        fresh = _learnt(cfg)
+        fresh.last_closed = start // 60
+        (opened,) = track_episodes(fresh, fresh.groups([interval(z)]), [interval(z)])
+        assert opened.kind == SENSOR_FAULT
