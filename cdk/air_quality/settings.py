@@ -115,6 +115,11 @@ class AirQualitySettings(ContextModel):
         description="Thing name of the device that may report for a record's dimensions, e.g. "
         "sensor-{LOCATION_ID}: other records are rejected with their reason (default: not checked).",
     )
+    maintenance_tickets: bool = Field(
+        False,
+        description="Deploy the sample alert action: a Lambda subscribed to sensor_fault and "
+        "silent alerts that keeps maintenance tickets in the anomaly table.",
+    )
     alert_subscriptions: list[AlertSubscription] = Field(
         default_factory=list,
         description="Subscribers with their own filters (JSON list: name, protocol email|sms|"

@@ -9,6 +9,7 @@ from cdk.air_quality.alerts import Alerts
 from cdk.air_quality.anomaly_detector import AnomalyDetector
 from cdk.air_quality.console_parameters import ConsoleParameters
 from cdk.air_quality.iot_ingest import IotIngest
+from cdk.air_quality.maintenance_tickets import MaintenanceTickets
 from cdk.air_quality.operations import AirQualityOperations
 from cdk.air_quality.settings import AirQualitySettings
 from cdk.config import SharedSettings
@@ -89,6 +90,16 @@ class AirQualityStack(Stack):
         )
         CfnOutput(self, "OperationsTopicArn", value=self.operations.topic.topic_arn)
         CfnOutput(self, "ReadingsBucket", value=bucket.bucket_name)
+        if settings.maintenance_tickets:
+            self.tickets = MaintenanceTickets(
+                self,
+                "MaintenanceTickets",
+                key=key,
+                topic=self.alerts.topic,
+                anomaly_table=self.detector.anomaly_table,
+                log_retention_days=shared.log_retention_days,
+                removal_policy=self.baseline.removal_policy,
+            )
         CfnOutput(self, "AlertTopic", value=self.alerts.topic.topic_arn)
         CfnOutput(self, "AnomalyTable", value=self.detector.anomaly_table.table_name)
         ConsoleParameters(

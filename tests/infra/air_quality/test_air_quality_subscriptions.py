@@ -101,3 +101,28 @@ def test_no_schedule_when_silence_is_not_watched():
         )
     )
     assert template.find_resources("AWS::Events::Rule") == {}
+
+
+def test_the_sample_ticket_action_is_subscribed_to_faults_and_silence_and_nag_clean(tmp_path):
+    from cdk.nag import attach_checks
+    from local.standins.synth import new_app, synthesize
+
+    app = new_app(tmp_path)
+    stack = AirQualityStack(
+        app,
+        "Air",
+        shared=SharedSettings(),
+        settings=AirQualitySettings(maintenance_tickets=True, buffer_seconds=120),
+    )
+    template = Template.from_stack(stack)
+    lambda_subscriptions = [
+        r["Properties"]
+        for r in template.find_resources("AWS::SNS::Subscription").values()
+        if r["Properties"]["Protocol"] == "lambda"
+    ]
+    assert [s["FilterPolicy"] for s in lambda_subscriptions] == [
+        {"kind": ["sensor_fault", "silent"]}
+    ]
+    attach_checks(app)
+    findings = [f for f in synthesize(app, tmp_path).findings() if "MaintenanceTickets" in f[1]]
+    assert findings == []
