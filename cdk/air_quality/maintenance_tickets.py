@@ -17,7 +17,7 @@ from constructs import Construct
 
 from cdk.shared.function import PythonFunction
 from cdk.shared.iam import use_key
-from vigil.air_quality.maintenance import TicketSettings
+from vigil.air_quality.contract import TicketSettings
 from vigil.air_quality.subscriptions import SENSOR_FAULT, SILENT, AlertSubscription
 
 TICKET_KINDS = [SENSOR_FAULT, SILENT]

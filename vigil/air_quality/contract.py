@@ -30,6 +30,7 @@ __all__ = [
     "DetectorConfig",
     "DetectorSettings",
     "Measure",
+    "TicketSettings",
     "shard_jq_expression",
 ]
 
@@ -58,3 +59,9 @@ class DetectorSettings(EnvironmentSettings):
     @classmethod
     def _empty_is_none(cls, value: Any) -> Any:
         return value or None
+
+
+class TicketSettings(EnvironmentSettings):
+    """The sample alert action's settings: the table its maintenance tickets live in."""
+
+    ticket_table: str

@@ -16,17 +16,12 @@ from botocore.exceptions import ClientError
 
 from vigil.air_quality.subscriptions import OPENED, RECOVERED, SENSOR_FAULT, SILENT, WENT_SILENT
 from vigil.aws import client
-from vigil.environment import EnvironmentSettings
 
 ACTED_ON = {
     (SENSOR_FAULT, OPENED): "open",
     (SILENT, WENT_SILENT): "open",
     (SILENT, RECOVERED): "close",
 }
-
-
-class TicketSettings(EnvironmentSettings):
-    ticket_table: str
 
 
 def ticket_partition(detector: str) -> str:

@@ -8,7 +8,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser.models import SnsModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vigil.air_quality.maintenance import TicketSettings, act_on_alert
+from vigil.air_quality.contract import TicketSettings
+from vigil.air_quality.maintenance import act_on_alert
 from vigil.lambda_handler import lambda_handler, powertools
 
 logger, metrics, tracer = powertools()
