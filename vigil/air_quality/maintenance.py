@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
+from vigil.air_quality.episode_table import ticket_partition
 from vigil.air_quality.subscriptions import OPENED, RECOVERED, SENSOR_FAULT, SILENT, WENT_SILENT
 from vigil.aws import client
 
@@ -22,10 +23,6 @@ ACTED_ON = {
     (SILENT, WENT_SILENT): "open",
     (SILENT, RECOVERED): "close",
 }
-
-
-def ticket_partition(detector: str) -> str:
-    return f"{detector}#tickets"
 
 
 def _attribute(attributes: dict, name: str) -> str | None:

@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 from botocore.exceptions import ClientError
 
 from vigil.air_quality.engine import Detector, minute_to_iso
-from vigil.air_quality.episodes import FEEDBACK_VERDICTS, apply_feedback, series_status
-from vigil.air_quality.records import DIM_SEPARATOR
-from vigil.air_quality.service import (
-    DetectorService,
-    StateConflict,
+from vigil.air_quality.episode_table import (
     episode_partition,
+    episodes_from_table,
     quality_partition,
 )
+from vigil.air_quality.episodes import FEEDBACK_VERDICTS, apply_feedback, series_status
+from vigil.air_quality.records import DIM_SEPARATOR
+from vigil.air_quality.service import DetectorService, StateConflict
 from vigil.air_quality.sharding import shard_of
 
 
@@ -91,44 +91,6 @@ def list_episodes(
         kind=kind,
         limit=limit,
     )
-
-
-def episodes_from_table(
-    ddb,
-    anomaly_table: str,
-    detector: str,
-    *,
-    since: str | None = None,
-    until: str | None = None,
-    kind: str | None = None,
-    limit: int = 200,
-) -> list[dict]:
-    """The same from the table alone (what the console's read API has: no detector config)."""
-    condition = "detector = :d"
-    values = {":d": {"S": episode_partition(detector)}}
-    if since or until:
-        condition += " AND sk BETWEEN :a AND :b"
-        values[":a"] = {"S": since or "0000"}
-        values[":b"] = {"S": (until or "9999") + "~"}
-    kwargs = {
-        "TableName": anomaly_table,
-        "KeyConditionExpression": condition,
-        "ExpressionAttributeValues": values,
-    }
-    out: list[dict] = []
-    while len(out) < limit:
-        page = ddb.query(**kwargs)
-        for item in page["Items"]:
-            episode = json.loads(item["episode"]["S"])
-            episode["status"] = item["status"]["S"]
-            if "feedback" in item:
-                episode["feedback"] = item["feedback"]["S"]
-            if kind is None or episode["kind"] == kind:
-                out.append(episode)
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return out[:limit]
 
 
 def record_feedback(

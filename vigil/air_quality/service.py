@@ -44,6 +44,7 @@ from vigil.air_quality.contract import (  # noqa: F401 - the index name, defined
     DetectorSettings,
 )
 from vigil.air_quality.engine import AnomalyGroup, Detector, merge_groups, minute_to_iso
+from vigil.air_quality.episode_table import episode_partition, quality_partition
 from vigil.air_quality.episodes import (
     CLOSED,
     OPENED,
@@ -484,14 +485,6 @@ class DetectorService:
                         "contributions": {"S": json.dumps(group.contributions)},
                     },
                 )
-
-
-def episode_partition(detector: str) -> str:
-    return f"{detector}#episodes"
-
-
-def quality_partition(detector: str) -> str:
-    return f"{detector}#quality"
 
 
 def service_from_environment(environ) -> DetectorService:
