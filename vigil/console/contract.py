@@ -17,6 +17,7 @@ ROUTES = (
     "/air/anomalies",
     "/air/series",
     "/air/status",
+    "/air/episodes",
 )
 
 

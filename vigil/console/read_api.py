@@ -16,7 +16,10 @@ one definition. Every route is ``GET``:
 * ``/air/series?series=&from=&to=&limit=``: one series' anomalous intervals, oldest first
   (observed vs expected, for the chart);
 * ``/air/status``: the detector's newest anomaly and, when its state is one partition, when it
-  was last saved.
+  was last saved;
+* ``/air/episodes?from=&to=&kind=&limit=``: anomaly episodes (one per event and place, its kind
+  ``sensor_fault``/``event``, peak severity, open or closed, feedback), oldest first
+  (``vigil/air_quality/episode_table.py``; docs/air-quality-operations.md).
 
 Bad parameters answer 400 with ``{"message", "errors": [{"parameter", "message"}]}``; an unknown
 route 404; a table the deployment does not have 404 naming the setting. Pages are at most
@@ -33,6 +36,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from vigil.air_quality.episode_table import episodes_from_table
+from vigil.air_quality.subscriptions import KINDS
 from vigil.api_gateway import json_response
 from vigil.console.contract import DEFAULT_PAGE, MAX_PAGE, RECENT_HOURS, ConsoleSettings
 from vigil.fraud import recent_scores
@@ -316,6 +321,27 @@ def detector_status(params, settings: ConsoleSettings, ddb) -> dict:
     return status
 
 
+def air_episodes(params, settings: ConsoleSettings, ddb) -> dict:
+    """The detector's anomaly episodes (one per event and place, with its kind), oldest first."""
+    _check_known(params, {"from", "to", "kind", "limit"})
+    table = _required(settings.anomaly_table, "anomaly_table")
+    detector = _required(settings.detector_name, "detector_name")
+    kind = params.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise BadRequest("kind", f"must be one of {', '.join(KINDS)}")
+    since, until = _time(params, "from"), _time(params, "to")
+    items = episodes_from_table(
+        ddb,
+        table,
+        detector,
+        since=since[:16] if since else None,  # episodes are keyed by minute ("...T14:00#place")
+        until=until[:16] if until else None,
+        kind=kind,
+        limit=_limit(params),
+    )
+    return {"detector": detector, "items": items}
+
+
 # --- dispatch ------------------------------------------------------------------------------------
 def _route(path: str) -> Callable[..., dict] | None:
     """The route's function of (params, settings, ddb, now), or None."""
@@ -333,6 +359,7 @@ def _route(path: str) -> Callable[..., dict] | None:
         "/air/anomalies": anomalies,
         "/air/series": series_intervals,
         "/air/status": detector_status,
+        "/air/episodes": air_episodes,
     }
     if path in air:
         return lambda params, settings, ddb, _now: air[path](params, settings, ddb)
