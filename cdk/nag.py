@@ -66,8 +66,8 @@ API_PUSH_LOGS_ROLE = Ack(
 )
 
 
-# --- Fraud (issues 3-5): add fraud acknowledgements below this line ---------------------------
-# Pipeline, network and graph (issue 5, cdk/fraud/*.py except scoring_api.py).
+# --- Fraud: add fraud acknowledgements below this line -----------------------------------------
+# Pipeline, network and graph (cdk/fraud/*.py except scoring_api.py).
 GLUE_LOG_GROUPS = Ack(
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws-glue/*]",
     "Glue names its log groups itself (/aws-glue/jobs/..., /aws-glue/crawlers-role/<role>-"
@@ -134,7 +134,7 @@ GRAPH_LOAD_DATA_PLANE = Ack(
 )
 
 
-# Real-time scoring API (issue 4, cdk/fraud/scoring_api.py).
+# Real-time scoring API (cdk/fraud/scoring_api.py).
 SCORING_API_COGNITO = Ack(
     "AwsSolutions-COG4",
     "The scoring API is called service-to-service by the payment backend with SigV4 (IAM "

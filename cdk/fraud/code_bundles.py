@@ -36,8 +36,8 @@ PACKAGES = (
     "vigil.packaging",
     "vigil.dgl_compat",
 )  # what inference imports
-TRAIN_ENTRY = REPO_ROOT / "training" / "fraud" / "train.py"  # issue 3 (F1)
-INFERENCE_ENTRY = REPO_ROOT / "inference" / "fraud" / ENTRY_POINT  # issue 3 (F1)
+TRAIN_ENTRY = REPO_ROOT / "training" / "fraud" / "train.py"
+INFERENCE_ENTRY = REPO_ROOT / "inference" / "fraud" / ENTRY_POINT
 
 
 def dgl_requirements(gpu: bool) -> list[str]:

@@ -51,7 +51,7 @@ def test_pipeline_endpoints_s3_gateway_and_sagemaker_runtime(fraud):
     endpoints = {
         k: e["Properties"]
         for k, e in _mine(fraud, "AWS::EC2::VPCEndpoint").items()
-        if "Scoring" not in k  # the scoring API (issue 4) adds its own
+        if "Scoring" not in k  # the scoring API adds its own
     }
     by_service = {e["ServiceName"]["Fn::Join"][1][-1]: e for e in endpoints.values()}
     assert set(by_service) == {".s3", ".sagemaker.runtime"}
