@@ -27,13 +27,11 @@ from __future__ import annotations
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk.fraud.scoring_api import _json_schema, _nag_resource
-from cdk.nag import acknowledge, scoring_neptune_data_ack
+from cdk.fraud.scoring_api import _json_schema, grant_graph_queries
 from cdk.shared.function import PythonFunction
 from cdk.shared.iam import read_objects, write_objects
 from vigil.fraud.label_log import LABEL_LOG_PREFIX
@@ -92,22 +90,7 @@ class LabelApi(Construct):
             ).to_environment(),
         )
         role = self.function.role
-        cluster_data = (
-            f"arn:{stack.partition}:neptune-db:{stack.region}:{stack.account}:"
-            f"{cluster_resource_id}/*"
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="NeptuneOpenCypher",
-                actions=[
-                    "neptune-db:connect",
-                    "neptune-db:ReadDataViaQuery",
-                    "neptune-db:WriteDataViaQuery",
-                ],
-                resources=[cluster_data],
-            )
-        )
-        acknowledge(role, scoring_neptune_data_ack(_nag_resource(stack, cluster_data)))
+        grant_graph_queries(stack, role, cluster_resource_id)
         # the log: read (what a version holds, which versions exist) and append; never delete
         read_objects(role, label_bucket, key, LABEL_LOG_PREFIX)
         write_objects(role, label_bucket, key, LABEL_LOG_PREFIX)

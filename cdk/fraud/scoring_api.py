@@ -84,6 +84,26 @@ def _nag_resource(stack: Stack, value: str) -> str:
     return "".join(parts)
 
 
+def grant_graph_queries(stack: Stack, role: iam.IRole, cluster_resource_id: str) -> None:
+    """Let a function read and write the graph by openCypher over IAM auth: the cluster's data
+    (``<resource id>/*``, the narrowest resource Neptune's data actions take), acknowledged."""
+    cluster_data = (
+        f"arn:{stack.partition}:neptune-db:{stack.region}:{stack.account}:{cluster_resource_id}/*"
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="NeptuneOpenCypher",
+            actions=[
+                "neptune-db:connect",
+                "neptune-db:ReadDataViaQuery",
+                "neptune-db:WriteDataViaQuery",
+            ],
+            resources=[cluster_data],
+        )
+    )
+    acknowledge(role, scoring_neptune_data_ack(_nag_resource(stack, cluster_data)))
+
+
 class ScoringApi(Construct):
     def __init__(
         self,
@@ -166,21 +186,7 @@ class ScoringApi(Construct):
             ).to_environment(),
         )
         role = self.function.role
-        cluster_data = (
-            f"arn:{stack.partition}:neptune-db:{stack.region}:{stack.account}:"
-            f"{cluster_resource_id}/*"
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="NeptuneOpenCypher",
-                actions=[
-                    "neptune-db:connect",
-                    "neptune-db:ReadDataViaQuery",
-                    "neptune-db:WriteDataViaQuery",
-                ],
-                resources=[cluster_data],
-            )
-        )
+        grant_graph_queries(stack, role, cluster_resource_id)
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="InvokeScoringEndpoint",
@@ -192,7 +198,6 @@ class ScoringApi(Construct):
                 ],
             )
         )
-        acknowledge(role, scoring_neptune_data_ack(_nag_resource(stack, cluster_data)))
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadFeaturizerSpec",
