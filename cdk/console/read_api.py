@@ -17,10 +17,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from cdk.nag import API_PUSH_LOGS_ROLE, acknowledge
 from cdk.shared.function import PythonFunction
-from cdk.shared.logs import encrypted_log_group
-from cdk.shared.rest_api import _api_account_owner, regional_web_acl
+from cdk.shared.rest_api import regional_web_acl, rest_api
 from vigil.air_quality.contract import BY_DIMENSION_INDEX
 from vigil.console.contract import ROUTES, ConsoleSettings, parameter_name
 from vigil.fraud import recent_scores
@@ -121,49 +119,16 @@ class ReadApi(Construct):
         )
 
     def _rest_api(self, key, log_retention_days, removal_policy, user_pool) -> apigw.RestApi:
-        access_logs = encrypted_log_group(
+        api = rest_api(
             self,
-            "AccessLogs",
-            key=key,
-            retention_days=log_retention_days,
-            removal_policy=removal_policy,
-        )
-        stack = Stack.of(self)
-        owner = _api_account_owner(stack)
-        if owner is not None:
-            stack.add_dependency(owner, "sets API Gateway's account CloudWatch Logs role")
-        api = apigw.RestApi(
-            self,
-            "Api",
-            rest_api_name=f"{stack.stack_name}-read",
+            name="read",
             description="Vigil console: read APIs behind the operators' page (Cognito sign-in)",
-            endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=owner is None,
-            cloud_watch_role_removal_policy=removal_policy if owner is None else None,
-            deploy_options=apigw.StageOptions(
-                stage_name="v1",
-                access_log_destination=apigw.LogGroupLogDestination(access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
-                logging_level=apigw.MethodLoggingLevel.ERROR,
-                data_trace_enabled=False,
-                tracing_enabled=True,
-                throttling_rate_limit=50,
-                throttling_burst_limit=100,
-            ),
+            key=key,
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
+            throttle_rate_limit=50,
+            throttle_burst_limit=100,
         )
-        for child in api.node.find_all():
-            if isinstance(child, iam.Role):
-                acknowledge(child, API_PUSH_LOGS_ROLE)
         authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "Operators", cognito_user_pools=[user_pool]
         )

@@ -33,7 +33,38 @@ def iam_rest_api(
     throttle_burst_limit: int,
     no_cognito: Ack,
 ) -> apigw.RestApi:
-    """``AccessLogs`` + ``Api`` (stage ``v1``) in ``scope``; ``no_cognito`` says why IAM suffices.
+    """``AccessLogs`` + ``Api`` (stage ``v1``) in ``scope``, IAM authorisation on every method;
+    ``no_cognito`` says why IAM suffices."""
+    api = rest_api(
+        scope,
+        name=name,
+        description=description,
+        key=key,
+        log_retention_days=log_retention_days,
+        removal_policy=removal_policy,
+        throttle_rate_limit=throttle_rate_limit,
+        throttle_burst_limit=throttle_burst_limit,
+        default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
+    )
+    acknowledge(api, no_cognito)
+    return api
+
+
+def rest_api(
+    scope: Construct,
+    *,
+    name: str,
+    description: str,
+    key: kms.IKey,
+    log_retention_days: int,
+    removal_policy: RemovalPolicy,
+    throttle_rate_limit: int,
+    throttle_burst_limit: int,
+    default_method_options: apigw.MethodOptions | None = None,
+) -> apigw.RestApi:
+    """``AccessLogs`` + ``Api`` (stage ``v1``) in ``scope``: a regional endpoint, KMS-encrypted
+    JSON access logs, X-Ray, stage throttling; each method sets its authorisation unless
+    ``default_method_options`` does.
 
     The API is named ``<stack name>-<name>``: API Gateway's metrics are keyed by API name only, so
     each API needs its own for its alarms not to count another API's requests."""
@@ -58,7 +89,7 @@ def iam_rest_api(
         endpoint_types=[apigw.EndpointType.REGIONAL],
         cloud_watch_role=owner is None,
         cloud_watch_role_removal_policy=removal_policy if owner is None else None,
-        default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
+        default_method_options=default_method_options,
         deploy_options=apigw.StageOptions(
             stage_name="v1",
             access_log_destination=apigw.LogGroupLogDestination(access_logs),
@@ -80,7 +111,6 @@ def iam_rest_api(
             throttling_burst_limit=throttle_burst_limit,
         ),
     )
-    acknowledge(api, no_cognito)
     for child in api.node.find_all():
         if isinstance(child, iam.Role):
             acknowledge(child, API_PUSH_LOGS_ROLE)
