@@ -48,6 +48,7 @@ from vigil.air_quality.contract import (
     DetectorConfig,
     DetectorSettings,
 )
+from vigil.air_quality.interval_table import TTL_ATTRIBUTE as INTERVALS_TTL_ATTRIBUTE
 
 # What the detector does with its tables (vigil/air_quality/service.py): item reads, writes and
 # queries of its state; anomalies are only written.
@@ -124,6 +125,8 @@ class AnomalyDetector(Construct):
             "Anomalies",
             partition_key=dynamodb.Attribute(name="detector", type=dynamodb.AttributeType.STRING),
             sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            # the series chart's recent intervals expire; anomalies and episodes never do
+            time_to_live_attribute=INTERVALS_TTL_ATTRIBUTE,
             **table_props,
         )
         self.anomaly_table.add_global_secondary_index(

@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from vigil.air_quality.config import DetectorConfig
+from vigil.air_quality.interval_table import TTL_ATTRIBUTE as INTERVALS_TTL_ATTRIBUTE
 from vigil.air_quality.records import validate_frame
 from vigil.air_quality.service import BY_DIMENSION_INDEX, DetectorService
 from vigil.air_quality.topic_rule import RULE_SQL, TopicRule
@@ -124,6 +125,10 @@ def provision(prefix: str = "vigil-air") -> LocalResources:
             }
         ],
         BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_time_to_live(
+        TableName=anomaly_table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": INTERVALS_TTL_ATTRIBUTE},
     )
     topic_arn = sns.create_topic(Name=f"{prefix}-alerts")["TopicArn"]
     queue_url = sqs.create_queue(QueueName=f"{prefix}-alerts-inbox")["QueueUrl"]

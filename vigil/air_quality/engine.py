@@ -772,6 +772,29 @@ class Detector:
             )
         return out
 
+    def band(self, interval: ClosedInterval, sigmas: float) -> tuple[np.ndarray, np.ndarray]:
+        """The expected value ± ``sigmas`` forecast scales of each series of a closed interval,
+        on the data's scale (NaN where the scale is unknown: a new series, or z exactly 0).
+
+        The forecast's scale is recovered from what was scored: z is the residual over the
+        scale on the model's (transformed) scale, so scale = (T(observed) − T(expected)) / z;
+        the band is T⁻¹(T(expected) ± sigmas · scale), asymmetric on the data's scale when the
+        series is modelled on a square-root or log scale.
+        """
+        sid = interval.sid
+        observed_t = self._transform(sid, interval.observed)
+        expected_t = self._transform(sid, interval.expected)
+        z = np.asarray(interval.z, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scale = np.where(
+                (z != 0) & np.isfinite(z), np.abs((observed_t - expected_t) / z), np.nan
+            )
+        low = self._inverse(sid, expected_t - sigmas * scale)
+        high = self._inverse(sid, expected_t + sigmas * scale)
+        unknown = ~np.isfinite(scale)
+        low[unknown], high[unknown] = np.nan, np.nan
+        return low, high
+
     def scores_frame(self, closed: list[ClosedInterval]) -> pd.DataFrame:
         """Every scored (interval, series) as a table: the backtest's output."""
         if not closed:

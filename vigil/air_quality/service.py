@@ -20,6 +20,9 @@ DynamoDB layout
 * anomalies table: ``detector`` + ``sk`` (``<interval start>#<series>``) answers "anomalies of
   this detector between t1 and t2"; the ``byDimension`` index (``dimensions`` +
   ``interval_start``) answers "anomalies at LOCATION_ID=B-101 between t1 and t2".
+  Beside them, ``<name>#intervals#<place>`` keeps every closed interval of each place's series
+  (observed, expected, band; ``vigil.air_quality.interval_table``, expiring after a week) for
+  the console's series chart.
 """
 
 from __future__ import annotations
@@ -43,7 +46,14 @@ from vigil.air_quality.contract import (  # noqa: F401 - the index name, defined
     DETECTOR_STATE_PREFIX,
     DetectorSettings,
 )
-from vigil.air_quality.engine import AnomalyGroup, Detector, merge_groups, minute_to_iso
+from vigil.air_quality.engine import (
+    ANOMALY,
+    AnomalyGroup,
+    ClosedInterval,
+    Detector,
+    merge_groups,
+    minute_to_iso,
+)
 from vigil.air_quality.episode_table import episode_partition, quality_partition
 from vigil.air_quality.episodes import (
     CLOSED,
@@ -56,6 +66,7 @@ from vigil.air_quality.episodes import (
     expire_episodes,
     track_episodes,
 )
+from vigil.air_quality.interval_table import BAND_SIGMAS, interval_items, write_items
 from vigil.air_quality.records import Batch, Reject, parse_json_lines, rows_by_shard
 from vigil.air_quality.state_store import (  # noqa: F401 - StateConflict: what callers catch
     S3ShardStore,
@@ -270,6 +281,7 @@ class DetectorService:
         closed_groups: list[AnomalyGroup] = []
         transitions: list[Transition] = []
         quality: list[dict] = []
+        intervals: list[dict] = []
         late = 0
         result.received = batch.received
         result.sentinels = batch.sentinels
@@ -281,6 +293,7 @@ class DetectorService:
             result.closed_intervals += len(outcome.closed)
             late += len(outcome.late)
             quality += self._completeness(k, detector, outcome.closed)
+            intervals += self._interval_rows(detector, outcome.closed)
             shard_groups = detector.groups(outcome.closed)
             closed_groups += shard_groups
             transitions += track_episodes(detector, shard_groups, outcome.closed)
@@ -303,6 +316,7 @@ class DetectorService:
         result.anomalies = sum(len(g.anomalies) for g in groups)
         self._store_anomalies(groups)
         self._store_quality(quality)
+        write_items(self.ddb, self.anomaly_table, interval_items(self.config.name, intervals))
         result.late = late
         result.completeness = quality
         self._announce(transitions, result)
@@ -322,6 +336,30 @@ class DetectorService:
             }
             for c in closed
         ]
+
+    @staticmethod
+    def _interval_rows(detector: Detector, closed: list[ClosedInterval]) -> list[dict]:
+        """Each scored series of each closed interval with its band, for the series chart."""
+        rows = []
+        for c in closed:
+            low, high = detector.band(c, BAND_SIGMAS)
+            start = minute_to_iso(c.start)
+            for r, sid in enumerate(c.sid.tolist()):
+                measure, dims = detector.series_info(sid)
+                rows.append(
+                    {
+                        "place": dimension_key(dims),
+                        "interval_start": start,
+                        "measure": measure,
+                        "observed": c.observed[r],
+                        "expected": c.expected[r],
+                        "low": low[r],
+                        "high": high[r],
+                        "severity": c.severity[r],
+                        "anomaly": c.status[r] == ANOMALY,
+                    }
+                )
+        return rows
 
     def _store_quality(self, rows: list[dict]) -> None:
         """One item per (interval, shard) under ``<detector>#quality``: a retry rewrites the

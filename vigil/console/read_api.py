@@ -13,8 +13,9 @@ one definition. Every route is ``GET``:
 * ``/air/anomalies?from=&to=&dimensions=&measure=&min_severity=&limit=&next=``: anomalies newest
   first, from the ``Anomalies`` table (one detector's time range) or, with ``dimensions``, its
   ``byDimension`` index (one place's time range); measure and severity filter the page;
-* ``/air/series?series=&from=&to=&limit=``: one series' anomalous intervals, oldest first
-  (observed vs expected, for the chart);
+* ``/air/series?measure=&place=&from=&to=&limit=&next=``: one series' recent intervals, oldest
+  first (observed, expected, the band, anomaly or not; ``vigil/air_quality/interval_table.py``),
+  for the chart;
 * ``/air/status``: the detector's newest anomaly and, when its state is one partition, when it
   was last saved;
 * ``/air/episodes?from=&to=&kind=&limit=``: anomaly episodes (one per event and place, its kind
@@ -37,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vigil.air_quality.episode_table import episodes_from_table
+from vigil.air_quality.interval_table import BAND_SIGMAS, series_from_table
 from vigil.air_quality.subscriptions import KINDS
 from vigil.api_gateway import json_response
 from vigil.console.contract import DEFAULT_PAGE, MAX_PAGE, RECENT_HOURS, ConsoleSettings
@@ -45,6 +47,7 @@ from vigil.fraud import recent_scores
 ISO_HINT = "an ISO 8601 time such as 2026-12-03T14:00:00Z"
 MAX_TOKEN_CHARS = 2048
 MAX_PARAMETER_CHARS = 256
+PLACE_PATTERN = r"[^|=]+=[^|]*(\|[^|=]+=[^|]*)*|-"  # a dimension key, as the detector writes it
 
 
 class BadRequest(ValueError):
@@ -215,7 +218,7 @@ def _anomaly(item: Mapping[str, Mapping[str, str]]) -> dict:
     }
 
 
-def _anomaly_query(params, settings: ConsoleSettings, *, newest_first: bool, series: str | None):
+def _anomaly_query(params, settings: ConsoleSettings):
     table = _required(settings.anomaly_table, "anomaly_table")
     detector = _required(settings.detector_name, "detector_name")
     start, end = _time(params, "from"), _time(params, "to")
@@ -225,7 +228,7 @@ def _anomaly_query(params, settings: ConsoleSettings, *, newest_first: bool, ser
     dimensions = params.get("dimensions")
     values: dict[str, dict] = {":low": {"S": low}, ":high": {"S": high}}
     if dimensions is not None:
-        if not re.fullmatch(r"[^|=]+=[^|]*(\|[^|=]+=[^|]*)*|-", dimensions):
+        if not re.fullmatch(PLACE_PATTERN, dimensions):
             raise BadRequest("dimensions", "must be name=value pairs joined by '|' (LOCATION_ID=1)")
         query = {
             "IndexName": "byDimension",
@@ -245,13 +248,10 @@ def _anomaly_query(params, settings: ConsoleSettings, *, newest_first: bool, ser
     if (severity := _number(params, "min_severity", 0, 100)) is not None:
         filters.append("severity >= :s")
         values[":s"] = {"N": repr(severity)}
-    if series is not None:
-        filters.append("series = :series")
-        values[":series"] = {"S": series}
     query.update(
         TableName=table,
         ExpressionAttributeValues=values,
-        ScanIndexForward=not newest_first,
+        ScanIndexForward=False,  # newest first
         Limit=_limit(params),
     )
     if filters:
@@ -266,7 +266,7 @@ def _anomaly_query(params, settings: ConsoleSettings, *, newest_first: bool, ser
 
 def anomalies(params, settings: ConsoleSettings, ddb) -> dict:
     _check_known(params, {"from", "to", "dimensions", "measure", "min_severity", "limit", "next"})
-    page = ddb.query(**_anomaly_query(params, settings, newest_first=True, series=None))
+    page = ddb.query(**_anomaly_query(params, settings))
     last = page.get("LastEvaluatedKey")
     return {
         "items": [_anomaly(i) for i in page.get("Items", [])],
@@ -275,16 +275,44 @@ def anomalies(params, settings: ConsoleSettings, ddb) -> dict:
 
 
 def series_intervals(params, settings: ConsoleSettings, ddb) -> dict:
-    _check_known(params, {"series", "from", "to", "limit", "next"})
-    series = params.get("series")
-    if not series:
-        raise BadRequest("series", "is required (a series label from /air/anomalies)")
-    page = ddb.query(**_anomaly_query(params, settings, newest_first=False, series=series))
-    last = page.get("LastEvaluatedKey")
+    """One series' recent intervals, oldest first: observed, expected, the band (expected ±
+    ``BAND_SIGMAS`` forecast scales) and whether the detector flagged it, for the chart."""
+    _check_known(params, {"measure", "place", "from", "to", "limit", "next"})
+    table = _required(settings.anomaly_table, "anomaly_table")
+    detector = _required(settings.detector_name, "detector_name")
+    measure, place = params.get("measure"), params.get("place")
+    if not measure:
+        raise BadRequest("measure", "is required (a measure name such as CO)")
+    if not place:
+        raise BadRequest("place", "is required (the dimensions of an anomaly: LOCATION_ID=1)")
+    if not re.fullmatch(PLACE_PATTERN, place):
+        raise BadRequest("place", "must be name=value pairs joined by '|' (LOCATION_ID=1)")
+    start, end = _time(params, "from"), _time(params, "to")
+    if start and end and start > end:
+        raise BadRequest("from", "must not be after 'to'")
+    token = _token(params)
+    after = None
+    if token is not None:
+        after = token.get("after")
+        if set(token) != {"after"} or not isinstance(after, str):
+            raise BadRequest("next", "is not a token this API gave out")
+    points, last = series_from_table(
+        ddb,
+        table,
+        detector,
+        measure=measure,
+        place=place,
+        since=start[:16] if start else None,  # intervals are keyed by minute
+        until=end[:16] if end else None,
+        limit=_limit(params),
+        start_after=after,
+    )
     return {
-        "series": series,
-        "items": [_anomaly(i) for i in page.get("Items", [])],
-        "next": _encode_token(last) if last else None,
+        "measure": measure,
+        "place": place,
+        "band_sigmas": BAND_SIGMAS,
+        "items": points,
+        "next": _encode_token({"after": last}) if last else None,
     }
 
 
