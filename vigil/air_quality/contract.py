@@ -23,6 +23,7 @@ __all__ = [
     "DETECTOR_ERROR_PREFIX",
     "DETECTOR_STATE_PREFIX",
     "READINGS_PREFIX",
+    "REJECT_REASONS",
     "RULE_SQL",
     "RULE_SQL_VERSION",
     "SHARD_PARTITION_KEY",
@@ -38,6 +39,26 @@ READINGS_PREFIX = "readings/"  # Firehose writes here; a new object triggers the
 DETECTOR_ERROR_PREFIX = "errors/detector/"  # rejected records, per object
 DETECTOR_STATE_PREFIX = "state/detector/"  # the shards' state when it is kept in S3
 BY_DIMENSION_INDEX = "byDimension"  # the anomaly table's index: one location's anomalies by time
+
+# Why a record was rejected, as a short code from a fixed list: the ``reason`` dimension of the
+# RecordsRejected metric (a bounded set, so its cost does not grow with the fleet) and the keys of
+# the data-quality figures per interval. The error prefix keeps each record's full explanation.
+NOT_JSON = "not_json"  # not JSON, nested too deeply, or not an object
+MISSING_FIELD = "missing_field"  # the timestamp, a dimension or a measure absent or null
+BAD_TIMESTAMP = "bad_timestamp"  # does not match the configured format
+BAD_DIMENSION = "bad_dimension"  # empty, or an object/array
+WRONG_DEVICE = "wrong_device"  # the publishing thing may not report for this place
+BAD_MEASURE = "bad_measure"  # not a number, NaN or infinite
+LATE = "late"  # its interval was already closed
+REJECT_REASONS = (
+    NOT_JSON,
+    MISSING_FIELD,
+    BAD_TIMESTAMP,
+    BAD_DIMENSION,
+    WRONG_DEVICE,
+    BAD_MEASURE,
+    LATE,
+)
 
 
 class DetectorSettings(EnvironmentSettings):

@@ -14,9 +14,10 @@ from botocore.exceptions import ClientError
 
 from vigil.air_quality.engine import Detector, minute_to_iso
 from vigil.air_quality.episode_table import (
+    data_quality_from_table,
     episode_partition,
     episodes_from_table,
-    quality_partition,
+    latest_quality_interval,
 )
 from vigil.air_quality.episodes import FEEDBACK_VERDICTS, apply_feedback, series_status
 from vigil.air_quality.records import DIM_SEPARATOR
@@ -141,41 +142,17 @@ def record_feedback(
 
 
 def data_quality(service: DetectorService, *, since: str, until: str) -> list[dict]:
-    """Per closed interval in [since, until]: series reporting, series expected (those that
-    normally report) and completeness over every shard. A shard whose places all went quiet
-    closes no interval; it counts with the most series it expected in the range and 0 reporting."""
-    kwargs = {
-        "TableName": service.anomaly_table,
-        "KeyConditionExpression": "detector = :d AND sk BETWEEN :a AND :b",
-        "ExpressionAttributeValues": {
-            ":d": {"S": quality_partition(service.config.name)},
-            ":a": {"S": since},
-            ":b": {"S": until + "~"},
-        },
-    }
-    rows: dict[str, dict[str, tuple[int, int]]] = {}
-    usual: dict[str, int] = {}
-    while True:
-        page = service.ddb.query(**kwargs)
-        for item in page["Items"]:
-            start, shard = item["sk"]["S"].rsplit("#", 1)
-            reporting, expected = int(item["reporting"]["N"]), int(item["expected"]["N"])
-            rows.setdefault(start, {})[shard] = (reporting, expected)
-            usual[shard] = max(usual.get(shard, 0), expected)
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    out = []
-    for start in sorted(rows):
-        present = rows[start]
-        reporting = sum(r for r, _ in present.values())
-        expected = sum(present[k][1] if k in present else n for k, n in usual.items())
-        out.append(
-            {
-                "interval_start": start,
-                "reporting": reporting,
-                "expected": expected,
-                "completeness": round(reporting / expected, 4) if expected else None,
-            }
-        )
-    return out
+    """Per interval in [since, until]: completeness and the records received, accepted,
+    duplicate and rejected by reason (``episode_table.data_quality_from_table``)."""
+    return data_quality_from_table(
+        service.ddb, service.anomaly_table, service.config.name, since=since, until=until
+    )
+
+
+def latest_data_quality(service: DetectorService) -> dict | None:
+    """The data-quality figures of the newest interval a shard closed (None before any)."""
+    start = latest_quality_interval(service.ddb, service.anomaly_table, service.config.name)
+    if start is None:
+        return None
+    rows = data_quality(service, since=start, until=start)
+    return rows[-1] if rows else None

@@ -5,7 +5,9 @@ rejected, with every reason named, when it is not a JSON object, lacks the times
 or a measure, has a timestamp that does not match the configured format, or has a measure that is
 not a finite number (strings, booleans, null, NaN, Infinity). A sensor sentinel (-200 by default)
 is not an error: that measure is missing for that record. Nothing is dropped silently:
-``received == len(batch) + len(rejects)``.
+``received == len(batch) + len(rejects)``. Each reject also carries one code from the contract's
+``REJECT_REASONS`` (its first problem; what the metrics and the data-quality figures count) and
+its timestamp's minute when it had a readable one (which interval it counts in).
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ import numpy as np
 import pandas as pd
 
 from vigil.air_quality.config import DetectorConfig
+from vigil.air_quality.contract import (
+    BAD_DIMENSION,
+    BAD_MEASURE,
+    BAD_TIMESTAMP,
+    MISSING_FIELD,
+    NOT_JSON,
+    WRONG_DEVICE,
+)
 from vigil.air_quality.sharding import DIM_SEPARATOR, shard_of
 
 
@@ -26,9 +36,11 @@ from vigil.air_quality.sharding import DIM_SEPARATOR, shard_of
 class Reject:
     record: str
     reason: str
+    code: str | None = None  # one of REJECT_REASONS
+    minute: int | None = None  # the record's time when it could be read
 
     def to_json(self) -> str:
-        return json.dumps({"reason": self.reason, "record": self.record})
+        return json.dumps({"reason": self.reason, "code": self.code, "record": self.record})
 
 
 @dataclass
@@ -103,18 +115,21 @@ def parse_json_lines(data: bytes | str, config: DetectorConfig) -> Batch:
             try:
                 parsed = json.loads(text)
             except ValueError as exc:
-                rejects.append(Reject(text, f"not valid JSON: {exc.msg} at column {exc.colno}"))
+                reason = f"not valid JSON: {exc.msg} at column {exc.colno}"
+                rejects.append(Reject(text, reason, NOT_JSON))
                 continue
             except RecursionError:
-                rejects.append(Reject(text, "not valid JSON: nested too deeply"))
+                rejects.append(Reject(text, "not valid JSON: nested too deeply", NOT_JSON))
                 continue
             if not isinstance(parsed, dict):
-                rejects.append(Reject(text, f"not a JSON object but {type(parsed).__name__}"))
+                reason = f"not a JSON object but {type(parsed).__name__}"
+                rejects.append(Reject(text, reason, NOT_JSON))
                 continue
             problems = [f"missing field {n}" for n in required if n not in parsed]
             problems += [f"{n} is null" for n in required if n in parsed and parsed[n] is None]
             if problems:
-                rejects.append(Reject(text, "; ".join(problems)))
+                minute = _readable_minute(parsed, config)
+                rejects.append(Reject(text, "; ".join(problems), MISSING_FIELD, minute))
                 continue
             rows.append(parsed)
             kept.append(text)
@@ -126,6 +141,17 @@ def parse_json_lines(data: bytes | str, config: DetectorConfig) -> Batch:
     batch.received += len(rejects)
     batch.rejects = rejects + batch.rejects
     return batch
+
+
+def _readable_minute(record: dict, config: DetectorConfig) -> int | None:
+    """The minute of a rejected record's timestamp, when it has a readable one."""
+    if any(record.get(name) is None for name in config.timestamp_columns):
+        return None
+    text = " ".join(str(record[name]) for name in config.timestamp_columns)
+    if config.timestamp_format in ("epoch_s", "epoch_ms"):
+        text = record[config.timestamp_columns[0]]
+    minute = parse_timestamps(pd.Series([text]), config.timestamp_format).iloc[0]
+    return int(minute) if np.isfinite(minute) else None
 
 
 THING_COLUMN = "THING_NAME"  # added by the topic rule: topic(3), the publishing device's name
@@ -259,13 +285,15 @@ def validate_frame(
     if n == 0:
         return _empty(config)
     reasons = np.full(n, "", dtype=object)
+    codes = np.full(n, "", dtype=object)  # the first problem's code
 
-    def flag(mask: np.ndarray, message) -> None:
+    def flag(mask: np.ndarray, message, code: str) -> None:
         if mask.any():
             idx = np.flatnonzero(mask)
             for i in idx:
                 text = message(i) if callable(message) else message
                 reasons[i] = f"{reasons[i]}; {text}" if reasons[i] else text
+                codes[i] = codes[i] or code
 
     # timestamp
     stamp_cols = config.timestamp_columns
@@ -276,7 +304,7 @@ def validate_frame(
         else:
             missing_stamp |= frame[name].isna().to_numpy()
     stamp_name = "+".join(stamp_cols)
-    flag(missing_stamp, f"missing field {stamp_name}")
+    flag(missing_stamp, f"missing field {stamp_name}", MISSING_FIELD)
     if all(name in frame.columns for name in stamp_cols):
         text = frame[stamp_cols[0]].astype(str)
         for name in stamp_cols[1:]:
@@ -293,6 +321,7 @@ def validate_frame(
         lambda i: (
             f"{stamp_name} {str(text.iloc[i])!r} does not match format {config.timestamp_format!r}"
         ),
+        BAD_TIMESTAMP,
     )
 
     # dimensions
@@ -300,17 +329,17 @@ def validate_frame(
         parts = []
         for name in config.dimensions:
             if name not in frame.columns:
-                flag(np.ones(n, dtype=bool), f"missing field {name}")
+                flag(np.ones(n, dtype=bool), f"missing field {name}", MISSING_FIELD)
                 parts.append(pd.Series([""] * n, index=frame.index))
                 continue
             column = frame[name]
             absent = column.isna().to_numpy()
-            flag(absent, f"missing field {name}")
+            flag(absent, f"missing field {name}", MISSING_FIELD)
             as_text = column.astype(str)
             empty = (as_text.str.strip() == "").to_numpy() & ~absent
-            flag(empty, f"empty {name}")
+            flag(empty, f"empty {name}", BAD_DIMENSION)
             nested = column.map(lambda v: isinstance(v, dict | list)).to_numpy(dtype=bool)
-            flag(nested, f"{name} must be a string or number")
+            flag(nested, f"{name} must be a string or number", BAD_DIMENSION)
             parts.append(as_text)
         dim_keys = parts[0]
         for part in parts[1:]:
@@ -331,6 +360,7 @@ def validate_frame(
                 f"{', '.join(f'{d}={frame[d].iloc[i]}' for d in config.dimensions)} "
                 f"(its own device is {owner[i]!r})"
             ),
+            WRONG_DEVICE,
         )
 
     # measures
@@ -339,7 +369,7 @@ def validate_frame(
     sentinels = np.asarray(config.sentinels, dtype=float)
     for j, name in enumerate(config.measure_names):
         if name not in frame.columns:
-            flag(np.ones(n, dtype=bool), f"missing field {name}")
+            flag(np.ones(n, dtype=bool), f"missing field {name}", MISSING_FIELD)
             continue
         column = frame[name]
         absent = column.isna().to_numpy() & ~_float_nan(column)
@@ -348,6 +378,7 @@ def validate_frame(
             f"{name} is missing, null or NaN"
             if pd.api.types.is_float_dtype(column.dtype)
             else f"missing field {name}",
+            BAD_MEASURE if pd.api.types.is_float_dtype(column.dtype) else MISSING_FIELD,
         )
         numeric = _is_number_column(column) & ~absent
         flag(
@@ -355,10 +386,15 @@ def validate_frame(
             lambda i, c=column, nm=name: (
                 f"{nm} must be a number, got {type(c.iloc[i]).__name__} {c.iloc[i]!r}"
             ),
+            BAD_MEASURE,
         )
         numbers = pd.to_numeric(column.where(numeric), errors="coerce").to_numpy(dtype=float)
         not_finite = numeric & ~np.isfinite(numbers)
-        flag(not_finite, lambda i, nm=name, v=numbers: f"{nm} is not a finite number ({v[i]})")
+        flag(
+            not_finite,
+            lambda i, nm=name, v=numbers: f"{nm} is not a finite number ({v[i]})",
+            BAD_MEASURE,
+        )
         is_sentinel = np.isin(numbers, sentinels) if sentinels.size else np.zeros(n, dtype=bool)
         sentinel_count += int(is_sentinel.sum())
         numbers = np.where(is_sentinel, np.nan, numbers)
@@ -373,7 +409,8 @@ def validate_frame(
                 record = record.decode("utf-8", errors="replace")
             elif not isinstance(record, str):
                 record = json.dumps(record, default=str)
-            rejects.append(Reject(record, str(reasons[i])))
+            minute = int(minutes[i]) if np.isfinite(minutes[i]) else None
+            rejects.append(Reject(record, str(reasons[i]), str(codes[i]), minute))
     good = ~bad
     return Batch(
         minutes=minutes[good].astype(np.int64),

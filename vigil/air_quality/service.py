@@ -28,6 +28,7 @@ DynamoDB layout
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import time
 import urllib.parse
@@ -46,6 +47,7 @@ from vigil.air_quality.contract import (  # noqa: F401 - the index name, defined
     DETECTOR_STATE_PREFIX,
     DetectorSettings,
 )
+from vigil.air_quality.data_quality import IntakeCounter, ingest_counted
 from vigil.air_quality.engine import (
     ANOMALY,
     AnomalyGroup,
@@ -54,7 +56,11 @@ from vigil.air_quality.engine import (
     merge_groups,
     minute_to_iso,
 )
-from vigil.air_quality.episode_table import episode_partition, quality_partition
+from vigil.air_quality.episode_table import (
+    episode_partition,
+    intake_partition,
+    quality_partition,
+)
 from vigil.air_quality.episodes import (
     CLOSED,
     OPENED,
@@ -99,6 +105,8 @@ class ProcessResult:
     groups: list[AnomalyGroup] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
     completeness: list[dict] = field(default_factory=list)  # per closed interval and shard
+    intake: list[dict] = field(default_factory=list)  # per interval of the records' times
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> dict:
         return {
@@ -253,7 +261,9 @@ class DetectorService:
             return result
         try:
             written = (modified, etag) if etag else None
-            self._process(bucket, key, body, result, object_version=written)
+            self._process(
+                bucket, key, body, result, object_version=written, object_id=f"{key}#{etag}"
+            )
         except Exception:
             self._unclaim(key, etag)  # let the retry process it again
             raise
@@ -262,7 +272,7 @@ class DetectorService:
     def process_records(self, body: bytes, *, source: str, bucket: str) -> ProcessResult:
         """Process raw JSON lines that did not come from one S3 object (tests, replays)."""
         result = ProcessResult(source=source)
-        self._process(bucket, source, body, result)
+        self._process(bucket, source, body, result, object_id=f"{source}#{time.time_ns()}")
         return result
 
     def _process(
@@ -273,6 +283,7 @@ class DetectorService:
         result: ProcessResult,
         *,
         object_version: tuple[datetime | None, str] | None = None,
+        object_id: str,
     ) -> None:
         batch = parse_json_lines(body, self.config)
         rows = self.shard_rows(batch)
@@ -282,11 +293,14 @@ class DetectorService:
         transitions: list[Transition] = []
         quality: list[dict] = []
         intervals: list[dict] = []
+        intake = IntakeCounter(self.config.interval_minutes)
         late = 0
         result.received = batch.received
         result.sentinels = batch.sentinels
         for k, (detector, _) in engines.items():
-            outcome = detector.ingest(batch.take(rows[k]))
+            part = batch.take(rows[k])
+            outcome, accepted_iv = ingest_counted(detector, part)
+            intake.add_valid(part.minutes, accepted_iv)
             rejects += outcome.late
             result.processed += outcome.accepted + outcome.duplicates
             result.duplicates += outcome.duplicates
@@ -300,6 +314,9 @@ class DetectorService:
             transitions += check_recoveries(detector)
             transitions += check_silence(detector, detector.watermark)
         result.rejected = len(rejects)
+        intake.add_rejects(rejects)
+        for r in rejects:
+            result.rejected_by_reason[r.code] = result.rejected_by_reason.get(r.code, 0) + 1
         if result.received != result.processed + result.rejected:
             raise AssertionError(
                 f"accounting broken: received {result.received} != processed "
@@ -317,6 +334,8 @@ class DetectorService:
         self._store_anomalies(groups)
         self._store_quality(quality)
         write_items(self.ddb, self.anomaly_table, interval_items(self.config.name, intervals))
+        result.intake = intake.rows()
+        self._store_intake(result.intake, object_id)
         result.late = late
         result.completeness = quality
         self._announce(transitions, result)
@@ -372,6 +391,26 @@ class DetectorService:
                     "sk": {"S": f"{row['interval_start']}#{row['shard']:05d}"},
                     "reporting": {"N": str(row["reporting"])},
                     "expected": {"N": str(row["expected"])},
+                },
+            )
+
+    def _store_intake(self, rows: list[dict], object_id: str) -> None:
+        """One item per (interval, object) under ``<detector>#intake``: a retry of the object
+        rewrites its own items (it sees the same state, so the same counts); readers sum them."""
+        digest = hashlib.sha256(object_id.encode()).hexdigest()[:16]
+        for row in rows:
+            self.ddb.put_item(
+                TableName=self.anomaly_table,
+                Item={
+                    "detector": {"S": intake_partition(self.config.name)},
+                    "sk": {"S": f"{row['interval_start']}#{digest}"},
+                    **{
+                        name: {"N": str(row[name])}
+                        for name in ("received", "accepted", "duplicate", "rejected")
+                    },
+                    "rejected_by_reason": {
+                        "M": {code: {"N": str(n)} for code, n in row["rejected_by_reason"].items()}
+                    },
                 },
             )
 
@@ -495,7 +534,14 @@ class DetectorService:
             stamp, suffix = datetime.now(UTC), str(int(time.time() * 1000))
         error_key = f"{self.error_prefix}{stamp:%Y/%m/%d/%H}/{name}-{suffix}.jsonl"
         lines = [
-            json.dumps({"source": f"s3://{bucket}/{key}", "reason": r.reason, "record": r.record})
+            json.dumps(
+                {
+                    "source": f"s3://{bucket}/{key}",
+                    "reason": r.reason,
+                    "code": r.code,
+                    "record": r.record,
+                }
+            )
             for r in rejects
         ]
         self.s3.put_object(Bucket=bucket, Key=error_key, Body=("\n".join(lines) + "\n").encode())

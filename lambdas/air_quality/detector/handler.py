@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -44,9 +44,12 @@ def handler(event: dict, context: LambdaContext) -> dict:
         return counts
     totals: dict[str, int] = {}
     completeness: list[dict] = []
+    by_reason: dict[str, int] = {}
     for record in S3Model.model_validate(event).Records:
         result = service.process_object(record.s3.bucket.name, record.s3.object.key)
         completeness += result.completeness
+        for code, n in result.rejected_by_reason.items():
+            by_reason[code] = by_reason.get(code, 0) + n
         counts = result.counts()
         logger.info(
             "processed object",
@@ -74,4 +77,16 @@ def handler(event: dict, context: LambdaContext) -> dict:
         ("alerts_published", "AlertsPublished"),
     ):
         metrics.add_metric(name=metric, unit=MetricUnit.Count, value=totals.get(name, 0))
-    return totals
+    # rejected records by reason: one metric per code of the contract's REJECT_REASONS (a fixed
+    # list), with the service and reason dimensions
+    for code, n in sorted(by_reason.items()):
+        with single_metric(
+            name="RecordsRejected",
+            unit=MetricUnit.Count,
+            value=n,
+            namespace=metrics.namespace,
+            default_dimensions={**metrics.default_dimensions, "reason": code},
+        ) as metric:
+            if metrics.service:
+                metric.add_dimension(name="service", value=metrics.service)
+    return {**totals, **{f"rejected_{code}": n for code, n in sorted(by_reason.items())}}
