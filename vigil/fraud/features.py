@@ -154,6 +154,11 @@ def numeric_value(feature: NumericFeature, raw: object) -> float:
     return (number - feature.mean) / std
 
 
+def numeric_feature(feature: NumericFeature, raw: object) -> float:
+    """One numeric entry of the vector (float32); :class:`NonFiniteFeature` when it overflows."""
+    return _finite_float32(feature.column, numeric_value(feature, raw))
+
+
 class Featurizer:
     """Turns raw rows (mappings of column → raw value) into float32 feature vectors (lists)."""
 
@@ -167,10 +172,7 @@ class Featurizer:
 
     def transform(self, row: Mapping[str, object]) -> list[float]:
         """The row's vector; :class:`NonFiniteFeature` when a value overflows float32."""
-        vector = [
-            _finite_float32(f.column, numeric_value(f, row.get(f.column)))
-            for f in self.spec.numeric
-        ]
+        vector = [numeric_feature(f, row.get(f.column)) for f in self.spec.numeric]
         for cat, index in zip(self.spec.categorical, self._index, strict=True):
             onehot = [0.0] * len(cat.values)
             position = index.get(canonical_key(row.get(cat.column)))  # type: ignore[arg-type]
