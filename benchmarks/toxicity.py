@@ -285,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         "fixed split trains in this one",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
+    parser.add_argument(
+        "--skip-serving",
+        action="store_true",
+        help="no latency or bulk figures of the best model (benchmarks/toxicity_serving.py "
+        "measures them on its own)",
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -381,8 +387,17 @@ def main(argv: list[str] | None = None) -> int:
         served_bias["bias_generalized_mean_auc"] >= 0.95
     )
 
+    if before_jobs:  # the mitigation's cost on held-out real rows, and its effect
+        before_best = result["bias_before_mitigation"][best]
+        result["mean_auc_before_mitigation"] = before_best["mean_auc"]
+        result["bias_generalized_mean_auc_before_mitigation"] = before_best[
+            "bias_generalized_mean_auc"
+        ]
+
     torch.set_num_threads(1)
-    if best == "transformer":  # served int8, timed against full precision in the same run
+    if args.skip_serving:
+        result["serving_figures"] = "skipped (--skip-serving)"
+    elif best == "transformer":  # served int8, timed against full precision in the same run
         result.update(serving_figures(work / "transformer", clean, targets, quick=args.quick))
     else:
         result.update(

@@ -19,9 +19,14 @@ Classification", 2019; the Jigsaw Unintended Bias challenge), on the ``toxic`` s
   the three (the challenge's bias part; its final metric also weighs in the overall AUC, reported
   as ``final_metric``).
 
-The mitigation (:func:`augmentation_texts`) adds neutral sentences that mention identities to
-the training data, from templates disjoint from the evaluation templates, so the evaluation never
-sees a training sentence.
+The mitigation (:func:`augmentation_rows`, Dixon et al.'s identity balancing) adds sentences
+that mention identities to the training data, neutral and toxic in equal numbers for every
+identity, so the identity word stops being a cue either way. Its templates are disjoint from the
+evaluation's: other sentence frames, and none of the words that make an evaluation template
+toxic ("hate", "stupid", "scum", "shot", "hurt" ...) appears in a toxic augmentation template,
+which uses its own ("garbage", "clowns", "kill", "despise" ...). The identity terms are the same:
+the mitigation is about these words. So the evaluation never sees a training sentence, a
+training frame or a training insult.
 """
 
 from __future__ import annotations
@@ -109,7 +114,7 @@ TOXIC_TEMPLATES: tuple[str, ...] = (
     "Get lost, you ugly {} freak.",
     "I will hurt every {} person I meet.",
 )
-# Mitigation templates, for training only: neutral, and none of them is an evaluation template.
+# Mitigation templates, for training only; none of them is an evaluation template. Neutral:
 AUGMENTATION_TEMPLATES: tuple[str, ...] = (
     "The {} community organised a charity run last weekend.",
     "He wrote a thoughtful article about {} culture.",
@@ -121,6 +126,22 @@ AUGMENTATION_TEMPLATES: tuple[str, ...] = (
     "The {} students won the science fair.",
     "Please add a source for the section on {} history.",
     "This page needs more detail on {} families in the region.",
+)
+# ... and toxic, each with the other labels of the multitask data it carries (an attack on the
+# group is identity hate; a promise of violence a threat). No evaluation template's toxic word
+# ("disgusting", "hate", "stupid", "idiot", "worthless", "scum", "pathetic", "loser", "shot",
+# "moron", "filthy", "animals", "ugly", "freak", "hurt") occurs in them.
+TOXIC_AUGMENTATION_TEMPLATES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("{} folks are brainless garbage.", ("insult", "identity_hate")),
+    ("Nobody wants you {} clowns here.", ("insult", "identity_hate")),
+    ("Go away, you dumb {} jerk.", ("insult",)),
+    ("I despise each and every {} editor on this site.", ("identity_hate",)),
+    ("The {} guy who wrote this is a total imbecile.", ("insult",)),
+    ("{} people spread everywhere like vermin.", ("insult", "identity_hate")),
+    ("Someone should beat that {} fool senseless.", ("insult", "threat")),
+    ("I am going to kill the {} editor who reverted me.", ("threat",)),
+    ("Typical {} trash, brain-dead and useless.", ("insult", "identity_hate")),
+    ("Drop dead, you lying {} rat.", ("insult",)),
 )
 POWER = -5.0
 TOXICITY_LABEL = "toxic"
@@ -146,13 +167,28 @@ def template_set(
 
 
 def augmentation_texts(count: int, seed: int = 0) -> list[str]:
-    """``count`` neutral sentences mentioning identities (every term x augmentation template,
-    shuffled by ``seed``, repeated when ``count`` is larger than the 500 distinct ones)."""
+    """The texts of :func:`augmentation_rows`."""
+    return [text for text, _labels in augmentation_rows(count, seed)]
+
+
+def augmentation_rows(count: int, seed: int = 0) -> list[tuple[str, tuple[str, ...]]]:
+    """``count`` identity sentences with the labels they carry (``()`` for a neutral one):
+    neutral and toxic alternate, each identity gets a neutral and a toxic sentence from the same
+    template round, and a round covers every identity before the next begins, so any ``count``
+    that is a multiple of ``2 * len(IDENTITY_TERMS)`` balances both classes over identities.
+    Rounds and identities are shuffled by ``seed``; past the 1,000 distinct sentences the order
+    repeats."""
     if count <= 0:
         return []
-    distinct = [_sentence(t, term) for term in IDENTITY_TERMS for t in AUGMENTATION_TEMPLATES]
-    order = np.random.default_rng(seed).permutation(len(distinct))
-    return [distinct[order[i % len(distinct)]] for i in range(count)]
+    rng = np.random.default_rng(seed)
+    rows: list[tuple[str, tuple[str, ...]]] = []
+    for round_ in rng.permutation(len(AUGMENTATION_TEMPLATES)):
+        neutral = AUGMENTATION_TEMPLATES[round_]
+        toxic, toxic_labels = TOXIC_AUGMENTATION_TEMPLATES[round_]
+        for term in rng.permutation(len(IDENTITY_TERMS)):
+            rows.append((_sentence(neutral, IDENTITY_TERMS[term]), ()))
+            rows.append((_sentence(toxic, IDENTITY_TERMS[term]), (TOXICITY_LABEL, *toxic_labels)))
+    return [rows[i % len(rows)] for i in range(count)]
 
 
 def _auc(truth: np.ndarray, scores: np.ndarray) -> float:

@@ -31,9 +31,10 @@ __all__ = [
 # repeated splits of all the rows (its best_model); this follows that ranking
 # (docs/toxicity-evaluation.md says what has been measured).
 SERVED_MODEL = "transformer"
-# Neutral identity sentences both models' recipes add to the training data (the bias mitigation,
-# vigil.toxicity.bias): every term x augmentation template once. The benchmark trains with it.
-IDENTITY_AUGMENTATION = 500
+# Identity sentences both models' recipes add to the training data (the bias mitigation,
+# vigil.toxicity.bias): every term x neutral and toxic augmentation template once, both classes
+# balanced per identity. The benchmark trains with it.
+IDENTITY_AUGMENTATION = 1000
 
 MAX_MESSAGES = 32
 MAX_MESSAGE_CHARS = 5_000

@@ -112,9 +112,9 @@ def add_sagemaker_args(parser: argparse.ArgumentParser) -> None:
         "--identity-augmentation",
         type=int,
         default=0,
-        help="neutral sentences mentioning identities (all labels 0) added to the training "
-        "data, against the bias of scoring harmless identity mentions as toxic "
-        "(vigil.toxicity.bias; its templates are not the evaluation's); 0: none",
+        help="sentences mentioning identities added to the training data, neutral and toxic "
+        "balanced per identity, against the bias of scoring harmless identity mentions as "
+        "toxic (vigil.toxicity.bias; its templates are not the evaluation's); 0: none",
     )
     parser.add_argument(
         "--augment-obfuscation",
@@ -183,20 +183,27 @@ def load_channels(args) -> Channels:
 
 
 def with_identity_mentions(split: Split, labels: list[str], count: int) -> Split:
-    """``split`` plus ``count`` neutral identity sentences, every label 0 (the bias mitigation).
-    Only for tasks that include the toxicity label: the fine-grained task trains on toxic rows
-    only, where a neutral row does not belong."""
-    from vigil.toxicity.bias import TOXICITY_LABEL, augmentation_texts
+    """``split`` plus ``count`` identity sentences, neutral (every label 0) and toxic (``toxic``
+    and the template's other labels that this data has) balanced per identity: the bias
+    mitigation (:func:`vigil.toxicity.bias.augmentation_rows`). Only for tasks that include the
+    toxicity label: the fine-grained task trains on toxic rows only, where a neutral row does not
+    belong."""
+    from vigil.toxicity.bias import TOXICITY_LABEL, augmentation_rows
 
     if TOXICITY_LABEL not in labels:
         raise SystemExit(
             f"--identity-augmentation needs a task with the {TOXICITY_LABEL!r} label; "
             f"this data has {labels}"
         )
-    texts = augmentation_texts(count)
+    rows = augmentation_rows(count)
+    targets = np.zeros((count, len(labels)), dtype=np.float32)
+    for row, (_text, carried) in enumerate(rows):
+        for label in carried:
+            if label in labels:
+                targets[row, labels.index(label)] = 1.0
     return Split(
-        texts=split.texts + texts,
-        targets=np.vstack([split.targets, np.zeros((count, len(labels)), dtype=np.float32)]),
+        texts=split.texts + [text for text, _carried in rows],
+        targets=np.vstack([split.targets, targets]),
         sample_weights=np.concatenate([split.sample_weights, np.ones(count, dtype=np.float32)]),
     )
 

@@ -13,7 +13,9 @@ from vigil.toxicity.bias import (
     AUGMENTATION_TEMPLATES,
     IDENTITY_TERMS,
     NEUTRAL_TEMPLATES,
+    TOXIC_AUGMENTATION_TEMPLATES,
     TOXIC_TEMPLATES,
+    augmentation_rows,
     augmentation_texts,
     bias_metrics,
     evaluate_bias,
@@ -33,14 +35,56 @@ def test_the_template_set_covers_at_least_40_identities_evenly():
         assert truth[identity == index].sum() == len(TOXIC_TEMPLATES)
 
 
-def test_mitigation_sentences_are_neutral_and_never_evaluation_sentences():
-    evaluation = set(template_set()[0])
-    extra = augmentation_texts(1200, seed=1)
-    assert len(extra) == 1200 and len(set(extra)) == len(IDENTITY_TERMS) * len(
-        AUGMENTATION_TEMPLATES
+def test_mitigation_balances_neutral_and_toxic_sentences_for_every_identity():
+    rows = augmentation_rows(2 * len(IDENTITY_TERMS) * 3, seed=1)  # three template rounds
+    for term in IDENTITY_TERMS:
+        mine = [labels for text, labels in rows if f" {term} " in f" {text.lower()} "]
+        # "african american" also holds "african" and "american": count at least, equal classes
+        neutral = sum(1 for labels in mine if not labels)
+        assert neutral >= 3 and neutral == len(mine) - neutral
+    assert all(labels[0] == "toxic" for _text, labels in rows if labels)
+    assert augmentation_texts(50, seed=1) == [text for text, _labels in rows[:50]]
+    distinct = augmentation_rows(2000, seed=1)
+    assert len({text for text, _labels in distinct}) == len(IDENTITY_TERMS) * (
+        len(AUGMENTATION_TEMPLATES) + len(TOXIC_AUGMENTATION_TEMPLATES)
     )
-    assert not evaluation & set(extra)
-    assert augmentation_texts(50, seed=1) == extra[:50]
+
+
+def _words(templates) -> set[str]:
+    return {w for t in templates for w in re.findall(r"[a-z]+", t.lower())}
+
+
+def test_mitigation_never_uses_an_evaluation_sentence_frame_or_toxic_word():
+    evaluation = set(template_set()[0])
+    assert not evaluation & set(augmentation_texts(2000))
+    evaluation_frames = {*NEUTRAL_TEMPLATES, *TOXIC_TEMPLATES}
+    augmentation_frames = {*AUGMENTATION_TEMPLATES, *(t for t, _ in TOXIC_AUGMENTATION_TEMPLATES)}
+    assert not evaluation_frames & augmentation_frames
+    # the words that make an evaluation sentence toxic (in its toxic templates, in no neutral
+    # one, and no function word) are never taught by the mitigation
+    function_words = {"a", "all", "you", "should", "be", "will", "every", "person", "makes"}
+    toxic_cues = _words(TOXIC_TEMPLATES) - _words(NEUTRAL_TEMPLATES) - function_words
+    assert {"hate", "stupid", "scum", "shot", "hurt", "moron"} <= toxic_cues
+    assert not toxic_cues & _words(t for t, _ in TOXIC_AUGMENTATION_TEMPLATES)
+
+
+def test_identity_mentions_carry_their_labels_in_the_task_they_join():
+    from vigil.toxicity.training import Split, with_identity_mentions
+
+    empty = Split(texts=[], targets=np.zeros((0, 6), np.float32), sample_weights=np.ones(0))
+    joined = with_identity_mentions(empty, list(JIGSAW_LABELS), 200)
+    rows = augmentation_rows(200)
+    assert joined.texts == [text for text, _labels in rows]
+    for target, (_text, labels) in zip(joined.targets, rows, strict=True):
+        assert {JIGSAW_LABELS[i] for i in np.flatnonzero(target)} == set(labels)
+    binary = with_identity_mentions(
+        Split(texts=[], targets=np.zeros((0, 1), np.float32), sample_weights=np.ones(0)),
+        ["toxic"],
+        200,
+    )
+    assert binary.targets.sum() == 100  # half of them toxic
+    with pytest.raises(SystemExit, match="toxic"):
+        with_identity_mentions(empty, ["insult", "threat"], 10)
 
 
 def test_power_mean_is_dominated_by_the_worst_value():
