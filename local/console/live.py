@@ -4,7 +4,8 @@ ends with).
 * fraud: the model the fraud demo trained (``build/demo_fraud``, built here when missing) served by
   the real SageMaker serving stack, the Neptune stand-in loaded with its graph, the real scoring
   handler behind the local API front writing each answer to the recent-scores table on moto
-  server; the page's simulator streams new generated transactions through it;
+  server; the page's simulator streams new generated transactions through it, and a
+  transaction's detail reads its entities' degree and known fraud count from the stand-in;
 * air quality: the real detector learns a week of generated readings for three places, then
   scores a live day with injected spikes, dips and a level shift; its anomalies and state are in
   the Anomalies and state tables on moto server;
@@ -139,6 +140,7 @@ def main(argv: list[str]) -> int:
     from local.standins.moto_server import running_moto_server
     from vigil.aws import client, reset_clients
     from vigil.console.contract import ConsoleSettings
+    from vigil.fraud.features import FeaturizerSpec
     from vigil.fraud.scoring import transaction_event
     from vigil.toxicity.contract import SERVED_MODEL
 
@@ -184,12 +186,15 @@ def main(argv: list[str]) -> int:
         api = LocalApi({("POST", "/transactions"): score}).serve_in_thread()
         stack.callback(api.stop)
         rows = (transaction_event(row) for row in stream_rows(20_000, 8))
+        spec = FeaturizerSpec.from_json(artifacts.featurizer.read_text())
         console_options = dict(
             settings=ConsoleSettings(
                 recent_scores_table=table,
                 anomaly_table=air["resources"].anomaly_table,
                 state_table=air["resources"].state_table,
                 detector_name=DETECTOR,
+                graph_endpoint=local.standin.endpoint_url,
+                graph_entity_columns=",".join(spec.entity_columns) or None,
             ),
             dynamodb=client("dynamodb"),
             scoring_url=f"{api.url}/transactions",

@@ -7,7 +7,7 @@
   Cognito user pool);
 * ``GET /api/fraud/...`` and ``GET /api/air/...``: the read APIs, as API Gateway proxy events into
   ``vigil.console.read_api.handle_event`` (the read-API Lambda's code) on the tables of the
-  running stand-ins (moto server);
+  running stand-ins (moto server) and, for a transaction's entities, the Neptune stand-in;
 * ``POST /api/toxicity/moderate``: forwarded to the moderation API (a local API front running the
   real moderation handler);
 * ``GET|POST /api/simulator``: the transaction simulator: generated transactions sent one by one
@@ -36,7 +36,7 @@ from typing import Any
 
 from local.standins.api_gateway import proxy_event
 from vigil.console.contract import ConsoleSettings
-from vigil.console.read_api import handle_event
+from vigil.console.read_api import graph_from_settings, handle_event
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATIC_DIR = REPO_ROOT / "console" / "dist"
@@ -129,6 +129,7 @@ class ConsoleServer:
                 " (make bootstrap does)"
             )
         self.settings, self.dynamodb = settings, dynamodb
+        self.graph = graph_from_settings(settings)
         self.moderation_url, self.bearer_token = moderation_url, bearer_token
         self.static_dir = static_dir.resolve()
         self.simulator = Simulator(scoring_url, transactions)
@@ -186,7 +187,7 @@ class ConsoleServer:
             params = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
             event = proxy_event(method, path, body or "", dict(request.headers))
             event["queryStringParameters"] = params or None
-            answer = handle_event(event, self.settings, self.dynamodb)
+            answer = handle_event(event, self.settings, self.dynamodb, graph=self.graph)
             return self._send(request, answer["statusCode"], answer["body"])
         except (BrokenPipeError, ConnectionResetError):
             return None  # the browser went away (a poll cut short by navigation)

@@ -22,12 +22,18 @@ ROUTES = (
 
 
 class ConsoleSettings(EnvironmentSettings):
-    """The read-API Lambda's settings: the tables it reads and the air-quality detector's name."""
+    """The read-API Lambda's settings: the tables it reads, the air-quality detector's name and
+    the fraud graph's endpoint."""
 
     recent_scores_table: str | None = None
     anomaly_table: str | None = None
     state_table: str | None = None
     detector_name: str | None = None
+    # The fraud graph (Neptune's endpoint, or the local stand-in's) for a transaction's entities'
+    # degree and known fraud count; without it the detail shows the scored record only.
+    graph_endpoint: str | None = None
+    graph_entity_columns: str | None = None  # comma-separated; default: the schema's
+    hub_degree_threshold: int = 10_000  # the scoring path's: entities above it are not scanned
 
 
 # Where each system stack publishes what the console stack reads (SSM parameters, resolved at

@@ -9,7 +9,8 @@ one definition. Every route is ``GET``:
   scores store the scoring path writes (``vigil/fraud/recent_scores.py``), hour by hour over the
   last ``RECENT_HOURS``;
 * ``/fraud/transactions/{id}``: one transaction's record (summary, entities, explanation) from
-  the store's ``byTransaction`` index;
+  the store's ``byTransaction`` index, with each entity's degree and known fraud count from the
+  fraud graph when the settings name one (``graph_endpoint``);
 * ``/air/anomalies?from=&to=&dimensions=&measure=&min_severity=&limit=&next=``: anomalies newest
   first, from the ``Anomalies`` table (one detector's time range) or, with ``dimensions``, its
   ``byDimension`` index (one place's time range); measure and severity filter the page;
@@ -32,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -44,6 +46,7 @@ from vigil.api_gateway import json_response
 from vigil.console.contract import DEFAULT_PAGE, MAX_PAGE, RECENT_HOURS, ConsoleSettings
 from vigil.fraud import recent_scores
 
+logger = logging.getLogger(__name__)
 ISO_HINT = "an ISO 8601 time such as 2026-12-03T14:00:00Z"
 MAX_TOKEN_CHARS = 2048
 MAX_PARAMETER_CHARS = 256
@@ -180,7 +183,7 @@ def recent_transactions(params, settings: ConsoleSettings, ddb, now: datetime) -
     return {"items": [recent_scores.item_to_record(i) for i in items], "next": None}
 
 
-def one_transaction(transaction_id: str, settings: ConsoleSettings, ddb) -> dict:
+def one_transaction(transaction_id: str, settings: ConsoleSettings, ddb, graph=None) -> dict:
     if not re.fullmatch(r"[0-9]{1,19}", transaction_id):
         raise BadRequest("id", "must be a TransactionID (digits only)")
     table = _required(settings.recent_scores_table, "recent_scores_table")
@@ -194,7 +197,36 @@ def one_transaction(transaction_id: str, settings: ConsoleSettings, ddb) -> dict
     )
     if not page.get("Items"):
         raise NotFound(f"transaction {transaction_id} was not scored recently")
-    return recent_scores.item_to_record(page["Items"][0])
+    record = recent_scores.item_to_record(page["Items"][0])
+    record["entity_state"] = None
+    if graph is None:
+        record["entity_state_note"] = "this read API has no connection to the fraud graph"
+        return record
+    row = {**record.get("transaction", {}), **record.get("entities", {})}
+    try:
+        record["entity_state"] = graph.entity_summaries(row, settings.hub_degree_threshold)
+    except Exception as error:  # the scored record still answers; say why the graph part is missing
+        logger.warning("graph read for the transaction detail failed", exc_info=True)
+        record["entity_state_note"] = f"the fraud graph did not answer ({type(error).__name__})"
+    return record
+
+
+def graph_from_settings(settings: ConsoleSettings):
+    """The fraud graph the transaction detail reads, or None when the settings name none."""
+    if not settings.graph_endpoint:
+        return None
+    from vigil.aws import client
+    from vigil.fraud.graph import FraudGraph, graph_layout
+
+    columns = [c for c in (settings.graph_entity_columns or "").split(",") if c]
+    neptune = client(
+        "neptunedata",
+        endpoint_url=settings.graph_endpoint,
+        connect_timeout=2.0,
+        read_timeout=5.0,
+        max_attempts=2,
+    )
+    return FraudGraph(neptune, graph_layout(columns or None))
 
 
 # --- air quality ---------------------------------------------------------------------------------
@@ -371,7 +403,7 @@ def air_episodes(params, settings: ConsoleSettings, ddb) -> dict:
 
 
 # --- dispatch ------------------------------------------------------------------------------------
-def _route(path: str) -> Callable[..., dict] | None:
+def _route(path: str, graph) -> Callable[..., dict] | None:
     """The route's function of (params, settings, ddb, now), or None."""
     if path == "/fraud/transactions":
         return recent_transactions
@@ -380,7 +412,7 @@ def _route(path: str) -> Callable[..., dict] | None:
 
         def one(params, settings, ddb, _now):
             _check_known(params, set())
-            return one_transaction(transaction_id, settings, ddb)
+            return one_transaction(transaction_id, settings, ddb, graph)
 
         return one
     air = {
@@ -410,11 +442,15 @@ def handle_event(
     ddb,
     *,
     now: datetime | None = None,
+    graph=None,
 ) -> dict:
-    """An API Gateway proxy event → the proxy response; bad input is a 4xx, never a raise."""
+    """An API Gateway proxy event → the proxy response; bad input is a 4xx, never a raise.
+
+    ``graph`` (a ``vigil.fraud.graph.FraudGraph``, :func:`graph_from_settings`) adds each
+    entity's degree and known fraud count to a transaction's detail."""
     if event.get("httpMethod") != "GET":
         return json_response(405, {"message": "the console's read API answers GET only"})
-    route = _route(_path(event))
+    route = _route(_path(event), graph)
     if route is None:
         return json_response(404, {"message": f"no such route: {_path(event)}"})
     params = event.get("queryStringParameters") or {}

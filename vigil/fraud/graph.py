@@ -137,6 +137,21 @@ def read_query(labels: Sequence[str]) -> str:
     return "\nUNION ALL\n".join(branches)
 
 
+def entity_fraud_query(entities: Sequence[EntityType]) -> str:
+    """Per entity (``$k0``, ``$k1``, …): how many transactions link to it (``n``) and how many of
+    them are known fraud (``f``: ``isFraud = 1``, from the training labels or the label API).
+
+    A scan of each entity's transactions, unlike the scoring read: the console asks it for one
+    transaction's entities under the hub threshold only (``FraudGraph.entity_summaries``).
+    """
+    return "\nUNION ALL\n".join(
+        f"MATCH (t:Transaction)-[:{e.edge}]->(:{e.label} {{key: $k{i}}}) "
+        # count of a CASE without ELSE counts the matches (an integer in every engine)
+        f"RETURN {i} AS i, count(t) AS n, count(CASE WHEN t.isFraud = 1 THEN 1 END) AS f"
+        for i, e in enumerate(entities)
+    )
+
+
 NEW, UPDATE, LINK = "new", "update", "link"
 """How the insert treats an entity: create it, fold the vector into it, or only link (a hub)."""
 
@@ -336,6 +351,43 @@ class FraudGraph:
             parameters["flag"] = flag
         rows = self.execute(insert_query(entities, scored=scored), parameters)
         return bool(rows)
+
+    def entity_summaries(
+        self, row: Mapping[str, Any], hub_threshold: int
+    ) -> dict[str, dict[str, Any]]:
+        """Each entity of a transaction row (raw column values): its key, whether the graph has
+        it, its degree and its known fraud count, for the console's transaction detail.
+
+        Two round trips: the scoring read (stored ``degree`` by key), then one count of linked
+        and known-fraud transactions for the entities below ``hub_threshold``; a hub's degree is
+        its stored one and its fraud count is not scanned (``known_fraud`` None).
+        """
+        keys = self.entity_keys(row)
+        if not keys:
+            return {}
+        states = self.read("", keys).entities
+        counted = [
+            (i, entity)
+            for i, ((entity, _), state) in enumerate(zip(keys, states, strict=True))
+            if state.exists and state.degree < hub_threshold
+        ]
+        counts: dict[int, dict[str, Any]] = {}
+        if counted:
+            parameters = {f"k{j}": keys[i][1] for j, (i, _) in enumerate(counted)}
+            query = entity_fraud_query([entity for _, entity in counted])
+            for r in self.execute(query, parameters):
+                counts[counted[int(r["i"])][0]] = {"n": int(r["n"]), "f": int(r["f"] or 0)}
+        out = {}
+        for i, ((_, key), state) in enumerate(zip(keys, states, strict=True)):
+            summary: dict[str, Any] = {"key": key, "in_graph": state.exists}
+            if i in counts:
+                summary.update(degree=counts[i]["n"], known_fraud=counts[i]["f"])
+            elif state.exists:
+                summary.update(degree=state.degree, known_fraud=None, hub=True)
+            else:
+                summary.update(degree=0, known_fraud=0)
+            out[state.column] = summary
+        return out
 
     def store_answer(self, transaction_id: str, pred_prob: float, flag: str) -> bool:
         _check_finite((), pred_prob)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from vigil.aws import client
 from vigil.console.contract import ConsoleSettings
-from vigil.console.read_api import handle_event
+from vigil.console.read_api import graph_from_settings, handle_event
 from vigil.lambda_handler import lambda_handler, powertools
 
 logger, metrics, tracer = powertools()
@@ -16,4 +16,5 @@ logger, metrics, tracer = powertools()
 
 @lambda_handler(logger, metrics, tracer)
 def handler(event: dict, context) -> dict:
-    return handle_event(event, ConsoleSettings.from_environment(), client("dynamodb"))
+    settings = ConsoleSettings.from_environment()
+    return handle_event(event, settings, client("dynamodb"), graph=graph_from_settings(settings))
