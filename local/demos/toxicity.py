@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from local.standins.sagemaker_runtime_proxy import SageMakerRuntimeProxy
-from vigil.toxicity.contract import SERVED_MODEL
+from vigil.toxicity.contract import IDENTITY_AUGMENTATION, SERVED_MODEL
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "vigil-toxicity-data"
@@ -108,6 +108,8 @@ def _train(kind: str, channels: Path, out: Path, tiny: bool) -> dict:
     args = [f"--{c}={channels / c}" for c in ("train", "valid", "test")]
     args += [f"--model-dir={out / kind}", f"--output-data-dir={out / f'{kind}_output'}"]
     args += ["--class-weight=sqrt-balanced"]  # rare labels (threat) weigh more
+    if not tiny:  # the identity-bias mitigation, as the benchmark's recipe trains
+        args += [f"--identity-augmentation={IDENTITY_AUGMENTATION}"]
     if kind == "bilstm":
         from training.toxicity.bilstm.train import main
 
