@@ -1,7 +1,8 @@
 """Score a file of transactions offline against the graph as of the last ETL.
 
 ``python -m vigil.fraud.batch_scoring --transactions day.csv [--identity day_identity.csv]
---processed <ETL output> --model-dir <model> --output <folder> [--threshold 0.4]``
+--processed <ETL output> --model-dir <model> --output <folder> [--threshold 0.4]
+[--requests-out]``
 
 Input: CSV or Parquet in the IEEE-CIS layout (``train_transaction``-like, optionally with an
 identity file joined on ``TransactionID``), read in chunks of ``--chunk-rows``. The graph is the
@@ -24,7 +25,11 @@ file's earlier rows (the live API would have inserted those first).
 Output under ``--output``: ``scores.csv`` (``TransactionID, pred_prob, flag``, input order) and
 ``rejects.csv`` (``row, TransactionID, reason``: row numbers count data rows from 1; a bad
 ``TransactionID``, a duplicate, a numeric value that overflows float32, an entity whose feature
-sum would overflow or whose stored state is malformed). The last line printed is a JSON summary.
+sum would overflow or whose stored state is malformed). With ``--requests-out``, the rows'
+endpoint requests instead (``requests-<n>.jsonl``, one request instance a line, the input of the
+SageMaker Batch Transform in ``cdk/fraud/batch_scoring.py``, which answers them with the
+endpoint's own code: ``vigil.fraud.batch_transform``) and the same ``rejects.csv``. The last line
+printed is a JSON summary.
 """
 
 from __future__ import annotations
@@ -45,12 +50,12 @@ import numpy as np
 import pandas as pd
 
 from vigil.fraud import schema
+from vigil.fraud.batch_transform import DEFAULT_THRESHOLD, FLAG_FRAUD, FLAG_LEGIT
 from vigil.fraud.features import Featurizer, NonFiniteFeature, numeric_feature
 
-FLAG_FRAUD, FLAG_LEGIT = "fraud", "legit"  # the scoring API's flags (vigil.fraud.scoring.scorer)
-DEFAULT_THRESHOLD = 0.5  # a model trained without an operating threshold, as the API flags it
 MODEL_BATCH_ROWS = 8192  # rows per model call: [rows, entity types, features] float32 stays small
 DEFAULT_CHUNK_ROWS = 200_000  # rows read, featurized and written at a time
+REQUEST_LINES_PER_FILE = 100_000  # endpoint requests per JSON lines file (~0.5 GB, 12 entities)
 
 
 class EntityOverflow(ValueError):
@@ -75,6 +80,7 @@ class EntityTable:
     feat_sum: np.ndarray  # float32 [n, dim]
     degree: np.ndarray  # int64 [n]
     valid: np.ndarray  # bool [n]
+    first_dt: np.ndarray | None = None  # float64 [n]: earliest TransactionDT, NaN when unknown
 
 
 @dataclass
@@ -97,11 +103,16 @@ class GraphSnapshot:
                 frame.get(degree_col, pd.Series(dtype=str)), errors="coerce"
             ).to_numpy(dtype=np.float64)
             valid &= np.isfinite(degree) & (degree >= 1)
+            first_col = schema.ENTITY_NODE_HEADER[5]
+            first_dt = pd.to_numeric(
+                frame.get(first_col, pd.Series([""] * len(frame), dtype=str)), errors="coerce"
+            ).to_numpy(dtype=np.float64)
             entities[column] = EntityTable(
                 position={key: i for i, key in enumerate(keys)},
                 feat_sum=feat_sum,
                 degree=np.nan_to_num(degree, nan=0.0).astype(np.int64),
                 valid=valid,
+                first_dt=first_dt,
             )
         id_col = schema.TRANSACTION_NODE_HEADER[2]
         nodes = _read_folder(nep / schema.bulk_load_folder("transaction"))
@@ -229,6 +240,32 @@ class ChunkScores:
         ]
 
 
+@dataclass
+class _Chunk:
+    """A chunk's rows once read: canonical ids, features, reasons so far, snapshot lookups."""
+
+    ids: np.ndarray  # object: the canonical TransactionID (None when not one)
+    raw_ids: np.ndarray  # object: the id as the file spells it ('' when missing)
+    features: np.ndarray  # float32 [rows, dim]
+    reasons: np.ndarray  # object: why a row is rejected, '' while it is not
+    lookups: dict
+
+    def rejects(self, first_row: int) -> list[dict]:
+        return [
+            {
+                "row": first_row + int(i),
+                schema.ID_COLUMN: self.raw_ids[i],
+                "reason": self.reasons[i],
+            }
+            for i in np.flatnonzero(self.reasons != "")
+        ]
+
+
+def _base64(vector: np.ndarray) -> str:
+    """:func:`vigil.fraud.features.encode_vector` of a float32 row."""
+    return base64.b64encode(np.ascontiguousarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
 class BatchScorer:
     """A loaded model and graph snapshot; scores whole chunks of rows with array arithmetic."""
 
@@ -270,9 +307,54 @@ class BatchScorer:
     ) -> ChunkScores:
         """Scores of one chunk whose first row is data row ``first_row``; ``seen`` holds the ids
         scored in earlier chunks (updated here) so a duplicate across chunks is rejected too."""
+        chunk = self._prepare(frame, seen)
+        kept, logits = [], []
+        for rows, contexts, ok in self._batches(chunk):
+            logits.append(self._logits(chunk.features[rows[ok]], contexts, ok))
+            kept.append(rows[ok])
+        kept = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
+        logits = np.concatenate(logits) if logits else np.zeros(0)
+        pred_prob = _sigmoid(self.calibration.a * logits + self.calibration.b)
+        flag = np.where(pred_prob >= self.threshold, FLAG_FRAUD, FLAG_LEGIT).astype(object)
+        return ChunkScores(chunk.ids[kept].tolist(), pred_prob, flag, chunk.rejects(first_row))
+
+    def endpoint_requests(
+        self, frame: pd.DataFrame, *, first_row: int = 1, seen: set[str] | None = None
+    ) -> tuple[list[dict], list[dict]]:
+        """(requests, rejects): for each row that scores, the request the scoring API would
+        send the endpoint (``vigil.fraud.serving``'s schema: base64 features and each entity's
+        ``key``, ``feat_sum``, ``degree``), what a Batch Transform of the endpoint's model reads.
+        """
+        chunk = self._prepare(frame, seen)
+        requests = []
+        for rows, contexts, ok in self._batches(chunk, sums=True):
+            for j in np.flatnonzero(ok):
+                row = rows[j]
+                entities = {}
+                for k, column in enumerate(self.columns):
+                    if not contexts["present"][j, k]:
+                        entities[column] = None
+                        continue
+                    entities[column] = {
+                        "key": chunk.lookups["keys"][row, k],
+                        "feat_sum": _base64(contexts["feat_sum"][j, k]),
+                        "degree": int(contexts["degree"][j, k]),
+                    }
+                    age = contexts["age"][j, k]
+                    if not np.isnan(age):
+                        entities[column]["age"] = float(age)
+                requests.append(
+                    {
+                        "id": chunk.ids[row],
+                        "features": _base64(chunk.features[row]),
+                        "entities": entities,
+                    }
+                )
+        return requests, chunk.rejects(first_row)
+
+    def _prepare(self, frame: pd.DataFrame, seen: set[str] | None) -> _Chunk:
         seen = set() if seen is None else seen
-        n = len(frame)
-        reasons = np.full(n, "", dtype=object)
+        reasons = np.full(len(frame), "", dtype=object)
         id_codes, raw_ids = column_codes(frame, schema.ID_COLUMN)
         keys = canonical_keys(raw_ids)
         ok_id = np.array([k is not None and k.lstrip("-").isdigit() for k in keys], dtype=bool)
@@ -284,32 +366,26 @@ class BatchScorer:
         )
         reasons[candidates[repeated]] = "duplicate TransactionID (first occurrence scored)"
         seen.update(ids[candidates[~repeated]].tolist())
-
         features = featurize(self.featurizer, frame)
         reasons = np.where(reasons == "", features.reasons, reasons)
-        lookups = self._lookups(frame, ids)
-        kept, logits = [], []
+        raw_text = np.array(["" if v is None else str(v) for v in raw_ids], dtype=object)
+        return _Chunk(
+            ids=ids,
+            raw_ids=raw_text[id_codes],
+            features=features.values,
+            reasons=reasons,
+            lookups=self._lookups(frame, ids),
+        )
+
+    def _batches(self, chunk: _Chunk, sums: bool = False):
+        """``(rows, contexts, ok)`` per model batch; ``ok``: the rows that score."""
+        n = len(chunk.ids)
         for start in range(0, n, MODEL_BATCH_ROWS):
             rows = np.arange(start, min(start + MODEL_BATCH_ROWS, n))
-            contexts = self._contexts(rows, lookups, features.values, reasons)
-            ok = reasons[rows] == ""
+            contexts = self._contexts(rows, chunk.lookups, chunk.features, chunk.reasons, sums)
+            ok = chunk.reasons[rows] == ""
             if ok.any():
-                logits.append(self._logits(features.values[rows[ok]], contexts, ok))
-                kept.append(rows[ok])
-        kept = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
-        logits = np.concatenate(logits) if logits else np.zeros(0)
-        pred_prob = _sigmoid(self.calibration.a * logits + self.calibration.b)
-        flag = np.where(pred_prob >= self.threshold, FLAG_FRAUD, FLAG_LEGIT).astype(object)
-        raw_id_text = np.array(["" if v is None else str(v) for v in raw_ids], dtype=object)
-        rejects = [
-            {
-                "row": first_row + int(i),
-                schema.ID_COLUMN: raw_id_text[id_codes[i]],
-                "reason": reasons[i],
-            }
-            for i in np.flatnonzero(reasons != "")
-        ]
-        return ChunkScores(ids[kept].tolist(), pred_prob, flag, rejects)
+                yield rows, contexts, ok
 
     def _lookups(self, frame: pd.DataFrame, ids: np.ndarray) -> dict:
         """Per row and entity column [rows, types]: whether the row has a key, the key's row in
@@ -318,32 +394,46 @@ class BatchScorer:
         has_key = np.zeros((n, t), dtype=bool)
         stored = np.full((n, t), -1, dtype=np.int64)
         model_index = np.full((n, t), -1, dtype=np.int64)
+        row_keys = np.empty((n, t), dtype=object)
         for k, column in enumerate(self.columns):
             position = self.graph.entities[column].position
             codes, raw = column_codes(frame, column)
             keys = canonical_keys(raw)
             has_key[:, k] = np.array([key is not None for key in keys], dtype=bool)[codes]
+            row_keys[:, k] = np.array(keys, dtype=object)[codes]
             stored[:, k] = np.array([position.get(key, -1) for key in keys], dtype=np.int64)[codes]
             known = [self.predictor.bundle.index_of(column, key) for key in keys]
             model_index[:, k] = np.array([-1 if i is None else i for i in known], np.int64)[codes]
         in_graph = np.fromiter((tid in self.graph.transactions for tid in ids), bool, n)
+        if schema.TIME_COLUMN in frame:  # as the scoring API reads it: an integer, or unknown
+            dt = np.trunc(pd.to_numeric(frame[schema.TIME_COLUMN], errors="coerce").to_numpy(float))
+        else:
+            dt = np.full(n, np.nan)
         return {
+            "dt": dt,
             "has_key": has_key,
             "stored": stored,
             "model_index": model_index,
             "in_graph": in_graph,
+            "keys": row_keys,
         }
 
-    def _contexts(self, rows: np.ndarray, lookups: dict, x: np.ndarray, reasons) -> dict:
+    def _contexts(
+        self, rows: np.ndarray, lookups: dict, x: np.ndarray, reasons, sums: bool = False
+    ) -> dict:
         """The entity context of ``rows`` as arrays over [rows, types] (``reasons`` gets the rows
-        whose entity state cannot be scored: a malformed stored state, an overflowing sum)."""
+        whose entity state cannot be scored: a malformed stored state, an overflowing sum);
+        ``sums``: keep each entity's ``feat_sum`` too."""
         x = x[rows]
         n, dim, t = len(rows), x.shape[1], len(self.columns)
         in_graph = lookups["in_graph"][rows]
         index = np.full((n, t), -1, dtype=np.int64)
         mean = np.empty((n, t, dim), dtype=np.float32)
+        feat_sum = np.empty((n, t, dim), dtype=np.float32) if sums else None
         degrees = np.ones((n, t), dtype=np.float64)
         present = np.zeros((n, t), dtype=bool)
+        ages = np.full((n, t), np.nan, dtype=np.float64)
+        dt = lookups["dt"][rows]
         for k, column in enumerate(self.columns):
             table = self.graph.entities[column]
             stored = lookups["stored"][rows, k]
@@ -353,6 +443,7 @@ class BatchScorer:
             use = lookups["has_key"][rows, k] & (found | ~in_graph)
             total = x.copy()  # a new entity (and any row without one: finite, never used)
             degree = np.ones(n, dtype=np.float32)
+            first = dt.copy()  # a new entity's first_dt: this transaction's time
             if found.any():
                 at = stored[found]
                 adds = ~in_graph[found]
@@ -361,6 +452,12 @@ class BatchScorer:
                     state[adds] += x[found][adds]  # float32, as the scoring API's insert adds
                 total[found] = state
                 degree[found] = table.degree[at] + adds
+                if table.first_dt is not None:  # the smaller of the stored one and this time
+                    stored_first = table.first_dt[at]
+                    first[found] = np.where(adds, np.fmin(stored_first, dt[found]), stored_first)
+                    first[found] = np.where(np.isnan(stored_first), np.nan, first[found])
+                else:
+                    first[found] = np.nan
                 open_rows = reasons[rows] == ""
                 broken = np.zeros(n, dtype=bool)
                 broken[found] = ~table.valid[at]
@@ -373,9 +470,21 @@ class BatchScorer:
             index[:, k] = np.where(use, lookups["model_index"][rows, k], -1)
             # the endpoint's neighbour mean: feat_sum / degree in float32
             np.divide(total, degree[:, None], out=mean[:, k])
+            if feat_sum is not None:
+                feat_sum[:, k] = total
             degrees[:, k] = np.where(use, degree, 1.0)
             present[:, k] = use
-        return {"index": index, "mean": mean, "degree": degrees, "present": present}
+            ages[:, k] = dt - first  # NaN when either is unknown (schema.entity_age)
+        contexts = {
+            "index": index,
+            "mean": mean,
+            "degree": degrees,
+            "present": present,
+            "age": ages,
+        }
+        if feat_sum is not None:
+            contexts["feat_sum"] = feat_sum
+        return contexts
 
     def _logits(self, x: np.ndarray, contexts: dict, ok: np.ndarray) -> np.ndarray:
         import torch
@@ -383,7 +492,7 @@ class BatchScorer:
         from vigil.fraud.context import DenseContexts
 
         if not ok.all():
-            contexts = {name: array[ok] for name, array in contexts.items()}
+            contexts = {name: array[ok] for name, array in contexts.items() if name != "feat_sum"}
         present = torch.from_numpy(contexts["present"])
         dense = DenseContexts(
             index=torch.from_numpy(contexts["index"]),
@@ -391,6 +500,7 @@ class BatchScorer:
             has_mean=present.clone(),
             degree=torch.from_numpy(contexts["degree"]),
             present=present,
+            age=torch.from_numpy(contexts["age"]),
         )
         with torch.inference_mode():
             return self.model.dense_logits(torch.from_numpy(x), dense).double().numpy()
@@ -526,6 +636,48 @@ def score_file(
     return counts
 
 
+def write_requests(
+    scorer: BatchScorer,
+    transactions: str | Path,
+    identity: str | Path | None,
+    output: str | Path,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    lines_per_file: int = REQUEST_LINES_PER_FILE,
+) -> dict:
+    """The endpoint requests of the file's rows as JSON lines (``requests-<n>.jsonl``, the
+    input of the Batch Transform of the endpoint's model) and ``rejects.csv``; the counts."""
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {"rows": 0, "requests": 0, "rejected": 0, "files": 0}
+    seen: set[str] = set()
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            path = out / f"requests-{counts['files']:05d}.jsonl"
+            path.write_text("".join(pending), encoding="utf-8")
+            counts["files"] += 1
+            pending.clear()
+
+    with (out / "rejects.csv").open("w", newline="", encoding="utf-8") as rejects_file:
+        rejects = csv.DictWriter(rejects_file, fieldnames=REJECT_COLUMNS)
+        rejects.writeheader()
+        for chunk in read_chunks(transactions, identity, chunk_rows, scorer.input_columns):
+            requests, rejected = scorer.endpoint_requests(
+                chunk, first_row=counts["rows"] + 1, seen=seen
+            )
+            for request in requests:
+                pending.append(json.dumps(request, separators=(",", ":")) + "\n")
+                if len(pending) >= lines_per_file:
+                    flush()
+            rejects.writerows(rejected)
+            counts["rows"] += len(chunk)
+            counts["requests"] += len(requests)
+            counts["rejected"] += len(rejected)
+    flush()
+    return counts
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--transactions", required=True, help="CSV or Parquet, IEEE-CIS layout")
@@ -533,6 +685,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processed", required=True, help="the ETL output holding neptune/")
     parser.add_argument("--model-dir", required=True, help="the trained model (model_config.json)")
     parser.add_argument("--output", required=True, help="folder for scores.csv and rejects.csv")
+    parser.add_argument(
+        "--requests-out",
+        action="store_true",
+        help="write the endpoint requests (JSON lines for a Batch Transform) instead of scores",
+    )
     parser.add_argument(
         "--threshold", type=float, default=None, help="flag at this instead of the model's"
     )
@@ -543,7 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     scorer = BatchScorer.load(args.model_dir, args.processed, args.threshold)
     loaded = time.perf_counter()
-    counts = score_file(scorer, args.transactions, args.identity, args.output, args.chunk_rows)
+    write = write_requests if args.requests_out else score_file
+    counts = write(scorer, args.transactions, args.identity, args.output, args.chunk_rows)
     scored = time.perf_counter()
     print(
         json.dumps(

@@ -9,6 +9,7 @@ and model. Bad rows land in the rejects with their reasons, whatever chunk they 
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pandas as pd
@@ -292,3 +293,41 @@ def test_a_file_scores_in_chunks_as_in_one_frame(setup, tmp_path, kind):
         "rejected": len(bad),
         "flagged": sum(s["flag"] == "fraud" for s in expected_scores),
     }
+
+
+def test_requests_answered_by_the_transform_hooks_equal_the_batch_scores(setup, tmp_path):
+    from inference.fraud import inference
+    from vigil.fraud.batch_scoring import write_requests
+
+    root, rows = setup
+    scorer = BatchScorer.load(root / "model", root / "processed")
+    bad = _bad_rows(rows)
+    frame = pd.DataFrame([*rows, *(row for row, _ in bad)])
+    frame.to_csv(tmp_path / "day.csv", index=False)
+    counts = write_requests(
+        scorer, tmp_path / "day.csv", None, tmp_path / "requests", chunk_rows=50, lines_per_file=70
+    )
+    assert counts == {"rows": len(frame), "requests": len(rows), "rejected": len(bad), "files": 2}
+    body = b"".join(p.read_bytes() for p in sorted((tmp_path / "requests").glob("*.jsonl")))
+    lines = body.decode().splitlines()
+    # a broken line and a request the endpoint refuses, in the middle of the mini-batch
+    lines[5:5] = ['{"id": "1", "features"', '{"id": "2", "features": "AAAA", "entities": {}}']
+    predictor = inference.model_fn(str(root / "model"))
+    payload = inference.input_fn("\n".join(lines).encode() + b"\n", "application/jsonlines")
+    text, content_type = inference.output_fn(
+        inference.predict_fn(payload, predictor), "application/jsonlines"
+    )
+    answers = [json.loads(line) for line in text.splitlines()]
+
+    assert content_type == "application/jsonlines"
+    assert len(answers) == len(lines)
+    assert answers[5]["id"] is None and "line 6 is not JSON" in answers[5]["rejected"]
+    assert answers[6]["id"] == "2" and "features" in answers[6]["rejected"]
+    del answers[5:7]
+    expected, _ = scorer.score(rows)
+    assert [a["id"] for a in answers] == [s[schema.ID_COLUMN] for s in expected]
+    assert [a["flag"] for a in answers] == [s["flag"] for s in expected]
+    worst = max(
+        abs(a["pred_prob"] - s["pred_prob"]) for a, s in zip(answers, expected, strict=True)
+    )
+    assert worst <= 1e-6
