@@ -22,7 +22,8 @@ window (or up to 3 intervals after it) per detected injection (one alert per ano
 for comparison). ``fault_vs_event_accuracy``: 20 single-measure shifts (sensor faults) and 20
 whole-place shifts (every measure by 4-6 of its own sigma, events), 6 intervals each, alternating
 at least 96 intervals apart on the clean file; each alerted one is labelled by the ``kind`` its
-first alert carries; accuracy over the alerted ones. Feedback: every alert in the first half of
+first alert carries; accuracy over the alerted ones (``..._statistic_only``: labelled by the
+cross-measure statistic's departure share alone, without co-movement). Feedback: every alert in the first half of
 the test rows gets the ground truth's verdict (``anomaly`` inside an injection window or up to 3
 intervals after it, else ``not_anomaly``) through ``episodes.apply_feedback`` as it is sent;
 ``precision_before_feedback``/``precision_after_feedback`` score the alerts of the second half
@@ -222,6 +223,7 @@ def _episode_alerts(
     )
     row_of = pd.Series(np.arange(len(frame)), index=minute_of_row.to_numpy())
     opened, interval_groups = [], []
+    departures = {}  # alert row -> the top measure's departure share (cross-measure statistic)
     for start in range(split, len(frame) + 24, 24):
         part = frame.iloc[start : start + 24]
         closed = (
@@ -233,10 +235,12 @@ def _episode_alerts(
             if t.what == OPENED and t.alert:
                 row = int(row_of[iso_to_minute(t.detail["start"])])
                 opened.append((row, t.kind))
+                if t.detail.get("departure"):
+                    departures[row] = t.detail["departure"]["share"]
                 if truth is not None and row < feedback_before:
                     verdict = "anomaly" if row in truth else "not_anomaly"
                     apply_feedback(detector, t.detail, verdict)
-    return {"opened": opened, "interval_groups": interval_groups}
+    return {"opened": opened, "interval_groups": interval_groups, "departures": departures}
 
 
 def _matches(rows: list[int], windows: list[tuple[int, int]], after: int = 3) -> list[list[int]]:
@@ -369,14 +373,22 @@ def fault_vs_event(
     for m in MEASURES:
         injected[m] = values[m]
     found = _episode_alerts(injected, split, threshold, **settings)
-    first_kind = {}
+    first_kind, first_share = {}, {}
     for (lo, hi), hits in zip(
         windows, _matches([r for r, _ in found["opened"]], windows, 1), strict=True
     ):
         if hits:
             first_kind[(lo, hi)] = dict(found["opened"])[hits[0]]
+            first_share[(lo, hi)] = found["departures"].get(hits[0])
     labelled = [(first_kind[w], t) for w, t in zip(windows, truth, strict=True) if w in first_kind]
     correct = sum(k == t for k, t in labelled)
+    # the cross-measure statistic alone (no co-movement): event when the others explain the move
+    share = _config(threshold).fault_departure_share
+    by_statistic = [
+        (EVENT if first_share[w] is not None and first_share[w] < share else SENSOR_FAULT, t)
+        for w, t in zip(windows, truth, strict=True)
+        if w in first_kind
+    ]
     by_truth = {
         kind: round(
             sum(k == t for k, t in labelled if t == kind)
@@ -387,6 +399,9 @@ def fault_vs_event(
     }
     return {
         "fault_vs_event_accuracy": round(correct / max(len(labelled), 1), 3),
+        "fault_vs_event_accuracy_statistic_only": round(
+            sum(k == t for k, t in by_statistic) / max(len(by_statistic), 1), 3
+        ),
         "fault_vs_event_accuracy_by_truth": by_truth,
         "fault_vs_event_injected": len(truth),
         "fault_vs_event_alerted": len(labelled),
@@ -627,6 +642,9 @@ def main(argv: list[str]) -> int:
             "alerts_per_true_event_one_per_interval"
         ],
         "fault_vs_event_accuracy": episodes["fault_vs_event_accuracy"],
+        "fault_vs_event_accuracy_statistic_only": episodes[
+            "fault_vs_event_accuracy_statistic_only"
+        ],
         "silent_detection_delay_intervals": episodes["silent_detection_delay_intervals"],
         "precision_before_feedback": episodes["precision_before_feedback"],
         "precision_after_feedback": episodes["precision_after_feedback"],

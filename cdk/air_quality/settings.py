@@ -110,6 +110,13 @@ class AirQualitySettings(ContextModel):
         description="Standardized residual at which another measure of the place counts as "
         "moving with an anomaly (kind event rather than sensor_fault).",
     )
+    fault_departure_share: float = Field(
+        _default("fault_departure_share"),
+        gt=0,
+        description="Share of an anomalous measure's residual left once the place's other "
+        "measures are accounted for (the cross-measure statistic) at which it departs from "
+        "them (kind sensor_fault unless another measure moved with it); below it, event.",
+    )
     device_thing_template: str | None = Field(
         None,
         description="Thing name of the device that may report for a record's dimensions, e.g. "
@@ -203,6 +210,7 @@ class AirQualitySettings(ContextModel):
             silent_intervals=self.silent_intervals,
             silent_min_observations=self.silent_min_observations,
             co_movement_z=self.co_movement_z,
+            fault_departure_share=self.fault_departure_share,
             device_thing_template=self.device_thing_template,
             history=f"s3://{bucket_name}/{self.history_prefix}" if bucket_name else None,
         )

@@ -83,12 +83,13 @@ class ModelParams(_Strict):
     severity_100_probability: float = Field(
         1e-4, gt=0, lt=1, description="tail probability of severity 100 (tail_share: 0)"
     )
-    novelty_window: int = Field(
-        0,
+    novelty_window: int | None = Field(
+        None,
         ge=0,
         le=32,
         description="values in the latest pattern compared with the series' recent history "
-        "(nearest earlier run of as many values; 0: off; 3 suits irregular metrics, see "
+        "(the nearest earlier run of as many values); 0: off; None: 3 for a detector of one "
+        "measure, off for several, whose series the location's other measures explain (see "
         "docs/air-quality-detector.md)",
     )
     novelty_history: int = Field(
@@ -101,6 +102,9 @@ class ModelParams(_Strict):
     transform: Literal["auto", "log", "sqrt", "none"] = Field(
         "auto", description="auto: sqrt for non-negative series (variance grows with level)"
     )
+
+
+AUTO_NOVELTY_WINDOW = 3
 
 
 class DetectorConfig(_Strict):
@@ -156,6 +160,14 @@ class DetectorConfig(_Strict):
         gt=0,
         description="a place's other measure whose standardized residual reaches this, on the "
         "same side, in an anomaly's interval moved with it: the episode is an event, not a fault",
+    )
+    fault_departure_share: float = Field(
+        0.7,
+        gt=0,
+        description="an anomalous measure whose residual conditional on the place's other "
+        "measures keeps at least this share of its own residual departs from what the others "
+        "predict: with no other measure moving with it, a likely sensor fault; below it, the "
+        "others explain the move: a likely real event",
     )
     device_thing_template: str | None = Field(
         None,
@@ -222,6 +234,14 @@ class DetectorConfig(_Strict):
     @property
     def measure_names(self) -> list[str]:
         return [m.name for m in self.measures]
+
+    @property
+    def novelty_window(self) -> int:
+        """``model.novelty_window`` resolved: None is 3 with one measure, 0 (off) with several."""
+        window = self.model.novelty_window
+        if window is None:
+            return AUTO_NOVELTY_WINDOW if len(self.measures) == 1 else 0
+        return window
 
     @property
     def timestamp_columns(self) -> list[str]:

@@ -8,13 +8,18 @@ once it closes (the place stayed quiet for more than the gap), its peak severity
 and reason involved. It alerts once, when it opens (and, with ``alert_on_episode_close``, once
 when it closes).
 
-Kind, from the cross-measure view the engine scores with (each measure's residual conditional on
-the place's other measures): when one measure departs while the place's others stay where they
-are expected, the departure is what a faulty sensor does (``sensor_fault``); when two or more
-measures of the place depart together (anomalous, or with a standardized residual of at least
-``co_movement_z`` on the same side in the same interval), the place's air changed (``event``). A detector with one
-measure cannot tell them apart (``anomaly``). The kind is decided from the anomalies known when
-the episode opens (what its alert carries) and updated as the episode develops.
+Kind, from the cross-measure statistic the engine scores with (``Detector._cross_z``: each
+measure's residual conditional on the place's other measures, with their learnt covariance). For
+the place's most severe anomalous measure, the *departure* is the share of its standardized
+residual the others do not explain (|conditional| / |own|). When it keeps at least
+``fault_departure_share`` (0.7) and no other measure of the place moved with it (a standardized
+residual of at least ``co_movement_z`` on the same side), it departed from the place's others:
+what a faulty sensor does (``sensor_fault``). When the others explain it, or moved with it, the
+place's air changed (``event``). A detector with one measure, or a place with one measure
+reporting that interval, has no cross-measure statistic: then co-movement alone decides, and a
+detector with one measure cannot tell them apart (``anomaly``). The kind is decided from the
+anomalies known when the episode opens (what its alert carries) and becomes ``event`` if a later
+interval of the episode is one.
 
 Silent series: a series that normally reports (``silent_min_observations`` scored intervals) and
 has had no data for ``silent_intervals`` whole intervals raises one ``silent`` alert; the first
@@ -64,10 +69,16 @@ def iso_to_minute(stamp: str) -> int:
     return int(moment.replace(tzinfo=UTC).timestamp() // 60)
 
 
-def classify(measures: set[str], measures_configured: int) -> str:
+def classify(
+    measures: set[str], measures_configured: int, departure: float | None = None, share: float = 1.0
+) -> str:
+    """The kind from the measures that moved together and the top measure's departure (the
+    share of its residual the place's other measures do not explain; None: no statistic)."""
     if measures_configured < 2:
         return ANOMALY_KIND
-    return EVENT if len(measures) >= 2 else SENSOR_FAULT
+    if len(measures) >= 2 or (departure is not None and departure < share):
+        return EVENT
+    return SENSOR_FAULT
 
 
 @dataclass
@@ -83,6 +94,7 @@ class Episode:
     measures: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     moved_together: list[str] = field(default_factory=list)  # what the kind is decided on
+    departure: dict | None = None  # the top measure's own and conditional residual, and share
     intervals: int = 0
     end: str | None = None  # end of the last anomalous interval, once closed
 
@@ -145,6 +157,45 @@ def co_moving(
     return out
 
 
+def cross_measure_view(
+    detector: Detector, closed: list[ClosedInterval]
+) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """Per (interval start, place) with an anomaly: each measure's standardized residual and its
+    residual conditional on the place's other measures (the engine's cross-measure statistic,
+    with the covariance it has learnt; NaN where the place had one measure that interval)."""
+    out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
+    if len(detector.config.measures) < 2:
+        return out
+    for interval in closed:
+        if not (interval.status == ANOMALY).any():
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            conditional, _ = detector._cross_z(interval.sid, interval.z, np.isfinite(interval.z))
+        start = minute_to_iso(interval.start)
+        for r in range(interval.sid.size):
+            measure, dims = detector.series_info(int(interval.sid[r]))
+            out.setdefault((start, place_key(dims)), {})[measure] = (
+                float(interval.z[r]),
+                float(conditional[r]),
+            )
+    return out
+
+
+def departure(anomalies: list, view: dict[str, tuple[float, float]]) -> dict | None:
+    """The most severe anomalous measure's residual, its residual conditional on the place's
+    others, and the share of it they do not explain (None without the statistic)."""
+    top = max(anomalies, key=lambda a: a.severity)
+    own, conditional = view.get(top.measure, (float("nan"), float("nan")))
+    if not (np.isfinite(own) and np.isfinite(conditional)) or own == 0:
+        return None
+    return {
+        "measure": top.measure,
+        "z": round(own, 3),
+        "conditional_z": round(conditional, 3),
+        "share": round(abs(conditional) / abs(own), 3),
+    }
+
+
 def _moved_together(anomalies: list, moving: dict[str, float]) -> set[str]:
     """The anomalous measures and those that moved on the same side as the strongest one."""
     top = max(anomalies, key=lambda a: a.severity)
@@ -184,6 +235,7 @@ def track_episodes(
     ``closed`` (the intervals the groups came from) lets the kind see measures that moved with
     an anomaly without reaching the alert threshold themselves."""
     moving = co_moving(detector, closed or [])
+    cross = cross_measure_view(detector, closed or [])
     book = _book(detector)
     interval, config = detector.interval, detector.config
     reach = (config.episode_gap_intervals + 1) * interval
@@ -202,6 +254,13 @@ def track_episodes(
                 episode = None
             measures = {a.measure for a in anomalies}
             together = _moved_together(anomalies, moving.get((group.interval_start, place), {}))
+            apart = departure(anomalies, cross.get((group.interval_start, place), {}))
+            kind = classify(
+                together,
+                len(config.measures),
+                apart["share"] if apart else None,
+                config.fault_departure_share,
+            )
             peak = max(a.severity for a in anomalies)
             if episode is None:
                 episode = Episode(
@@ -211,11 +270,12 @@ def track_episodes(
                     start=group.interval_start,
                     last=group.interval_start,
                     peak_severity=peak,
-                    kind=classify(together, len(config.measures)),
+                    kind=kind,
                     series=sorted({a.series for a in anomalies}),
                     measures=sorted(measures),
                     reasons=sorted({a.reason for a in anomalies}),
                     moved_together=sorted(together),
+                    departure=apart,
                     intervals=1,
                 ).to_dict()
                 book[place] = episode
@@ -255,7 +315,12 @@ def track_episodes(
             episode["measures"] = sorted(set(episode["measures"]) | measures)
             episode["reasons"] = sorted(set(episode["reasons"]) | {a.reason for a in anomalies})
             episode["moved_together"] = sorted(set(episode["moved_together"]) | together)
-            episode["kind"] = classify(set(episode["moved_together"]), len(config.measures))
+            # a later interval where the place's measures moved together makes it an event
+            if (
+                kind == EVENT
+                or classify(set(episode["moved_together"]), len(config.measures)) == EVENT
+            ):
+                episode["kind"] = EVENT
             updated[place] = episode
     out += expire_episodes(detector)
     closed_places = {t.detail["place"] for t in out if t.what == CLOSED}

@@ -217,3 +217,75 @@ def test_a_measure_that_moved_with_the_anomaly_below_the_threshold_makes_it_an_e
         fresh.last_closed = start // 60
         (opened,) = track_episodes(fresh, fresh.groups([interval(z)]), [interval(z)])
         assert opened.kind == SENSOR_FAULT
+
+
+def test_the_kind_comes_from_the_cross_measure_statistic_of_the_place():
+    """With the place's measures learnt to move together, a modest rise that the others' modest
+    rises explain is an event even though none of them reached ``co_movement_z``; a rise the
+    others do not follow departs from them: a sensor fault. Both are read from the engine's
+    conditional residual (``departure``), not from the co-movement count."""
+    from vigil.air_quality.config import Measure
+    from vigil.air_quality.engine import ClosedInterval
+    from vigil.air_quality.kernel import ANOMALY, OK
+
+    cfg = config(
+        cooldown_minutes=0,
+        measures=[Measure(name="CO"), Measure(name="NO2"), Measure(name="NOx")],
+    )
+
+    def learnt() -> Detector:
+        detector = Detector(cfg)
+
+        def with_nox(_h, _loc, record):
+            record["NOx"] = round(record["NO2"] * 1.5, 2)
+
+        history = records(START, 48, locations=("B-101",), change=with_nox)
+        detector.learn(validate_frame(pd.DataFrame(history), cfg))
+        for s in range(len(detector.series)):  # learnt: the three move together (0.8)
+            own = cfg.measure_names.index(detector.series_info(s)[0])
+            detector.xcov[s] = [1.0 if m == own else 0.8 for m in range(3)]
+        detector.last_closed = _minute(50) // 60
+        return detector
+
+    def interval(detector: Detector, zs: tuple[float, float, float]) -> ClosedInterval:
+        sid = np.array([detector.series.index((m, "B-101")) for m in range(3)])
+        return ClosedInterval(
+            start=_minute(50),
+            sid=sid,
+            observed=np.array([3.0, 90.0, 135.0]),
+            expected=np.array([2.0, 80.0, 120.0]),
+            z=np.array(zs),
+            severity=np.array([70.0, 10.0, 10.0]),
+            status=np.array([ANOMALY, OK, OK]),
+            reason=np.array([0, 0, 0]),
+        )
+
+    detector = learnt()
+    together = interval(detector, (3.0, 2.4, 2.4))  # below co_movement_z (2.5)
+    (opened,) = track_episodes(detector, detector.groups([together]), [together])
+    assert opened.detail["moved_together"] == ["CO"]  # co-movement alone would say fault
+    assert opened.detail["departure"]["share"] < cfg.fault_departure_share
+    assert opened.kind == EVENT
+
+    detector = learnt()
+    alone = interval(detector, (6.0, 0.2, -0.1))
+    (opened,) = track_episodes(detector, detector.groups([alone]), [alone])
+    apart = opened.detail["departure"]
+    assert apart["measure"] == "CO" and apart["share"] >= cfg.fault_departure_share
+    assert abs(apart["conditional_z"]) > abs(apart["z"])  # stands out more than on its own
+    assert opened.kind == SENSOR_FAULT
+
+    # one measure reporting at the place: no statistic, co-movement decides
+    detector = learnt()
+    single = ClosedInterval(
+        start=_minute(50),
+        sid=np.array([detector.series.index((0, "B-101"))]),
+        observed=np.array([9.0]),
+        expected=np.array([2.0]),
+        z=np.array([6.0]),
+        severity=np.array([70.0]),
+        status=np.array([ANOMALY]),
+        reason=np.array([0]),
+    )
+    (opened,) = track_episodes(detector, detector.groups([single]), [single])
+    assert opened.detail["departure"] is None and opened.kind == SENSOR_FAULT
