@@ -46,11 +46,11 @@ function cell(row, text, className) {
   row.appendChild(td);
 }
 
-function chart(target, series, scales = {}) {
+function chart(target, series, scales = {}, extra = {}) {
   const element = $(target);
   const width = Math.max(280, Math.min(560, element.clientWidth || 520));
   return new uPlot(
-    { width, height: 200, scales: { x: { time: true }, ...scales }, series: [{}, ...series] },
+    { width, height: 200, scales: { x: { time: true }, ...scales }, series: [{}, ...series], ...extra },
     [[], ...series.map(() => [])],
     element,
   );
@@ -118,10 +118,19 @@ async function showTransaction(id) {
     };
     add("scored at", r.scored_at);
     add("pred_prob", r.pred_prob == null ? "n/a" : String(r.pred_prob));
-    for (const [k, v] of Object.entries(r.entities || {})) {
-      const known = r.entity_state?.[k];
-      add(`entity ${k}`, known ? `${v} (degree ${known.degree}, known fraud ${known.fraud})` : String(v));
+    // each entity's degree and known fraud count come from the fraud graph when the API has it
+    const graphState = r.entity_state || {};
+    const columns = new Set([...Object.keys(r.entities || {}), ...Object.keys(graphState)]);
+    for (const k of columns) {
+      const g = graphState[k];
+      const value = g ? g.key : String(r.entities[k]);
+      let about = "";
+      if (g && !g.in_graph) about = " (not in the graph)";
+      else if (g && g.known_fraud == null) about = ` (degree ${g.degree}, a hub: fraud not counted)`;
+      else if (g) about = ` (degree ${g.degree}, known fraud ${g.known_fraud})`;
+      add(`entity ${k}`, value + about);
     }
+    if (r.entity_state_note) add("graph", r.entity_state_note);
     add("explanation", r.explanation ? JSON.stringify(r.explanation) : "the model gave none");
     panel.appendChild(list);
   } catch (error) {
@@ -178,7 +187,10 @@ function airQuery() {
   return params;
 }
 
-const known = { places: new Set(), measures: new Set(), series: new Set() };
+const known = { places: new Set(), measures: new Set(), series: new Map() };
+
+// a series select's value is its read-API query: measure and place
+const seriesKey = (a) => new URLSearchParams({ measure: a.measure, place: a.dimensions }).toString();
 
 async function loadAnomalies() {
   try {
@@ -191,16 +203,29 @@ async function loadAnomalies() {
   for (const a of state.anomalies) {
     known.places.add(a.dimensions);
     known.measures.add(a.measure);
-    known.series.add(a.series);
+    const key = seriesKey(a);
+    // the chart centres on each series' newest anomaly
+    if (!known.series.has(key) || known.series.get(key).interval_start < a.interval_start) known.series.set(key, a);
   }
   fillSelect("air-place", known.places);
   fillSelect("air-measure", known.measures);
   const seriesSelect = $("air-series");
   const chosen = seriesSelect.value;
-  fillSelect("air-series", known.series);
-  if (!chosen && known.series.size) seriesSelect.value = [...known.series].sort()[0];
+  const keys = [...known.series.keys()].sort();
+  if (keys.length !== seriesSelect.options.length) {
+    seriesSelect.replaceChildren(
+      ...keys.map((key) => {
+        const a = known.series.get(key);
+        const option = document.createElement("option");
+        option.value = key;
+        option.textContent = `${a.measure} at ${a.dimensions}`;
+        return option;
+      }),
+    );
+    seriesSelect.value = chosen || keys[0] || "";
+  }
   renderAnomalies();
-  loadSeries();
+  if (!chosen) loadSeries();
 }
 
 function renderAnomalies() {
@@ -231,25 +256,47 @@ function showAnomaly(a) {
   const c = document.createElement("pre");
   c.textContent = `contributions: ${JSON.stringify(a.contributions, null, 1)}`;
   panel.append(h, p, c);
+  // and its series on the chart, around it
+  $("air-series").value = seriesKey(a);
+  loadSeries(a.interval_start);
 }
 
 let airChart;
-async function loadSeries() {
-  const series = $("air-series").value;
-  if (!series) return;
+const CHART_HALF_WINDOW_S = 6 * 3600;
+
+// The series' intervals around `centre` (an interval start; default its newest anomaly): observed,
+// expected and the band from the detector's stored intervals, the anomalies marked.
+async function loadSeries(centre) {
+  const key = $("air-series").value;
+  if (!key) return;
+  const around = Date.parse(`${centre || known.series.get(key)?.interval_start}Z`);
+  const params = new URLSearchParams(key);
+  params.set("limit", "200");
+  if (!Number.isNaN(around)) {
+    params.set("from", new Date(around - CHART_HALF_WINDOW_S * 1000).toISOString());
+    params.set("to", new Date(around + CHART_HALF_WINDOW_S * 1000).toISOString());
+  }
   try {
-    const page = await api(`/air/series?${new URLSearchParams({ series, limit: "200" })}`);
-    const t = page.items.map((a) => Date.parse(`${a.interval_start}Z`) / 1000);
-    const sd = page.items.map((a) => (a.z ? Math.abs((a.observed - a.expected) / a.z) : 0));
+    const page = await api(`/air/series?${params}`);
+    const points = page.items;
+    const marked = points.filter((p) => p.anomaly);
     airChart.setData([
-      t,
-      page.items.map((a) => a.observed),
-      page.items.map((a) => a.expected),
-      page.items.map((a, i) => a.expected - 2 * sd[i]),
-      page.items.map((a, i) => a.expected + 2 * sd[i]),
+      points.map((p) => Date.parse(`${p.interval_start}Z`) / 1000),
+      points.map((p) => p.observed),
+      points.map((p) => p.expected),
+      points.map((p) => p.low),
+      points.map((p) => p.high),
+      points.map((p) => (p.anomaly ? p.observed : null)),
     ]);
+    const chartElement = $("chart-air");
+    chartElement.dataset.intervals = points.length;
+    chartElement.dataset.anomalies = marked.map((p) => p.interval_start).join(" ");
+    $("air-chart-summary").textContent =
+      `${page.measure} at ${page.place}: ${points.length} intervals, ${marked.length} ` +
+      `${marked.length === 1 ? "anomaly" : "anomalies"} marked` +
+      (marked.length ? ` (${marked.map((p) => p.interval_start).join(", ")})` : "");
   } catch (error) {
-    console.warn("series:", error.message);
+    $("air-chart-summary").textContent = `Series: ${error.message}`;
   }
 }
 
@@ -333,12 +380,19 @@ async function start() {
   }
   fraudCharts.rate = chart("chart-fraud-rate", [{ label: "fraud rate", stroke: "#b3261e" }], { y: { range: [0, 1] } });
   fraudCharts.latency = chart("chart-latency", [{ label: "latency ms", stroke: "#1a5fb4", points: { show: true }, width: 0 }]);
-  airChart = chart("chart-air", [
-    { label: "observed", stroke: "#b3261e", width: 0, points: { show: true, size: 8 } },
-    { label: "expected", stroke: "#1a5fb4", width: 0, points: { show: true, size: 5 } },
-    { label: "expected − 2σ", stroke: "#7a7a7a", width: 0, points: { show: true, size: 3 } },
-    { label: "expected + 2σ", stroke: "#7a7a7a", width: 0, points: { show: true, size: 3 } },
-  ]);
+  airChart = chart(
+    "chart-air",
+    [
+      { label: "observed", stroke: "#1b1b1b", width: 1.5, points: { show: false } },
+      { label: "expected", stroke: "#1a5fb4", width: 1.5, dash: [6, 4], points: { show: false } },
+      { label: "expected − 2σ", stroke: "#8aa9d6", width: 1, points: { show: false } },
+      { label: "expected + 2σ", stroke: "#8aa9d6", width: 1, points: { show: false } },
+      { label: "anomaly", stroke: "#b3261e", fill: "#b3261e", width: 0, points: { show: true, size: 10 } },
+    ],
+    {},
+    // the band: the area between expected + 2σ (series 4) and expected − 2σ (series 3)
+    { bands: [{ series: [4, 3], fill: "rgba(26, 95, 180, 0.15)" }] },
+  );
   rowActivation("fraud-table", (row) => showTransaction(row.dataset.id));
   rowActivation("air-table", (row) => showAnomaly(state.anomalies[Number(row.dataset.index)]));
   $("simulator").addEventListener("submit", (e) => {
@@ -350,7 +404,7 @@ async function start() {
     e.preventDefault();
     loadAnomalies();
   });
-  $("air-series").addEventListener("change", loadSeries);
+  $("air-series").addEventListener("change", () => loadSeries());
   $("tox-form").addEventListener("submit", (e) => {
     e.preventDefault();
     moderate($("tox-text").value);
@@ -361,7 +415,8 @@ async function start() {
   };
   every(1000, pollFraud);
   // the simulator and the moderation box need APIs the local console forwards; the cloud page
-  // (config.json written by the stack) has neither yet
+  // (config.json written by the stack) offers neither, and says why
+  const cloud = state.config.mode === "cloud";
   if (state.config.simulator) {
     every(2000, async () => {
       try {
@@ -371,10 +426,22 @@ async function start() {
       }
     });
   } else {
-    disable("simulator", "sim-status", "The simulator runs in the local console (make demo).");
+    disable(
+      "simulator",
+      "sim-status",
+      cloud
+        ? "Not available here: the scoring API accepts only IAM-signed requests from the payment service, not a signed-in operator's browser. The simulator runs in the local console (make demo)."
+        : "Not available: this console was started without a scoring API.",
+    );
   }
   if (!state.config.moderation) {
-    disable("tox-form", "tox-result", "No moderation API is connected to this console.");
+    disable(
+      "tox-form",
+      "tox-result",
+      cloud
+        ? "Not available here: the moderation API accepts only IAM-signed requests from backends, not a signed-in operator's browser. The box works in the local console (make demo)."
+        : "Not available: no moderation model is served in this run (make demo-toxicity builds one).",
+    );
   }
   every(5000, loadAnomalies);
   every(10000, loadStatus);

@@ -7,7 +7,7 @@
   transaction is answered by the configured fallback (``review``), recorded in the
   recent-scores table and counted as a fallback. Real model scores are what ``make demo`` shows; the fraud integration tests check them;
 * toxicity: the real moderation handler behind the local API front, on the real SageMaker serving
-  stack serving a small BiLSTM trained by the tests (``tiny_bilstm``);
+  stack serving a BiLSTM whose decision is known by construction (``lexicon_model.py``);
 * Chromium: Debian's package (``scripts/bootstrap.sh`` installs it), driven by Playwright through
   its executable; Playwright never downloads a browser.
 """
@@ -28,7 +28,7 @@ from local.console.stores import create_recent_scores_table
 from local.standins.air_quality_pipeline import learnt_detector
 from local.standins.api_gateway import LocalApi
 from tests.handlers.fraud.conftest import serve_standin
-from tests.unit.toxicity.conftest import tiny_bilstm, tox_channels  # noqa: F401 (fixtures)
+from tests.integration.console import lexicon_model
 from vigil.air_quality.config import DetectorConfig, Measure
 from vigil.air_quality.simulator import generate
 from vigil.console.contract import ConsoleSettings
@@ -47,7 +47,7 @@ CHROMIUM_ARGS = [
 ]
 DETECTOR = "console-it"
 START = datetime(2026, 1, 5)
-HISTORY_STEPS = 12 * 24 * 7
+HISTORY_STEPS = 12 * 24 * 2  # two days learnt: enough for the spikes to stand out
 SPEC = FeaturizerSpec(
     numeric=[NumericFeature("TransactionAmt", 4.0, 1.0, log=True)],
     categorical=[CategoricalFeature("ProductCD", ["W", "C", "H", "R", "S"])],
@@ -94,7 +94,7 @@ def environment(moto_server_session):
 
 @pytest.fixture(scope="module")
 def air_quality(environment) -> dict:
-    """Anomalies stored by the real detector: a week learnt, then spikes in a live stretch."""
+    """Anomalies stored by the real detector: two days learnt, then spikes in a live stretch."""
     config = DetectorConfig(
         name=DETECTOR,
         measures=[Measure(name=m) for m in ("CO", "SO2", "NO2")],
@@ -136,7 +136,7 @@ def scoring_api(environment, moderation_api, tmp_path_factory):
 
     handler.scorer.cache_clear()
     api = LocalApi({("POST", "/transactions"): handler.handler}).serve_in_thread()
-    yield {"url": f"{api.url}/transactions", "table": table}
+    yield {"url": f"{api.url}/transactions", "table": table, "graph": standin.endpoint_url}
     api.stop()
     standin.stop()
     handler.scorer.cache_clear()
@@ -159,6 +159,8 @@ def console(air_quality, scoring_api, moderation_api):
         anomaly_table=resources.anomaly_table,
         state_table=resources.state_table,
         detector_name=DETECTOR,
+        graph_endpoint=scoring_api["graph"],
+        graph_entity_columns=",".join(SPEC.entity_columns),
     )
     server = ConsoleServer(
         settings=settings,
@@ -172,14 +174,17 @@ def console(air_quality, scoring_api, moderation_api):
 
 
 @pytest.fixture(scope="module")
-def moderation_api(environment, tiny_bilstm, tmp_path_factory):  # noqa: F811 (the fixture)
-    """The real moderation handler on the real serving stack (a tiny BiLSTM)."""
+def moderation_api(environment, jigsaw_sample, tmp_path_factory):
+    """The real moderation handler on the real serving stack, serving a BiLSTM with a known
+    decision (``lexicon_model``: it flags a text with a word the vendored sample uses almost
+    only in toxic comments)."""
     from lambdas.toxicity.moderate import handler
     from local.demos.toxicity import moderation_endpoint
     from vigil.packaging import package_model
 
-    out, _ = tiny_bilstm
-    tarball = package_model(out / "model", tmp_path_factory.mktemp("tar") / "model.tar.gz")
+    folder = tmp_path_factory.mktemp("tox-lexicon")
+    lexicon_model.build(jigsaw_sample, folder / "model")
+    tarball = package_model(folder / "model", folder / "model.tar.gz")
     with moderation_endpoint(tarball, endpoint_name="vigil-toxicity-console"):
         api = LocalApi({("POST", "/moderate"): handler.handler}).serve_in_thread()
         yield f"{api.url}/moderate"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -10,7 +11,7 @@ import urllib.request
 import pytest
 
 from local.console.server import ConsoleServer
-from tests.integration.console.conftest import screenshot
+from tests.integration.console.conftest import DETECTOR, screenshot
 from vigil.console.contract import ConsoleSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,8 +28,13 @@ def _count(page, selector: str) -> int:
 
 def test_the_console_loads_without_errors(page, console):
     _open(page, console)
+    # every read API answered once: the anomaly list, the chart, the detector status, the table
     page.wait_for_selector("#air-table tbody tr")
-    page.wait_for_timeout(1500)  # a few polls of every API
+    page.wait_for_function("document.getElementById('chart-air').dataset.intervals")
+    page.wait_for_function(
+        f"document.getElementById('air-status').textContent.startsWith('detector {DETECTOR}:')"
+    )
+    page.wait_for_function("document.getElementById('sim-status').textContent !== 'stopped'")
     assert page.errors == []
     assert page.title() == "Vigil console"
 
@@ -50,7 +56,9 @@ def test_the_simulator_streams_transactions_into_the_table_and_stops(page, conso
     first.focus()
     page.keyboard.press("Enter")  # the detail opens from the keyboard too
     page.wait_for_selector("#fraud-detail dl")
-    assert "entity card1" in page.locator("#fraud-detail").inner_text()
+    # its entities with their degree and known fraud count, read from the graph stand-in
+    detail = page.locator("#fraud-detail").inner_text()
+    assert re.search(r"entity card1\s+\S+ \(degree [1-9]\d*, known fraud \d+\)", detail), detail
     screenshot(page, "fraud")
 
     page.click("#sim-stop")
@@ -59,7 +67,7 @@ def test_the_simulator_streams_transactions_into_the_table_and_stops(page, conso
     )
     assert not console.simulator.running
     sent = console.simulator.sent
-    time.sleep(1.5)
+    time.sleep(1.0)  # five intervals at the rate it ran
     assert console.simulator.sent == sent  # nothing more is sent once stopped
     assert page.errors == []
 
@@ -72,14 +80,22 @@ def test_anomalies_appear_on_the_chart_and_a_filter_narrows_the_list(page, conso
     assert everything == air_quality["anomalies"]
     places = page.locator("#air-place option").all_inner_texts()
     assert len(places) >= 3  # "all" and both places with anomalies
-    # the chart draws the chosen series' anomalous intervals: uPlot keeps its data on the plot
-    series = page.locator("#air-series").input_value()
-    assert series
+    # an anomaly's row puts its series on the chart around it: the detector's stored intervals
+    # (observed, expected, the band), with the anomaly marked
+    page.wait_for_function("document.getElementById('chart-air').dataset.intervals")  # first draw
+    newest = rows.first
+    interval = newest.locator("td").first.inner_text()
     with page.expect_response(lambda r: "/api/air/series" in r.url) as answer:
-        page.select_option("#air-series", series)
+        newest.click()
     points = json.loads(answer.value.body())["items"]
-    assert points and points[0]["series"] == series
+    assert len(points) > 10 and all(p["low"] is not None for p in points[-5:])
+    assert interval in [p["interval_start"] for p in points if p["anomaly"]]
+    page.wait_for_function(
+        f"document.getElementById('chart-air').dataset.anomalies.split(' ').includes('{interval}')"
+    )
+    assert interval in page.locator("#air-chart-summary").inner_text()
     assert page.locator("#chart-air canvas").count() == 1
+    assert "observed" in page.locator("#air-detail").inner_text()
 
     page.select_option("#air-place", places[1])
     with page.expect_response(lambda r: "/api/air/anomalies" in r.url):
@@ -89,8 +105,6 @@ def test_anomalies_appear_on_the_chart_and_a_filter_narrows_the_list(page, conso
     )
     narrowed = page.locator("#air-table tbody tr td:nth-child(2)").all_inner_texts()
     assert narrowed and set(narrowed) == {places[1]}
-    rows.first.click()
-    assert "observed" in page.locator("#air-detail").inner_text()
     screenshot(page, "air-quality")
     assert page.errors == []
 
@@ -103,42 +117,34 @@ def _moderate(page, text: str) -> dict:
     return json.loads(answer.value.body())["results"][0]
 
 
-def test_the_moderation_box_shows_each_labels_score_and_the_flags(page, console):
-    """The page shows the moderation API's verdict, flags and six scores for each message.
-
-    The model here is the tests' tiny BiLSTM (two epochs on 600 comments), whose scores barely
-    depend on the text, so this checks that the page renders exactly what the API answered for a
-    toxic and a polite message; that a trained model flags the first and nothing in the second is
-    shown by the console with the toxicity demo's model (docs/console.md).
-    """
+def test_the_moderation_box_flags_a_toxic_message_and_not_a_polite_one(page, console):
+    """Each label's score and the flags, as the moderation API answered, for a toxic message
+    (flagged) and a polite one (not flagged). The served model's decision is known by
+    construction (``lexicon_model.py``): "stupid" and "shut" are among the words the vendored
+    sample uses almost only in toxic comments; the polite message has none of them."""
     _open(page, console)
-    answers = []
+    verdicts = {}
     for text in (
         "you are a stupid idiot, shut up you moron",
         "thank you for the helpful citation, have a nice day",
     ):
         answer = _moderate(page, text)
-        answers.append(answer)
-        expected = (
-            "Flagged: " + ", ".join(answer["categories"]) if answer["flagged"] else "Not flagged"
-        )
-        assert page.locator("#tox-verdict").inner_text() == expected
+        verdict = page.locator("#tox-verdict").inner_text()
         rows = page.locator("#tox-result tbody tr")
         assert rows.count() == 6
         shown = {
-            rows.nth(i).locator("td").nth(0).inner_text(): rows.nth(i)
-            .locator("td")
-            .nth(2)
-            .inner_text()
+            rows.nth(i).locator("td").nth(0).inner_text(): rows.nth(i).locator("td").nth(2)
             for i in range(6)
         }
-        assert {label for label, flag in shown.items() if flag == "flagged"} == set(
-            answer["categories"]
-        )
         assert set(shown) == set(answer["scores"])
+        flagged = {label for label, flag in shown.items() if flag.inner_text() == "flagged"}
+        assert flagged == set(answer["categories"])
+        verdicts[text[:8]] = (verdict, flagged)
+    toxic_verdict, toxic_flags = verdicts["you are "]
+    assert toxic_verdict.startswith("Flagged: ") and "toxic" in toxic_flags
+    assert verdicts["thank yo"] == ("Not flagged", set())
     screenshot(page, "toxicity")
-    flagged = sum(a["flagged"] for a in answers)
-    assert _count(page, "#tox-count") == 2 and _count(page, "#tox-flagged-count") == flagged
+    assert _count(page, "#tox-count") == 2 and _count(page, "#tox-flagged-count") == 1
     assert page.errors == []
 
 
@@ -159,5 +165,9 @@ def test_in_cloud_mode_an_unauthenticated_request_is_refused(page, air_quality):
             "document.getElementById('auth-status').textContent.startsWith('Sign-in required')"
         )
         assert page.locator("#air-table tbody tr").count() == 0
+        # the cloud page offers no simulator or moderation box, and says why
+        assert page.locator("#sim-start").is_disabled() and page.locator("#tox-text").is_disabled()
+        for reason in ("#sim-status", "#tox-result"):
+            assert "IAM-signed requests" in page.locator(reason).inner_text()
     finally:
         guarded.stop()
