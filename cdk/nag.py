@@ -151,6 +151,29 @@ def scoring_neptune_data_ack(resource: str) -> Ack:
     )
 
 
+# Batch scoring (cdk/fraud/batch_scoring.py): a Batch Transform of a run's model.
+FRAUD_BATCH_MODEL_ROLE = (
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TransformJobs*]",
+        "SageMaker writes a transform job's logs to the service-named /aws/sagemaker/TransformJobs "
+        "group, one stream per job instance created at run time.",
+    ),
+)
+FRAUD_BATCH_STATE_MACHINE_ROLE = (
+    Ack(
+        "AwsSolutions-IAM5[Resource::*]",
+        "Added by CDK for the state machine's own logging and tracing: CloudWatch Logs vended "
+        "log delivery (logs:*LogDelivery, DescribeLogGroups, DescribeResourcePolicies, "
+        "PutResourcePolicy) and X-Ray, none of which support resource-level permissions.",
+    ),
+    Ack(
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/vigil-fraud-batch-*]",
+        "Each run creates a transform job named vigil-fraud-batch-<fresh UUID> at run time (.sync "
+        "also needs Describe/Stop/ListTags on it); only that prefix is known at deploy time.",
+    ),
+)
+
+
 # --- Air quality: add air-quality acknowledgements below this line ------------------------------
 def _air(findings: tuple[str, ...], reason: str) -> tuple[Ack, ...]:
     return tuple(Ack(f"AwsSolutions-IAM5[{finding}]", reason) for finding in findings)

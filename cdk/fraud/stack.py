@@ -8,6 +8,7 @@ from aws_cdk import CfnOutput, Duration, Stack
 from constructs import Construct
 
 from cdk.config import SharedSettings
+from cdk.fraud.batch_scoring import BatchScoring
 from cdk.fraud.data import FraudData
 from cdk.fraud.label_api import LabelApi
 from cdk.fraud.network_graph import NetworkAndGraph
@@ -108,6 +109,24 @@ class FraudStack(Stack):
         CfnOutput(self, "PipelineFailureTopicArn", value=self.pipeline.topic.topic_arn)
         CfnOutput(self, "RawBucketName", value=self.data.raw_bucket.bucket_name)
         CfnOutput(self, "EndpointName", value=settings.endpoint_name)
+        # a file of transactions scored offline by a run's model (requests from the ETL's graph)
+        self.batch_scoring = BatchScoring(
+            self,
+            "BatchScoring",
+            bucket=self.data.processed_bucket,
+            key=self.baseline.key,
+            model_role=self.pipeline.model_role,
+            instance_type=settings.endpoint_instance_type,
+            max_hours=settings.pipeline_timeout_hours,
+            log_retention_days=shared.log_retention_days,
+            removal_policy=removal,
+        )
+        CfnOutput(
+            self,
+            "BatchScoringStateMachineArn",
+            value=self.batch_scoring.state_machine.state_machine_arn,
+        )
+        CfnOutput(self, "ProcessedBucketName", value=self.data.processed_bucket.bucket_name)
 
         # --- real-time scoring API ---
         self.scoring = ScoringApi(
