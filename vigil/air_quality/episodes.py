@@ -45,6 +45,7 @@ from vigil.air_quality.engine import (
     minute_to_iso,
     series_label,
 )
+from vigil.air_quality.episode_table import FEEDBACK_VERDICTS
 from vigil.air_quality.subscriptions import (  # noqa: F401 - the alert vocabulary, defined once
     ANOMALY_KIND,
     CLOSED,
@@ -56,8 +57,6 @@ from vigil.air_quality.subscriptions import (  # noqa: F401 - the alert vocabula
     SILENT,
     WENT_SILENT,
 )
-
-FEEDBACK_VERDICTS = ("anomaly", "not_anomaly")
 
 
 def place_key(dimensions: dict[str, str]) -> str:
@@ -160,9 +159,10 @@ def co_moving(
 def cross_measure_view(
     detector: Detector, closed: list[ClosedInterval]
 ) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
-    """Per (interval start, place) with an anomaly: each measure's standardized residual and its
-    residual conditional on the place's other measures (the engine's cross-measure statistic,
-    with the covariance it has learnt; NaN where the place had one measure that interval)."""
+    """Per (interval start, place) with an anomaly: each measure's standardized residual as the
+    cross-measure statistic sees it (clipped) and its residual conditional on the place's other
+    measures (the engine's statistic, with the covariance it has learnt; NaN where the place had
+    one measure that interval)."""
     out: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
     if len(detector.config.measures) < 2:
         return out
@@ -171,11 +171,14 @@ def cross_measure_view(
             continue
         with np.errstate(invalid="ignore", divide="ignore"):
             conditional, _ = detector._cross_z(interval.sid, interval.z, np.isfinite(interval.z))
+        # the statistic sees each residual clipped (a gross fault counts as a large one)
+        limit = 2 * detector.config.model.cross_clip
+        seen = np.clip(interval.z, -limit, limit)
         start = minute_to_iso(interval.start)
         for r in range(interval.sid.size):
             measure, dims = detector.series_info(int(interval.sid[r]))
             out.setdefault((start, place_key(dims)), {})[measure] = (
-                float(interval.z[r]),
+                float(seen[r]),
                 float(conditional[r]),
             )
     return out
