@@ -11,6 +11,7 @@ Partitions beside the detector's anomalies (``detector`` = its name): ``<name>#e
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 
 def episode_partition(detector: str) -> str:
@@ -151,3 +152,162 @@ def episodes_from_table(
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     return out[:limit]
+
+
+# --- detector and series status, stored with each shard's state -------------------------------
+def status_partition(detector: str) -> str:
+    return f"{detector}#status"
+
+
+def status_item(
+    detector: str,
+    shard: int,
+    *,
+    series: list[dict],
+    open_episodes: list[dict],
+    watermark: str | None,
+    interval_minutes: int,
+    updated: str,
+) -> dict:
+    """The shard's status as an item of the anomaly table (what the console reads without the
+    engine): its series' rows (``episodes.series_status``), open episodes and watermark."""
+    item = {
+        "detector": {"S": status_partition(detector)},
+        "sk": {"S": f"{shard:05d}"},
+        "series": {"S": json.dumps(series, separators=(",", ":"))},
+        "open_episodes": {"S": json.dumps(open_episodes, separators=(",", ":"))},
+        "interval_minutes": {"N": str(interval_minutes)},
+        "updated": {"S": updated},
+    }
+    if watermark is not None:
+        item["watermark"] = {"S": watermark}
+    return item
+
+
+def summarize_status(
+    detector: str, series: list[dict], open_episodes: list[dict], watermark: str | None
+) -> dict:
+    """Per detector: learning (nothing can alert yet), active, or silent (every series is), the
+    counts per series status, its last data, watermark and open episodes, and the series."""
+    counts = {state: 0 for state in ("learning", "active", "silent")}
+    for row in series:
+        counts[row["status"]] += 1
+    if not series or counts["active"] + counts["silent"] == 0:
+        state = "learning"  # nothing learnt yet, or every series still needs data
+    elif counts["silent"] == len(series):
+        state = "silent"
+    else:
+        state = "active"
+    last = max((row["last_data"] for row in series if row["last_data"]), default=None)
+    return {
+        "detector": detector,
+        "status": state,
+        "series_count": len(series),
+        "by_status": counts,
+        "last_data": last,
+        "watermark": watermark,
+        "open_episodes": sorted(open_episodes, key=lambda e: e["start"]),
+        "series": sorted(series, key=lambda row: row["series"]),
+    }
+
+
+def _iso_minute(stamp: str) -> int:
+    moment = datetime.fromisoformat(stamp.rstrip("Z"))
+    return int(moment.replace(tzinfo=UTC).timestamp() // 60)
+
+
+def status_from_table(ddb, anomaly_table: str, detector: str, now: datetime) -> dict:
+    """The detector's status from the shards' stored status items, judged at ``now`` (whole
+    intervals since each series' last data)."""
+    items = _query_all(
+        ddb,
+        TableName=anomaly_table,
+        KeyConditionExpression="detector = :d",
+        ExpressionAttributeValues={":d": {"S": status_partition(detector)}},
+    )
+    minute = int(now.replace(tzinfo=now.tzinfo or UTC).timestamp() // 60)
+    series: list[dict] = []
+    episodes: list[dict] = []
+    watermark = None
+    updated = None
+    for item in items:
+        interval = int(item["interval_minutes"]["N"])
+        for row in json.loads(item["series"]["S"]):
+            if row["last_data"]:
+                last = _iso_minute(row["last_data"]) // interval
+                row["intervals_since_data"] = minute // interval - 1 - last
+            series.append(row)
+        episodes += json.loads(item["open_episodes"]["S"])
+        if "watermark" in item:
+            watermark = max(watermark or item["watermark"]["S"], item["watermark"]["S"])
+        updated = max(updated or item["updated"]["S"], item["updated"]["S"])
+    return {**summarize_status(detector, series, episodes, watermark), "updated": updated}
+
+
+# --- feedback: stored on the episode, learnt by the detector -----------------------------------
+FEEDBACK_VERDICTS = ("anomaly", "not_anomaly")
+MAX_NOTE_CHARS = 500
+
+
+class EpisodeNotFound(LookupError):
+    pass
+
+
+def feedback_partition(detector: str) -> str:
+    return f"{detector}#feedback"
+
+
+def store_feedback(
+    ddb, anomaly_table: str, detector: str, episode_id: str, verdict: str, note: str = ""
+) -> dict:
+    """Store an operator's verdict on an episode and queue it for the detector, which learns it
+    at its next run (``DetectorService.apply_pending_feedback``); returns the episode. A missing
+    episode raises ``EpisodeNotFound``; an unknown verdict or a long note ``ValueError``."""
+    if verdict not in FEEDBACK_VERDICTS:
+        raise ValueError(f"feedback must be one of {FEEDBACK_VERDICTS}, not {verdict!r}")
+    if len(note) > MAX_NOTE_CHARS:
+        raise ValueError(f"a feedback note has at most {MAX_NOTE_CHARS} characters")
+    at = datetime.now(UTC).isoformat()
+    try:
+        item = ddb.update_item(
+            TableName=anomaly_table,
+            Key={"detector": {"S": episode_partition(detector)}, "sk": {"S": episode_id}},
+            UpdateExpression="SET feedback = :v, feedback_note = :n, feedback_at = :t",
+            ConditionExpression="attribute_exists(sk)",
+            ExpressionAttributeValues={":v": {"S": verdict}, ":n": {"S": note}, ":t": {"S": at}},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+    except ddb.exceptions.ConditionalCheckFailedException as exc:
+        raise EpisodeNotFound(f"no episode {episode_id!r} of {detector}") from exc
+    ddb.put_item(
+        TableName=anomaly_table,
+        Item={
+            "detector": {"S": feedback_partition(detector)},
+            "sk": {"S": episode_id},
+            "verdict": {"S": verdict},
+            "episode": item["episode"],
+            "at": {"S": at},
+        },
+    )
+    episode = json.loads(item["episode"]["S"])
+    return {**episode, "status": item["status"]["S"], "feedback": verdict}
+
+
+def pending_feedback(ddb, anomaly_table: str, detector: str) -> list[dict]:
+    """Verdicts the detector has not learnt yet: ``{"id", "verdict", "episode"}``, oldest first."""
+    items = _query_all(
+        ddb,
+        TableName=anomaly_table,
+        KeyConditionExpression="detector = :d",
+        ExpressionAttributeValues={":d": {"S": feedback_partition(detector)}},
+    )
+    out = [
+        {
+            "id": i["sk"]["S"],
+            "verdict": i["verdict"]["S"],
+            "episode": json.loads(i["episode"]["S"]),
+            "at": i["at"]["S"],
+        }
+        for i in items
+    ]
+    return sorted(out, key=lambda f: f["at"])

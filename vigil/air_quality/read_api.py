@@ -1,32 +1,26 @@
-"""What operators ask the detector: its status per series, its anomaly episodes, and feedback.
+"""What operators ask the detector: its status per series, its anomaly episodes, data quality,
+and feedback.
 
-Read by the CLI (``python -m vigil.air_quality status|episodes|feedback``) and the console's read
-API. Status comes from the stored shard states (nothing is recomputed); episodes are items of the
-anomaly table under the partition ``<detector>#episodes``, sorted by their start.
+Read by the CLI (``python -m vigil.air_quality status|episodes|quality|feedback``). Status comes
+from the stored shard states (nothing is recomputed); episodes, data quality and feedback are
+items of the anomaly table (``episode_table``, which the console's read API uses directly).
 """
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
-from botocore.exceptions import ClientError
-
 from vigil.air_quality.engine import Detector, minute_to_iso
-from vigil.air_quality.episode_table import (
+from vigil.air_quality.episode_table import (  # noqa: F401 - EpisodeNotFound: what callers catch
+    EpisodeNotFound,
     data_quality_from_table,
-    episode_partition,
     episodes_from_table,
     latest_quality_interval,
+    store_feedback,
+    summarize_status,
 )
-from vigil.air_quality.episodes import FEEDBACK_VERDICTS, apply_feedback, series_status
-from vigil.air_quality.records import DIM_SEPARATOR
-from vigil.air_quality.service import DetectorService, StateConflict
-from vigil.air_quality.sharding import shard_of
-
-
-class EpisodeNotFound(LookupError):
-    pass
+from vigil.air_quality.episodes import series_status
+from vigil.air_quality.service import DetectorService
 
 
 def _minute(moment: datetime) -> int:
@@ -50,28 +44,9 @@ def detector_status(service: DetectorService, now: datetime | None = None) -> di
         episodes += list(detector.annotations.get("episodes", {}).values())
         if detector.watermark is not None:
             watermark = max(watermark or detector.watermark, detector.watermark)
-    counts = {state: 0 for state in ("learning", "active", "silent")}
-    for row in series:
-        counts[row["status"]] += 1
-    if not series:
-        state = "learning"  # nothing learnt yet: it needs history or data
-    elif counts["active"] + counts["silent"] == 0:
-        state = "learning"
-    elif counts["silent"] == len(series):
-        state = "silent"
-    else:
-        state = "active"
-    last = max((row["last_data"] for row in series if row["last_data"]), default=None)
-    return {
-        "detector": config.name,
-        "status": state,
-        "series_count": len(series),
-        "by_status": counts,
-        "last_data": last,
-        "watermark": minute_to_iso(watermark) if watermark is not None else None,
-        "open_episodes": sorted(episodes, key=lambda e: e["start"]),
-        "series": sorted(series, key=lambda row: row["series"]),
-    }
+    return summarize_status(
+        config.name, series, episodes, minute_to_iso(watermark) if watermark is not None else None
+    )
 
 
 def list_episodes(
@@ -95,50 +70,16 @@ def list_episodes(
 
 
 def record_feedback(
-    service: DetectorService, episode_id: str, verdict: str, *, note: str = "", attempts: int = 3
+    service: DetectorService, episode_id: str, verdict: str, *, note: str = ""
 ) -> dict:
-    """Mark an episode as a real anomaly or not: stored on the episode, and learnt by its
-    place's shard (``episodes.apply_feedback``), committed like any other state change."""
-    if verdict not in FEEDBACK_VERDICTS:
-        raise ValueError(f"feedback must be one of {FEEDBACK_VERDICTS}, not {verdict!r}")
-    if len(note) > 500:
-        raise ValueError("a feedback note has at most 500 characters")
-    key = {"detector": {"S": episode_partition(service.config.name)}, "sk": {"S": episode_id}}
-    try:
-        item = service.ddb.update_item(
-            TableName=service.anomaly_table,
-            Key=key,
-            UpdateExpression="SET feedback = :v, feedback_note = :n, feedback_at = :t",
-            ConditionExpression="attribute_exists(sk)",
-            ExpressionAttributeValues={
-                ":v": {"S": verdict},
-                ":n": {"S": note},
-                ":t": {"S": datetime.now(UTC).isoformat()},
-            },
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            raise EpisodeNotFound(f"no episode {episode_id!r} of {service.config.name}") from exc
-        raise
-    episode = json.loads(item["episode"]["S"])
-    dimension_key = DIM_SEPARATOR.join(
-        episode["dimensions"].get(name, "") for name in service.config.dimensions
+    """Mark an episode as a real anomaly or not: stored on the episode and queued
+    (``episode_table.store_feedback``, what the console does too), then learnt by its place's
+    shard at once (``DetectorService.learn_pending_feedback``; the detector's next run would)."""
+    episode = store_feedback(
+        service.ddb, service.anomaly_table, service.config.name, episode_id, verdict, note
     )
-    shard = shard_of(dimension_key, service.config.state_shards)
-    for attempt in range(attempts):
-        stored = service.state.load([shard])[shard]
-        if stored.data is None:
-            break
-        detector = Detector.from_bytes(stored.data, service.config)
-        apply_feedback(detector, episode, verdict)
-        try:
-            service.save_detectors({shard: (detector, stored)})
-            break
-        except StateConflict:
-            if attempt == attempts - 1:
-                raise
-    return {**episode, "feedback": verdict}
+    service.learn_pending_feedback()
+    return episode
 
 
 def data_quality(service: DetectorService, *, since: str, until: str) -> list[dict]:

@@ -58,8 +58,11 @@ from vigil.air_quality.engine import (
 )
 from vigil.air_quality.episode_table import (
     episode_partition,
+    feedback_partition,
     intake_partition,
+    pending_feedback,
     quality_partition,
+    status_item,
 )
 from vigil.air_quality.episodes import (
     CLOSED,
@@ -67,14 +70,17 @@ from vigil.air_quality.episodes import (
     RECOVERED,
     WENT_SILENT,
     Transition,
+    apply_feedback,
     check_recoveries,
     check_silence,
     expire_episodes,
+    series_status,
     track_episodes,
 )
 from vigil.air_quality.interval_table import BAND_SIGMAS, interval_items, write_items
 from vigil.air_quality.records import Batch, Reject, parse_json_lines, rows_by_shard
-from vigil.air_quality.state_store import (  # noqa: F401 - StateConflict: what callers catch
+from vigil.air_quality.sharding import DIM_SEPARATOR, shard_of
+from vigil.air_quality.state_store import (
     S3ShardStore,
     ShardedStateStore,
     ShardState,
@@ -201,9 +207,92 @@ class DetectorService:
         return {k: detector for k, (detector, _) in engines.items()}
 
     def save_detectors(self, engines: dict[int, tuple[Detector, ShardState]]) -> dict[int, int]:
-        return self.state.save(
+        """Commit the shards' state, then store their status (what the console reads)."""
+        versions = self.state.save(
             {k: (detector.to_bytes(), read) for k, (detector, read) in engines.items()}
         )
+        self._store_status(engines)
+        return versions
+
+    def _store_status(self, engines: dict[int, tuple[Detector, ShardState]]) -> None:
+        updated = datetime.now(UTC).isoformat(timespec="seconds")
+        for k, (detector, _) in engines.items():
+            self.ddb.put_item(
+                TableName=self.anomaly_table,
+                Item=status_item(
+                    self.config.name,
+                    k,
+                    series=series_status(detector, None),
+                    open_episodes=list(detector.annotations.get("episodes", {}).values()),
+                    watermark=(
+                        minute_to_iso(detector.watermark)
+                        if detector.watermark is not None
+                        else None
+                    ),
+                    interval_minutes=detector.interval,
+                    updated=updated,
+                ),
+            )
+
+    # --- feedback ---------------------------------------------------------------------------
+    def shard_of_episode(self, episode: dict) -> int:
+        key = DIM_SEPARATOR.join(
+            episode["dimensions"].get(name, "") for name in self.config.dimensions
+        )
+        return shard_of(key, self.config.state_shards)
+
+    def _learn_feedback(self, engines: dict[int, tuple[Detector, ShardState]]) -> list[dict]:
+        """Apply the operators' queued verdicts (``episode_table.store_feedback``) to the shards
+        in ``engines``; returns the ones applied, to forget once the state is saved."""
+        applied = []
+        for verdict in pending_feedback(self.ddb, self.anomaly_table, self.config.name):
+            shard = self.shard_of_episode(verdict["episode"])
+            if shard in engines:
+                apply_feedback(engines[shard][0], verdict["episode"], verdict["verdict"])
+                applied.append(verdict)
+        return applied
+
+    def _forget_feedback(self, applied: list[dict]) -> None:
+        """Remove learnt verdicts from the queue (unless a newer verdict replaced one)."""
+        for verdict in applied:
+            try:
+                self.ddb.delete_item(
+                    TableName=self.anomaly_table,
+                    Key={
+                        "detector": {"S": feedback_partition(self.config.name)},
+                        "sk": {"S": verdict["id"]},
+                    },
+                    ConditionExpression="#at = :at",
+                    ExpressionAttributeNames={"#at": "at"},
+                    ExpressionAttributeValues={":at": {"S": verdict["at"]}},
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+
+    def learn_pending_feedback(self, attempts: int = 3) -> int:
+        """Learn every queued verdict now (the CLI, right after storing one); returns how many."""
+        for attempt in range(attempts):
+            pending = pending_feedback(self.ddb, self.anomaly_table, self.config.name)
+            shards = sorted({self.shard_of_episode(v["episode"]) for v in pending})
+            stored = self.state.load(shards)
+            engines = {
+                k: (Detector.from_bytes(part.data, self.config), part)
+                for k, part in stored.items()
+                if part.data is not None
+            }
+            applied = self._learn_feedback(engines)
+            try:
+                self.save_detectors(engines)
+            except StateConflict:
+                if attempt == attempts - 1:
+                    raise
+                continue
+            self._forget_feedback(applied)
+            # a verdict for a shard with no state yet has nothing to teach
+            self._forget_feedback([v for v in pending if v not in applied])
+            return len(applied)
+        return 0
 
     def read_history(self, location: str) -> Batch:
         """Every JSON-lines object under s3://bucket/prefix, concatenated."""
@@ -288,6 +377,7 @@ class DetectorService:
         batch = parse_json_lines(body, self.config)
         rows = self.shard_rows(batch)
         engines = self.load_detectors(sorted(rows))
+        learnt = self._learn_feedback(engines)
         rejects: list[Reject] = list(batch.rejects)
         closed_groups: list[AnomalyGroup] = []
         transitions: list[Transition] = []
@@ -341,6 +431,7 @@ class DetectorService:
         self._announce(transitions, result)
         result.alerts_suppressed = result.anomalies - sum(len(g.anomalies) for g in result.groups)
         self.save_detectors(engines)
+        self._forget_feedback(learnt)
 
     # --- data quality -----------------------------------------------------------------------
     def _completeness(self, shard: int, detector: Detector, closed: list) -> list[dict]:
@@ -444,16 +535,18 @@ class DetectorService:
             if part.data is not None
         }
         transitions: list[Transition] = []
-        changed = {}
+        learnt = self._learn_feedback(engines)
+        changed = {k: engines[k] for k in {self.shard_of_episode(v["episode"]) for v in learnt}}
         for k, (detector, read) in engines.items():
             found = expire_episodes(detector) + check_silence(detector, minute)
             if found:
                 transitions += found
                 changed[k] = (detector, read)
-        if not transitions:
+        if not changed:
             return result
         self._announce(transitions, result)
         self.save_detectors(changed)
+        self._forget_feedback(learnt)
         return result
 
     def _store_episode(self, episode: dict, *, open_: bool) -> None:
