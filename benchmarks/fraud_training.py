@@ -11,12 +11,19 @@ recall and F1 on the test split at the threshold the rule chose on validation. T
 ``selected_test_auc >= max(rgcn_test_auc, graph_gbdt_test_auc) - 0.005``, ``ece_after <= 0.02``,
 ``f1_at_threshold >= 0.5``, the better graph model ``>= baseline_test_auc + 0.05`` and
 ``epoch_seconds_per_100k <= 2`` on 2 cores. The last line printed is one JSON object.
+
+``--workers N`` (N > 1) measures multi-worker training instead (``vigil.fraud.distributed``):
+the RGCN alone, neighbour-sampled mini-batches of ``--batch-size`` targets per worker, trained
+by 1 and by N local processes (DDP, gloo, one torch thread each) for ``--epochs`` epochs without
+early stopping; it reports each run's ``epoch_seconds_per_100k`` (median epoch, scaled to 100k
+transactions), the speed-up and each run's validation ROC-AUC.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -48,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--processed", default=None, help="reuse this ETL output (skips datagen and the ETL)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="N > 1: 1 vs N worker RGCN runs")
+    parser.add_argument("--batch-size", type=int, default=1024, help="per worker (--workers)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -86,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             spark.stop()
 
         data = load_training_data(processed)
+        if args.workers > 1:
+            print(json.dumps(_scale_out(args, processed, work, len(data.transaction_ids))))
+            return 0
         model_dir, output_dir = work / "model", work / "train_output"
         start = time.perf_counter()
         # the training job itself (training/fraud/train.py's main): both models, selection on
@@ -177,6 +189,54 @@ def main(argv: list[str] | None = None) -> int:
         }
     print(json.dumps(result))
     return 0
+
+
+def _scale_out(args, processed: Path, work: Path, transactions: int) -> dict:
+    """The RGCN trained by 1 and by ``args.workers`` processes on the same mini-batches."""
+    import numpy as np
+
+    from training.fraud.train import INFERENCE_ENTRY
+    from vigil.fraud import training
+
+    runs = {}
+    for workers in (1, args.workers):
+        out = work / f"workers-{workers}"
+        start = time.perf_counter()
+        code = training.main(
+            [
+                *("--train", str(processed), "--model-dir", str(out / "model")),
+                *("--output-data-dir", str(out / "output"), "--model", "rgcn"),
+                *("--workers", str(workers), "--batch-size", str(args.batch_size)),
+                *("--n-epochs", str(args.epochs), "--patience", str(args.epochs + 1)),
+                *("--num-threads", "1", "--seed", str(args.seed), "--baseline-iter", "0"),
+            ],
+            inference_entry=INFERENCE_ENTRY,
+        )
+        if code:
+            raise SystemExit(f"training with {workers} workers exited with {code}")
+        metrics = json.loads((out / "output" / "metrics.json").read_text())
+        rgcn = metrics["models"]["rgcn"]
+        epoch = float(np.median(rgcn["epoch_seconds"]))
+        runs[str(workers)] = {
+            "epoch_seconds_per_100k": round(epoch * 100_000 / transactions, 4),
+            "epoch_seconds_median": round(epoch, 4),
+            "epochs_run": rgcn["epochs_run"],
+            "valid_roc_auc": _r4(rgcn["valid_roc_auc"]),
+            "test_roc_auc": _r4(rgcn["test_roc_auc"]),
+            "train_seconds": round(time.perf_counter() - start, 2),
+            "workers": metrics["workers"],
+        }
+    one, many = runs["1"], runs[str(args.workers)]
+    return {
+        "transactions": transactions,
+        "batch_size_per_worker": args.batch_size,
+        "epochs": args.epochs,
+        "cpu_count": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 1),
+        "workers": runs,
+        "epoch_speedup": round(one["epoch_seconds_median"] / many["epoch_seconds_median"], 3),
+        "valid_roc_auc_difference": _r4(many["valid_roc_auc"] - one["valid_roc_auc"]),
+    }
 
 
 if __name__ == "__main__":

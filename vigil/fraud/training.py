@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vigil.fraud import distributed
 from vigil.fraud.hyperparameters import Hyperparameters
 
 LOG = logging.getLogger("vigil.fraud.train")
@@ -54,6 +55,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--train", default=env.get("SM_CHANNEL_TRAIN"), help="training channel")
     parser.add_argument("--model-dir", default=env.get("SM_MODEL_DIR", "model"))
     parser.add_argument("--output-data-dir", default=env.get("SM_OUTPUT_DATA_DIR", "output"))
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="training processes on this machine (DDP, vigil.fraud.distributed); on SageMaker "
+        "one per host of the job instead",
+    )
     add_hyperparameter_args(parser)
     args = parser.parse_args(argv)
     if not args.train:
@@ -64,6 +72,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--dropout must be in [0, 1)")
     if args.batch_size < 0 or args.fanout < 1 or args.patience < 1:
         parser.error("--batch-size must be >= 0, --fanout and --patience >= 1")
+    if args.workers < 1:
+        parser.error("--workers must be >= 1")
     for name in ("model", "selection_metric", "threshold_rule", "entity_input"):
         pattern = Hyperparameters.model_fields[name].metadata[0].pattern
         if not re.match(pattern, getattr(args, name)):
@@ -205,23 +215,33 @@ def fit(data, args, *, log=print):
         # sees an entity only through its transactions' mean features (layer 1), new ones too
         known = {etype: np.zeros_like(flags) for etype, flags in known.items()}
     model.set_known(known)
+    rank, workers = distributed.world()
+    batch_size = args.batch_size
+    if workers > 1 and batch_size == 0:  # DDP shares out targets: mini-batches, not the graph
+        batch_size = distributed.DEFAULT_BATCH_SIZE
+        log(f"workers = {workers}; batch_size = {batch_size}; (neighbour-sampled, per worker)")
+    step_model = distributed.block_module(model) if workers > 1 else None
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     pos_weight = torch.tensor(positive_weight(args.class_weight, data.labels[train_idx.numpy()]))
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
 
     loader = None
-    if args.batch_size > 0:
+    if batch_size > 0:
         from dgl.dataloading import DataLoader, NeighborSampler
 
         sampler = NeighborSampler([args.fanout] * args.n_layers)
-        loader = DataLoader(
-            graph,
-            {"transaction": train_idx},
-            sampler,
-            batch_size=args.batch_size,
-            shuffle=True,
-            drop_last=False,
-        )
+
+        def make_loader(targets):
+            return DataLoader(
+                graph,
+                {"transaction": targets},
+                sampler,
+                batch_size=batch_size,
+                shuffle=True,
+                drop_last=False,
+            )
+
+        loader = make_loader(train_idx)
 
     history = {"loss": [], "valid_auc": [], "epoch_seconds": []}
     best_auc, best_state, best_epoch, stale = -1.0, None, -1, 0
@@ -240,8 +260,15 @@ def fit(data, args, *, log=print):
             epoch_loss = float(loss.detach())
         else:
             total, count = 0.0, 0
+            if workers > 1:  # this worker's share of the epoch's targets
+                share = distributed.epoch_share(train_idx.numpy(), epoch, args.seed, rank, workers)
+                loader = make_loader(torch.from_numpy(share))
             for input_nodes, output_nodes, blocks in loader:
-                logits = model.forward_blocks(blocks, x[input_nodes["transaction"]])
+                inputs = x[input_nodes["transaction"]]
+                if step_model is not None:
+                    logits = step_model(blocks, inputs)
+                else:
+                    logits = model.forward_blocks(blocks, inputs)
                 target = y[output_nodes["transaction"]]
                 loss = loss_fn(logits, target)
                 optimizer.zero_grad()
@@ -249,14 +276,14 @@ def fit(data, args, *, log=print):
                 optimizer.step()
                 total += float(loss) * len(target)
                 count += len(target)
-            epoch_loss = total / max(count, 1)
+            epoch_loss = distributed.mean_over_workers(total / max(count, 1))
         seconds = time.perf_counter() - start
-        probs = model.inference(graph, x).numpy()
-        valid_auc = (
-            float(roc_auc_score(data.labels[valid_mask], probs[valid_mask]))
-            if len(np.unique(data.labels[valid_mask])) == 2
-            else float("nan")
-        )
+        valid_auc = float("nan")
+        if rank == 0:  # one worker validates; all stop at the epoch it chooses
+            probs = model.inference(graph, x).numpy()
+            if len(np.unique(data.labels[valid_mask])) == 2:
+                valid_auc = float(roc_auc_score(data.labels[valid_mask], probs[valid_mask]))
+        valid_auc = distributed.broadcast_float(valid_auc)
         history["loss"].append(epoch_loss)
         history["valid_auc"].append(valid_auc)
         history["epoch_seconds"].append(seconds)
@@ -491,6 +518,17 @@ def main(argv: list[str] | None = None, *, inference_entry: str | Path) -> int:
     ``code/inference.py``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
+    workers = distributed.workers_from(args.workers)
+    if workers.spawn_locally:
+        return distributed.spawn_local(workers, main, argv, inference_entry=inference_entry)
+    distributed.init(workers)
+    try:
+        return _train_and_save(args, workers, inference_entry)
+    finally:
+        distributed.shutdown()
+
+
+def _train_and_save(args, workers, inference_entry) -> int:
     import pandas as pd
 
     from vigil.fraud.calibration import (
@@ -508,6 +546,10 @@ def main(argv: list[str] | None = None, *, inference_entry: str | Path) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     data = load_training_data(args.train)
+    if not workers.is_main:  # a worker's share of the RGCN's training; rank 0 saves the model
+        if "rgcn" in model_kinds(args.model):
+            fit(data, args, log=lambda line: None)
+        return 0
     print(
         f"transactions = {len(data.transaction_ids)}; features = {data.features.shape[1]}; "
         f"entity_types = {len(data.entity_keys)}; "
@@ -547,6 +589,7 @@ def main(argv: list[str] | None = None, *, inference_entry: str | Path) -> int:
         "test_transactions": int(test.sum()),
         "hyperparameters": {k: v for k, v in vars(args).items() if k not in ("train",)},
         "seconds": None,
+        "workers": workers.world_size,
     }
     if "rgcn" in result["models"]:  # the RGCN's training history, at the top as before
         for key in ("best_epoch", "epochs_run", "epoch_seconds_mean"):
