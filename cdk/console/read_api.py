@@ -4,7 +4,9 @@ Every route of ``vigil.console.contract.ROUTES`` under ``/api`` (CloudFront forw
 ``/api/*`` here), each method behind the user pool's authorizer. The Lambda reads the tables the
 system stacks publish as SSM parameters (resolved at deploy time): Query on the recent-scores
 table and its ``byTransaction`` index, Query on the anomaly table and its ``byDimension`` index,
-GetItem on the air-quality state table, and kms:Decrypt with each system's key.
+GetItem on the air-quality state table, and kms:Decrypt with each system's key. One route writes:
+``POST /api/air/feedback`` (an operator's verdict on an anomaly episode), with UpdateItem/PutItem
+limited to the anomaly table's episode and feedback partitions.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from constructs import Construct
 from cdk.shared.function import PythonFunction
 from cdk.shared.rest_api import regional_web_acl, rest_api
 from vigil.air_quality.contract import BY_DIMENSION_INDEX
-from vigil.console.contract import ROUTES, ConsoleSettings, parameter_name
+from vigil.air_quality.episode_table import episode_partition, feedback_partition
+from vigil.console.contract import ROUTES, WRITE_ROUTES, ConsoleSettings, parameter_name
 from vigil.fraud import recent_scores
 
 QUERY_PARAMETERS = (
@@ -61,6 +64,7 @@ class ReadApi(Construct):
         recent_table = parameter("fraud", "recent-scores-table")
         anomaly_table = parameter("air-quality", "anomaly-table")
         state_table = parameter("air-quality", "state-table")
+        detector_name = parameter("air-quality", "detector-name")
         self.function = PythonFunction(
             self,
             "Read",
@@ -77,7 +81,7 @@ class ReadApi(Construct):
                 recent_scores_table=recent_table,
                 anomaly_table=anomaly_table,
                 state_table=state_table,
-                detector_name=parameter("air-quality", "detector-name"),
+                detector_name=detector_name,
             ).to_environment(),
         )
 
@@ -96,6 +100,23 @@ class ReadApi(Construct):
                     table_arn(anomaly_table),
                     table_arn(anomaly_table, BY_DIMENSION_INDEX),
                 ],
+            )
+        )
+        # the one write, an operator's verdict: set on the episode, queued for the detector;
+        # only those two partitions of the anomaly table
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="RecordEpisodeFeedback",
+                actions=["dynamodb:UpdateItem", "dynamodb:PutItem"],
+                resources=[table_arn(anomaly_table)],
+                conditions={
+                    "ForAllValues:StringEquals": {
+                        "dynamodb:LeadingKeys": [
+                            episode_partition(detector_name),
+                            feedback_partition(detector_name),
+                        ]
+                    }
+                },
             )
         )
         role.add_to_policy(
@@ -151,5 +172,16 @@ class ReadApi(Construct):
                 request_parameters={
                     f"method.request.querystring.{name}": False for name in QUERY_PARAMETERS
                 },
+            )
+        for route in WRITE_ROUTES:  # a JSON body, checked by the Lambda with clear 400s
+            resource = root
+            for part in route.strip("/").split("/"):
+                resource = resource.get_resource(part) or resource.add_resource(part)
+            resource.add_method(
+                "POST",
+                integration,
+                authorizer=authorizer,
+                authorization_type=apigw.AuthorizationType.COGNITO,
+                request_validator=validator,
             )
         return api

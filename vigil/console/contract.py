@@ -18,7 +18,10 @@ ROUTES = (
     "/air/series",
     "/air/status",
     "/air/episodes",
+    "/air/quality",
 )
+# The one write: an operator's verdict on an anomaly episode (POST, JSON body)
+WRITE_ROUTES = ("/air/feedback",)
 
 
 class ConsoleSettings(EnvironmentSettings):

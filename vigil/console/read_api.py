@@ -21,7 +21,13 @@ one definition. Every route is ``GET``:
   was last saved;
 * ``/air/episodes?from=&to=&kind=&limit=``: anomaly episodes (one per event and place, its kind
   ``sensor_fault``/``event``, peak severity, open or closed, feedback), oldest first
-  (``vigil/air_quality/episode_table.py``; docs/air-quality-operations.md).
+  (``vigil/air_quality/episode_table.py``; docs/air-quality-operations.md);
+* ``/air/quality?from=&to=``: data quality per interval (completeness, records received,
+  accepted, duplicate, rejected by reason), oldest first; by default the day up to the newest
+  closed interval and any open one after it;
+* ``POST /air/feedback`` with ``{"episode", "verdict": "anomaly"|"not_anomaly", "note"}``: the
+  one write: the operator's verdict on an episode, stored on it and queued for the detector,
+  which learns it at its next run (404 for a missing episode).
 
 Bad parameters answer 400 with ``{"message", "errors": [{"parameter", "message"}]}``; an unknown
 route 404; a table the deployment does not have 404 naming the setting. Pages are at most
@@ -39,7 +45,16 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vigil.air_quality.episode_table import episodes_from_table
+from vigil.air_quality.episode_table import (
+    FEEDBACK_VERDICTS,
+    MAX_NOTE_CHARS,
+    EpisodeNotFound,
+    data_quality_from_table,
+    episodes_from_table,
+    latest_quality_interval,
+    status_from_table,
+    store_feedback,
+)
 from vigil.air_quality.interval_table import BAND_SIGMAS, series_from_table
 from vigil.air_quality.subscriptions import KINDS
 from vigil.api_gateway import json_response
@@ -348,9 +363,11 @@ def series_intervals(params, settings: ConsoleSettings, ddb) -> dict:
     }
 
 
-def detector_status(params, settings: ConsoleSettings, ddb) -> dict:
-    """What the tables say of the detector: its newest anomaly and, where the state is kept in
-    one partition, when it was last saved (a sharded state has one head per shard)."""
+def detector_status(params, settings: ConsoleSettings, ddb, now: datetime) -> dict:
+    """What the tables say of the detector: its newest anomaly; its status and each series'
+    (learning with the intervals it still needs, active or silent; the shards' stored status,
+    judged at ``now``), at most ``MAX_PAGE`` series rows; and, where the state is kept in one
+    partition, when it was last saved."""
     _check_known(params, set())
     anomaly_table = _required(settings.anomaly_table, "anomaly_table")
     detector = _required(settings.detector_name, "detector_name")
@@ -367,6 +384,12 @@ def detector_status(params, settings: ConsoleSettings, ddb) -> dict:
         "state": "unknown",
         "updated": None,
     }
+    summary = status_from_table(ddb, anomaly_table, detector, now)
+    summary["series_total"] = len(summary["series"])
+    summary["series"] = summary["series"][:MAX_PAGE]
+    status.update(summary)
+    if summary["series_count"]:
+        status["state"] = summary["status"]
     if settings.state_table:
         head = ddb.get_item(
             TableName=settings.state_table,
@@ -402,6 +425,57 @@ def air_episodes(params, settings: ConsoleSettings, ddb) -> dict:
     return {"detector": detector, "items": items}
 
 
+def air_quality_figures(params, settings: ConsoleSettings, ddb) -> dict:
+    """Data quality per interval (``episode_table.data_quality_from_table``)."""
+    _check_known(params, {"from", "to"})
+    table = _required(settings.anomaly_table, "anomaly_table")
+    detector = _required(settings.detector_name, "detector_name")
+    since, until = _time(params, "from"), _time(params, "to")
+    if since and until and since > until:
+        raise BadRequest("from", "must not be after 'to'")
+    if since is None:
+        newest = latest_quality_interval(ddb, table, detector)
+        if newest is None:
+            return {"detector": detector, "items": []}
+        since = (datetime.fromisoformat(newest) - timedelta(days=1)).isoformat()
+    items = data_quality_from_table(
+        ddb, table, detector, since=since[:16], until=until[:16] if until else "9999"
+    )
+    return {"detector": detector, "items": items}
+
+
+def episode_feedback(body: Any, settings: ConsoleSettings, ddb) -> dict:
+    """The operator's verdict on an episode (stored, and learnt by the detector's next run)."""
+    table = _required(settings.anomaly_table, "anomaly_table")
+    detector = _required(settings.detector_name, "detector_name")
+    if not isinstance(body, dict):
+        raise BadRequest("body", "must be a JSON object {episode, verdict, note}")
+    unknown = set(body) - {"episode", "verdict", "note"}
+    if unknown:
+        raise BadRequest(sorted(unknown)[0], "is not a field of feedback (episode, verdict, note)")
+    episode, verdict, note = body.get("episode"), body.get("verdict"), body.get("note", "")
+    if not isinstance(episode, str) or not 0 < len(episode) <= MAX_PARAMETER_CHARS:
+        raise BadRequest("episode", "is required: an episode id from /air/episodes")
+    if verdict not in FEEDBACK_VERDICTS:
+        raise BadRequest("verdict", f"must be one of {', '.join(FEEDBACK_VERDICTS)}")
+    if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS:
+        raise BadRequest("note", f"must be text of at most {MAX_NOTE_CHARS} characters")
+    try:
+        return store_feedback(ddb, table, detector, episode, verdict, note)
+    except EpisodeNotFound as missing:
+        raise NotFound(str(missing)) from None
+
+
+def _json_body(event: Mapping[str, Any]) -> Any:
+    raw = event.get("body") or ""
+    try:
+        if event.get("isBase64Encoded"):
+            raw = base64.b64decode(raw).decode("utf-8")
+        return json.loads(raw)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise BadRequest("body", "is not valid JSON") from None
+
+
 # --- dispatch ------------------------------------------------------------------------------------
 def _route(path: str, graph) -> Callable[..., dict] | None:
     """The route's function of (params, settings, ddb, now), or None."""
@@ -418,9 +492,11 @@ def _route(path: str, graph) -> Callable[..., dict] | None:
     air = {
         "/air/anomalies": anomalies,
         "/air/series": series_intervals,
-        "/air/status": detector_status,
         "/air/episodes": air_episodes,
+        "/air/quality": air_quality_figures,
     }
+    if path == "/air/status":
+        return detector_status
     if path in air:
         return lambda params, settings, ddb, _now: air[path](params, settings, ddb)
     return None
@@ -436,6 +512,9 @@ def _path(event: Mapping[str, Any]) -> str:
     return path.rstrip("/") or "/"
 
 
+_WRITERS = {"/air/feedback": episode_feedback}  # every route of contract.WRITE_ROUTES
+
+
 def handle_event(
     event: Mapping[str, Any],
     settings: ConsoleSettings,
@@ -448,9 +527,18 @@ def handle_event(
 
     ``graph`` (a ``vigil.fraud.graph.FraudGraph``, :func:`graph_from_settings`) adds each
     entity's degree and known fraud count to a transaction's detail."""
-    if event.get("httpMethod") != "GET":
+    method, path = event.get("httpMethod"), _path(event)
+    if path in _WRITERS:
+        if method != "POST":
+            return json_response(405, {"message": f"{path} answers POST only"})
+
+        def route(_params, settings, ddb, _now):
+            return _WRITERS[path](_json_body(event), settings, ddb)
+
+    elif method != "GET":
         return json_response(405, {"message": "the console's read API answers GET only"})
-    route = _route(_path(event), graph)
+    else:
+        route = _route(path, graph)
     if route is None:
         return json_response(404, {"message": f"no such route: {_path(event)}"})
     params = event.get("queryStringParameters") or {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from vigil.console.contract import ROUTES, parameter_name
+from vigil.console.contract import ROUTES, WRITE_ROUTES, parameter_name
 
 pytestmark = pytest.mark.infra
 
@@ -34,7 +34,11 @@ def test_every_read_route_is_a_get_behind_the_cognito_authorizer(raw):
     gets = [m for m in methods if m["HttpMethod"] == "GET"]
     assert len(gets) == len(ROUTES)
     assert all(m["AuthorizationType"] == "COGNITO_USER_POOLS" for m in gets)
-    assert all(m["HttpMethod"] in ("GET", "OPTIONS") for m in methods)
+    # the one write (an operator's verdict on an anomaly episode) is a POST behind it too
+    posts = [m for m in methods if m["HttpMethod"] == "POST"]
+    assert len(posts) == len(WRITE_ROUTES)
+    assert all(m["AuthorizationType"] == "COGNITO_USER_POOLS" for m in posts)
+    assert all(m["HttpMethod"] in ("GET", "OPTIONS", "POST") for m in methods)
     (authorizer,) = _resources(raw, "AWS::ApiGateway::Authorizer")
     assert authorizer["Type"] == "COGNITO_USER_POOLS"
     paths = {r["PathPart"] for r in _resources(raw, "AWS::ApiGateway::Resource")}
@@ -88,3 +92,18 @@ def test_the_system_stacks_publish_what_the_console_reads(templates):
         "AWS::DynamoDB::Table",
         {"TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True}},
     )
+
+
+def test_the_feedback_write_reaches_only_the_episode_and_feedback_partitions(raw):
+    statements = [
+        s
+        for p in _resources(raw, "AWS::IAM::Policy")
+        for s in p["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "RecordEpisodeFeedback"
+    ]
+    (write,) = statements
+    assert sorted(write["Action"]) == ["dynamodb:PutItem", "dynamodb:UpdateItem"]
+    keys = write["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+    assert len(keys) == 2 and all("Fn::Join" in k for k in keys)  # <detector>#episodes, #feedback
+    joined = [k["Fn::Join"][1][-1] for k in keys]
+    assert joined == ["#episodes", "#feedback"]
