@@ -59,6 +59,24 @@ XRAY_WILDCARD = Ack(
     "X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions; the "
     "statement CDK adds for active tracing must use '*'.",
 )
+SAGEMAKER_PREFIX_LIST_LOOKUP = (
+    Ack(
+        "AwsSolutions-IAM5[Resource::*]",
+        "ec2:DescribeManagedPrefixLists takes no resource; the deploy-time lookup reads the "
+        "region's S3 prefix list id for the SageMaker security group's only outbound rule.",
+    ),
+)
+SAGEMAKER_PREFIX_LIST_LOOKUP_FUNCTION = Ack(
+    "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+    "CDK's own AwsCustomResource function (a deploy-time lookup of the S3 prefix list id) comes "
+    "with the AWS basic execution policy: its own log group only; its one API call is in the "
+    "lookup's inline policy.",
+)
+SAGEMAKER_NETWORK_INTERFACES = (
+    "EC2 network-interface actions SageMaker performs with the execution role to place job and "
+    "endpoint instances in the private subnets (Describe* take no resource; SageMaker names the "
+    "interfaces it creates at run time)"
+)
 API_PUSH_LOGS_ROLE = Ack(
     "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
     "API Gateway's account-level CloudWatch Logs role (needed for execution logging) uses the "
@@ -85,9 +103,11 @@ FRAUD_METRICS_ANY_RESOURCE = Ack(
 )
 _FRAUD_SAGEMAKER_NO_RESOURCE_LEVEL = Ack(
     "AwsSolutions-IAM5[Resource::*]",
-    "Two actions without resource-level permissions: ecr:GetAuthorizationToken (the registry "
-    "login before pulling the DLC image, whose pull actions are scoped to its repository) "
-    "and cloudwatch:PutMetricData (limited to /aws/sagemaker/* namespaces by condition).",
+    "Actions without resource-level permissions: ecr:GetAuthorizationToken (the registry "
+    "login before pulling the DLC image, whose pull actions are scoped to its repository), "
+    "cloudwatch:PutMetricData (limited to /aws/sagemaker/* namespaces by condition), and the "
+    + SAGEMAKER_NETWORK_INTERFACES
+    + ".",
 )
 FRAUD_TRAINING_ROLE: tuple[Ack, ...] = (
     _FRAUD_SAGEMAKER_NO_RESOURCE_LEVEL,
@@ -212,8 +232,10 @@ TOXICITY_API_COGNITO = Ack(
 )
 _TOXICITY_NO_RESOURCE_LEVEL = (
     "Actions without resource-level permissions: ecr:GetAuthorizationToken (the registry login "
-    "before pulling the DLC image, whose pull actions are scoped to its one repository) and "
-    "cloudwatch:PutMetricData (limited by a cloudwatch:namespace condition)."
+    "before pulling the DLC image, whose pull actions are scoped to its one repository), "
+    "cloudwatch:PutMetricData (limited by a cloudwatch:namespace condition), and the "
+    + SAGEMAKER_NETWORK_INTERFACES
+    + "."
 )
 TOXICITY_TRAINING_JOB_ROLE = (
     Ack("AwsSolutions-IAM5[Resource::*]", _TOXICITY_NO_RESOURCE_LEVEL),

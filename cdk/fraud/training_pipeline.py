@@ -17,7 +17,8 @@ Each phase lives in ``cdk/fraud/pipeline/`` (``sagemaker``, ``functions``, ``sta
 scope and joins them into the state machine.
 
 Exposes ``state_machine``, ``topic``, ``functions`` (by name), ``training_role``, ``model_role``,
-``log_group``. State names (``TrainModel``, ``ProcessData``…) are part of the interface: the
+``log_group``, ``sagemaker_network`` (the subnets and security group every SageMaker job and model
+of the stack runs in, network isolated: ``cdk/shared/sagemaker_network.py``). State names (``TrainModel``, ``ProcessData``…) are part of the interface: the
 local runner's overrides and the tests address states by name.
 """
 
@@ -48,6 +49,7 @@ from cdk.shared.iam import (
     use_key,
 )
 from cdk.shared.logs import encrypted_log_group
+from cdk.shared.sagemaker_network import SageMakerNetwork
 from vigil.fraud.contract import TRAINING_JOB_PREFIX
 
 
@@ -83,8 +85,16 @@ class TrainingPipeline(Construct):
         artifacts = SageMakerArtifacts(
             self, training_instance_type=training_instance_type, bundle_dir=bundle_dir
         )
+        # Training jobs and models (and transforms of them) run network isolated in the subnets.
+        self.sagemaker_network = SageMakerNetwork(
+            self, "SageMakerNetwork", vpc=vpc, subnets=subnets
+        )
         self.training_role, self.model_role = sagemaker_roles(
-            self, key=key, processed_bucket=processed_bucket, artifacts=artifacts
+            self,
+            key=key,
+            processed_bucket=processed_bucket,
+            artifacts=artifacts,
+            network=self.sagemaker_network,
         )
         self.functions = pipeline_functions(
             self,
@@ -124,6 +134,7 @@ class TrainingPipeline(Construct):
             source=artifacts.source,
             key=key,
             max_runtime=training_max_runtime,
+            network=self.sagemaker_network,
         )
         graph_load = GraphLoadStates(states, graph_load=self.functions["GraphLoad"])
         endpoint = EndpointStates(
@@ -137,6 +148,7 @@ class TrainingPipeline(Construct):
             endpoint_instance_count=endpoint_instance_count,
             processed_bucket=processed_bucket,
             featurizer_key=featurizer_key,
+            network=self.sagemaker_network,
         )
         graph_load.then(endpoint.start)
         training.end.next(

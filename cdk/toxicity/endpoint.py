@@ -1,7 +1,8 @@
 """The served toxicity model: SageMaker model (the trained ``model.tar.gz`` with its ``code/``),
 endpoint config (real-time instances with a KMS-encrypted volume, or serverless by context) and
 endpoint. The BiLSTM runs in the PyTorch inference DLC, the transformer in the Hugging Face one;
-both load ``code/inference.py``."""
+both load ``code/inference.py``. The model runs network isolated in the stack's private subnets
+(``cdk/shared/sagemaker_network.py``; a serverless endpoint's model takes no subnets)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from constructs import Construct
 from cdk.nag import TOXICITY_ENDPOINT_ROLE, acknowledge
 from cdk.shared.iam import grant_sagemaker_logs_and_metrics
 from cdk.shared.sagemaker import FrameworkImages
+from cdk.shared.sagemaker_network import SageMakerNetwork
 
 
 class ToxicityEndpoint(Construct):
@@ -35,6 +37,7 @@ class ToxicityEndpoint(Construct):
         serverless_max_concurrency: int,
         instance_type: str,
         instance_count: int,
+        network: SageMakerNetwork,
     ):
         super().__init__(scope, construct_id)
         image = "bilstmInference" if served_model == "bilstm" else "transformerInference"
@@ -55,6 +58,7 @@ class ToxicityEndpoint(Construct):
         acknowledge(self.role, *TOXICITY_ENDPOINT_ROLE)
         images.grant_pull(self.role, image)
         grant_sagemaker_logs_and_metrics(self.role, "Endpoints")
+        network.grant_network_interfaces(self.role)
         self.model = sagemaker.CfnModel(
             self,
             "Model",
@@ -69,6 +73,8 @@ class ToxicityEndpoint(Construct):
                     "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
                 },
             ),
+            # network isolated in the private subnets; a bulk transform of this model runs so too
+            **network.cfn_model_properties(serverless=serverless),
         )
         self.model.node.add_dependency(self.role)
         variant = sagemaker.CfnEndpointConfig.ProductionVariantProperty(

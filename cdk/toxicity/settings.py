@@ -37,6 +37,11 @@ class ToxicitySettings(ContextModel):
     serverless_max_concurrency: int = Field(
         5, ge=1, le=200, description="Max concurrent invocations of the serverless endpoint."
     )
+    vpc_cidr: str = Field(
+        "10.41.0.0/16",
+        description="CIDR of the private VPC (isolated subnets only) the SageMaker training jobs, "
+        "model and bulk transforms run in.",
+    )
     endpoint_instance_type: str = Field(
         "ml.m5.large", description="Instance type of the real-time endpoint."
     )

@@ -7,6 +7,7 @@ from constructs import Construct
 
 from cdk.config import SharedSettings
 from cdk.shared.sagemaker import FrameworkImages
+from cdk.shared.sagemaker_network import PrivateVpc, SageMakerNetwork
 from cdk.shared.security import SecurityBaseline
 from cdk.toxicity.bulk_moderation import BulkModeration
 from cdk.toxicity.endpoint import ToxicityEndpoint
@@ -51,6 +52,19 @@ class ToxicityStack(Stack):
                 "transformerInference": huggingface(settings.endpoint_instance_type, "inference"),
             },
         )
+        # Every SageMaker container of this stack runs network isolated in these private subnets.
+        self.network = PrivateVpc(
+            self,
+            "Network",
+            key=self.baseline.key,
+            cidr=settings.vpc_cidr,
+            max_azs=2,
+            log_retention_days=shared.log_retention_days,
+            removal_policy=self.baseline.removal_policy,
+        )
+        self.sagemaker_network = SageMakerNetwork(
+            self, "SageMakerNetwork", vpc=self.network.vpc, subnets=self.network.subnets
+        )
         self.training = ToxicityTraining(
             self,
             "Training",
@@ -63,6 +77,7 @@ class ToxicityStack(Stack):
             max_training_hours=settings.max_training_hours,
             log_retention_days=shared.log_retention_days,
             removal_policy=self.baseline.removal_policy,
+            network=self.sagemaker_network,
         )
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name)
         CfnOutput(
@@ -89,6 +104,7 @@ class ToxicityStack(Stack):
             serverless_max_concurrency=settings.serverless_max_concurrency,
             instance_type=settings.endpoint_instance_type,
             instance_count=settings.endpoint_instance_count,
+            network=self.sagemaker_network,
         )
         self.moderation = ModerationApi(
             self,

@@ -11,6 +11,11 @@ recorded with its inputs and outcome, and starting one is a single
 The training code reaches SageMaker as ``sourcedir.tar.gz`` (script mode:
 ``sagemaker_submit_directory`` + ``sagemaker_program``), built deterministically at synth time
 from ``training/toxicity``, ``inference/toxicity`` and the ``vigil`` modules they import.
+
+Both jobs run network isolated in the stack's private subnets (``cdk/shared/sagemaker_network.py``):
+the source bundle arrives as the ``code`` channel, and the transformer's pretrained model (which it
+would otherwise download from the Hugging Face Hub) as the ``pretrained`` channel, staged once in
+``s3://<data bucket>/pretrained/<model name>/`` (docs/toxicity.md).
 """
 
 from __future__ import annotations
@@ -46,11 +51,29 @@ from cdk.shared.iam import (
 )
 from cdk.shared.logs import encrypted_log_group
 from cdk.shared.sagemaker import FrameworkImages, tree_entries, write_tarball
-from vigil.toxicity.contract import training_job_metric_definitions
+from cdk.shared.sagemaker_network import (
+    IsolatedTrainingJob,
+    SageMakerNetwork,
+    channel_path,
+    code_channel,
+    grant_code_channel,
+)
+from vigil.container_requirements import (
+    WHEELS_DIR,
+    bundle_entries,
+    collect_wheels,
+    read_pins,
+    requirements_file,
+    wheels_source,
+)
+from vigil.toxicity.contract import SERVING_REQUIREMENTS, training_job_metric_definitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREPARED_PREFIX = "prepared"
 MODELS_PREFIX = "models"
+# s3://<data bucket>/pretrained/<model name>/: the transformer job's starting checkpoint
+PRETRAINED_PREFIX = "pretrained"
+PRETRAINED_CHANNEL = "pretrained"
 CHANNELS = ("train", "valid", "test")
 # Every training job the state machine starts is named so; it may touch only these.
 TRAINING_JOB_PREFIX = "vigil-tox-"
@@ -64,17 +87,12 @@ SOURCE_FILES = (
     "vigil/serving_errors.py",
     "vigil/packaging.py",
     "vigil/aws.py",
+    "vigil/container_requirements.py",
 )
-# Installed by the training toolkit before the entry point runs (the DLCs bring torch and, in
-# the Hugging Face image, transformers).
-TRAINING_REQUIREMENTS = (
-    "gensim==4.4.0",
-    "wordfreq==3.1.1",  # the spelling lexicon's English words (vigil.toxicity.lexicon)
-    "pyarrow",
-    "scikit-learn",
-    "matplotlib",
-    "tqdm",
-)
+# requirements/containers/<name>.txt: what the training containers install (the toolkit, from the
+# bundle's wheels/) and what the trained model's code/ installs when served (the job copies the
+# hashed file and its wheels, at their repository paths in the bundle, into code/).
+TRAINING_REQUIREMENTS = "toxicity-training"
 
 
 def training_source_bundle(out: Path | None = None) -> Path:
@@ -85,7 +103,14 @@ def training_source_bundle(out: Path | None = None) -> Path:
         for arcname, path in tree_entries(REPO_ROOT / tree, tree)
     ]
     entries += [(name, (REPO_ROOT / name).read_bytes()) for name in SOURCE_FILES]
-    entries.append(("requirements.txt", ("\n".join(TRAINING_REQUIREMENTS) + "\n").encode()))
+    entries += bundle_entries(TRAINING_REQUIREMENTS)
+    serving = requirements_file(SERVING_REQUIREMENTS)
+    entries.append((serving.relative_to(REPO_ROOT).as_posix(), serving.read_bytes()))
+    wheels = wheels_source(SERVING_REQUIREMENTS)
+    if wheels.is_dir():
+        folder = (WHEELS_DIR / SERVING_REQUIREMENTS).relative_to(REPO_ROOT).as_posix()
+        pins = read_pins(serving)
+        entries += [(f"{folder}/{p.name}", p.read_bytes()) for p in collect_wheels(pins, wheels)]
     out = out or Path(tempfile.mkdtemp(prefix="vigil-toxicity-")) / "sourcedir.tar.gz"
     return write_tarball(entries, out)
 
@@ -111,8 +136,10 @@ class ToxicityTraining(Construct):
         max_training_hours: int,
         log_retention_days: int,
         removal_policy: RemovalPolicy,
+        network: SageMakerNetwork,
     ):
         super().__init__(scope, construct_id)
+        self.network = network
         self.source = s3_assets.Asset(self, "SourceDir", path=str(training_source_bundle()))
         self.role = iam.Role(
             self,
@@ -125,12 +152,16 @@ class ToxicityTraining(Construct):
         # exact actions on its channels (read) and model folders (write), and the code object.
         for channel in CHANNELS:
             read_objects(self.role, bucket, key, f"{PREPARED_PREFIX}/{channel}/")
+        self.pretrained_prefix = f"{PRETRAINED_PREFIX}/{transformer_model_name}/"
+        read_objects(self.role, bucket, key, self.pretrained_prefix)
         for kind in PROGRAMS:
             write_objects(self.role, bucket, key, f"{MODELS_PREFIX}/{kind}/")
         self.role.add_to_policy(
             iam.PolicyStatement(actions=["s3:GetBucketLocation"], resources=[bucket.bucket_arn])
         )
         read_asset(self.role, self.source)
+        grant_code_channel(self.role, self.source)
+        network.grant_network_interfaces(self.role)
         use_key(self.role, key, write=True)
         allow_key_grants(self.role, key)  # the training volume and the model output
         grant_sagemaker_logs_and_metrics(self.role, "TrainingJobs")
@@ -151,7 +182,7 @@ class ToxicityTraining(Construct):
                 image=images.uri("transformerTraining"),
                 instance_type=transformer_instance_type,
                 hyperparameters={
-                    "model-name": transformer_model_name,
+                    "model-name": channel_path(PRETRAINED_CHANNEL),
                     "epochs": "3",
                     "train-batch-size": "16",
                     "max-length": "256",
@@ -185,22 +216,25 @@ class ToxicityTraining(Construct):
         acknowledge(self.state_machine.role, *TRAINING_STATE_MACHINE_ROLE)
 
     def _job(self, kind, *, image, instance_type, hyperparameters, bucket, key, hours):
-        def channel(name: str) -> tasks.Channel:
+        def channel(name: str, prefix: str) -> tasks.Channel:
             return tasks.Channel(
                 channel_name=name,
                 data_source=tasks.DataSource(
                     s3_data_source=tasks.S3DataSource(
-                        s3_location=tasks.S3Location.from_bucket(
-                            bucket, f"{PREPARED_PREFIX}/{name}/"
-                        ),
+                        s3_location=tasks.S3Location.from_bucket(bucket, prefix),
                         s3_data_type=tasks.S3DataType.S3_PREFIX,
                     )
                 ),
             )
 
-        return tasks.SageMakerCreateTrainingJob(
+        channels = [channel(name, f"{PREPARED_PREFIX}/{name}/") for name in CHANNELS]
+        if kind == "transformer":
+            channels.append(channel(PRETRAINED_CHANNEL, self.pretrained_prefix))
+        code, submit_directory = code_channel(self.source)
+        return IsolatedTrainingJob(
             self,
             f"Train{kind.capitalize()}",
+            network=self.network,
             training_job_name=sfn.JsonPath.format(
                 f"{TRAINING_JOB_PREFIX}{kind}-{{}}", sfn.JsonPath.uuid()
             ),
@@ -212,7 +246,7 @@ class ToxicityTraining(Construct):
                     for d in training_job_metric_definitions()
                 ],
             ),
-            input_data_config=[channel(name) for name in CHANNELS],
+            input_data_config=[*channels, code],
             output_data_config=tasks.OutputDataConfig(
                 s3_output_location=tasks.S3Location.from_bucket(bucket, f"{MODELS_PREFIX}/{kind}/"),
                 encryption_key=key,
@@ -226,7 +260,7 @@ class ToxicityTraining(Construct):
             stopping_condition=tasks.StoppingCondition(max_runtime=Duration.hours(hours)),
             hyperparameters={
                 "sagemaker_program": PROGRAMS[kind],
-                "sagemaker_submit_directory": self.source.s3_object_url,
+                "sagemaker_submit_directory": submit_directory,
                 "sagemaker_region": Aws.REGION,
                 **hyperparameters,
             },

@@ -49,7 +49,7 @@ def _missing_requirements(path: str) -> list[str]:
     missing = []
     with open(path, encoding="utf-8") as handle:
         for raw in handle:
-            line = raw.split("#", 1)[0].strip()
+            line = raw.split("#", 1)[0].split(" --hash", 1)[0].strip()
             if not line or line.startswith("-"):
                 continue
             try:

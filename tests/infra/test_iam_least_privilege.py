@@ -126,7 +126,9 @@ def test_toxicity_training_role_reads_channels_and_writes_model_folders(template
     def prefixes(action: str) -> set[str]:
         return {p for s in statements if action in _actions(s) for p in _object_prefixes(s, bucket)}
 
-    assert prefixes("s3:GetObject") == {f"/prepared/{c}/*" for c in ("train", "valid", "test")}
+    assert prefixes("s3:GetObject") == {f"/prepared/{c}/*" for c in ("train", "valid", "test")} | {
+        "/pretrained/roberta-base/*"  # the transformer's starting checkpoint (no Hub access)
+    }
     assert prefixes("s3:PutObject") == {"/models/bilstm/*", "/models/transformer/*"}
 
 

@@ -33,10 +33,6 @@ BIAS_METRIC_NAMES = (
     "min_bpsn_auc",
     "min_bnsp_auc",
 )
-SERVING_REQUIREMENTS = {
-    "bilstm": ["gensim==4.4.0", "scikit-learn"],
-    "transformer": ["scikit-learn"],
-}
 
 
 def flag(value: str | bool) -> bool:
@@ -304,12 +300,19 @@ def finish(
 
 def add_serving_code(model_dir: str | Path, kind: str, entry_point: str | Path) -> None:
     """Write ``code/`` (``entry_point``, the caller's inference.py, the vigil modules it imports,
-    requirements) into the model directory so the job's model.tar.gz deploys as is."""
+    the hashed serving requirements and, where the source has them, their wheels) into the model
+    directory so the job's model.tar.gz deploys as is, network isolated. ``kind`` names the
+    model; both serve with the same requirements."""
+    from vigil.container_requirements import code_files
     from vigil.packaging import add_inference_code
+    from vigil.toxicity.contract import SERVING_REQUIREMENTS
 
+    # the source root: the repository locally, the unpacked source bundle in a training job
+    requirements, wheels = code_files(SERVING_REQUIREMENTS, Path(__file__).resolve().parents[2])
     add_inference_code(
         model_dir,
         entry_point=entry_point,
+        code_files=wheels,
         packages=["vigil.toxicity", "vigil.serving_errors"],
-        requirements=SERVING_REQUIREMENTS[kind],
+        requirements=requirements,
     )

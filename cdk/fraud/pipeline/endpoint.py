@@ -14,6 +14,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from cdk.fraud.pipeline.states import PipelineStates
 from cdk.shared.function import PythonFunction
+from cdk.shared.sagemaker_network import IsolatedModel, SageMakerNetwork
 from vigil.fraud.contract import FEATURIZER_FILE
 
 WAIT_ENDPOINT = Duration.seconds(60)
@@ -35,6 +36,7 @@ class EndpointStates:
         endpoint_instance_count: int,
         processed_bucket: s3.IBucket,
         featurizer_key: str,
+        network: SageMakerNetwork,
     ):
         scope, guard, invoke = states.scope, states.guard, states.invoke
         self.start = invoke(
@@ -47,9 +49,10 @@ class EndpointStates:
             "$.package",
         )
         create_model = guard(
-            tasks.SageMakerCreateModel(
+            IsolatedModel(
                 scope,
                 "CreateModel",
+                network=network,
                 model_name=sfn.JsonPath.string_at("$.config.model.name"),
                 role=iam.Role.from_role_arn(scope, "ModelRoleRef", role.role_arn, mutable=False),
                 primary_container=tasks.ContainerDefinition(

@@ -22,6 +22,7 @@ from cdk.shared.iam import (
     use_key,
     write_objects,
 )
+from cdk.shared.sagemaker_network import SageMakerNetwork, grant_code_channel
 from vigil.fraud.contract import RUNS_PREFIX, accelerated
 
 
@@ -55,9 +56,10 @@ def sagemaker_roles(
     key: kms.IKey,
     processed_bucket: s3.IBucket,
     artifacts: SageMakerArtifacts,
+    network: SageMakerNetwork,
 ) -> tuple[iam.Role, iam.Role]:
     """``TrainingRole`` and ``ModelRole`` in ``scope``: run folders, the key, the DLC images,
-    their own logs and metrics."""
+    their own logs and metrics, and network interfaces in ``network``'s subnets."""
     training_role = iam.Role(
         scope,
         "TrainingRole",
@@ -67,6 +69,7 @@ def sagemaker_roles(
     read_objects(training_role, processed_bucket, key, RUNS_PREFIX)
     write_objects(training_role, processed_bucket, key, RUNS_PREFIX)
     read_asset(training_role, artifacts.source)
+    grant_code_channel(training_role, artifacts.source)
     model_role = iam.Role(
         scope,
         "ModelRole",
@@ -80,6 +83,7 @@ def sagemaker_roles(
     ):
         use_key(role, key, write=True)
         allow_key_grants(role, key)
+        network.grant_network_interfaces(role)
         grant_image_pull(
             role,
             [

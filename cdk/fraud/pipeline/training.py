@@ -1,5 +1,5 @@
 """Training phase: BuildHyperparameters → TrainModel (a SageMaker training job, ``.sync``, on the
-PyTorch DLC with the pinned DGL build)."""
+PyTorch DLC with the pinned DGL build, network isolated in the stack's private subnets)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 
 from cdk.fraud.pipeline.states import PipelineStates
 from cdk.shared.function import PythonFunction
+from cdk.shared.sagemaker_network import IsolatedTrainingJob, SageMakerNetwork, code_channel
 from vigil.fraud.contract import SAGEMAKER_PROGRAM, Hyperparameters, metric_definitions
 
 
@@ -29,6 +30,7 @@ class TrainingStates:
         source: s3_assets.Asset,
         key: kms.IKey,
         max_runtime: Duration,
+        network: SageMakerNetwork,
     ):
         scope = states.scope
         self.start = states.invoke(
@@ -41,10 +43,12 @@ class TrainingStates:
             Hyperparameters.flag(name): sfn.JsonPath.string_at(f"$.hyperparameters.{alias}")
             for name, alias in Hyperparameters.aliases().items()
         }
+        # network isolated: the code arrives as a channel, not from S3 inside the container
+        code, submit_directory = code_channel(source)
         hyperparameters.update(
             {
                 "sagemaker_program": SAGEMAKER_PROGRAM,
-                "sagemaker_submit_directory": source.s3_object_url,
+                "sagemaker_submit_directory": submit_directory,
                 "sagemaker_region": Aws.REGION,
                 "sagemaker_container_log_level": "20",
             }
@@ -52,9 +56,10 @@ class TrainingStates:
         # The L2 tasks grant their roles `kms:GenerateDataKey*`/`kms:ReEncrypt*` on the key; they
         # get immutable references instead, and the roles hold the exact statements.
         self.end = states.guard(
-            tasks.SageMakerCreateTrainingJob(
+            IsolatedTrainingJob(
                 scope,
                 "TrainModel",
+                network=network,
                 training_job_name=sfn.JsonPath.string_at("$.config.training.jobName"),
                 role=iam.Role.from_role_arn(scope, "TrainingRoleRef", role.role_arn, mutable=False),
                 algorithm_specification=tasks.AlgorithmSpecification(
@@ -77,7 +82,8 @@ class TrainingStates:
                                 s3_data_distribution_type=tasks.S3DataDistributionType.FULLY_REPLICATED,
                             )
                         ),
-                    )
+                    ),
+                    code,
                 ],
                 output_data_config=tasks.OutputDataConfig(
                     s3_output_location=tasks.S3Location.from_json_expression(

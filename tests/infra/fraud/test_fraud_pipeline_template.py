@@ -172,7 +172,10 @@ def test_training_job_image_metrics_hyperparameters_and_limits(fraud, definition
     for name, alias in Hyperparameters.aliases().items():
         assert hp[f"{Hyperparameters.flag(name)}.$"] == f"$.hyperparameters.{alias}"
     assert hp["sagemaker_program"] == "train.py"
-    assert hp["sagemaker_submit_directory"].startswith("s3://cdk-")
+    # network isolated: the code bundle arrives as the "code" channel (an asset object)
+    assert hp["sagemaker_submit_directory"].startswith("/opt/ml/input/data/code/")
+    (code,) = [c for c in params["InputDataConfig"] if c["ChannelName"] == "code"]
+    assert "cdk-" in code["DataSource"]["S3DataSource"]["S3Uri"]
     assert params["StoppingCondition"]["MaxRuntimeInSeconds"] == 6 * 3600
     assert params["ResourceConfig"]["VolumeKmsKeyId"].startswith("arn:aws:kms:")
     assert params["OutputDataConfig"]["KmsKeyId"].startswith("arn:aws:kms:")
@@ -251,6 +254,15 @@ RESOURCE_STAR_ALLOWED = {
     "ec2:DeleteNetworkInterface",
     "ec2:AssignPrivateIpAddresses",
     "ec2:UnassignPrivateIpAddresses",
+    # SageMaker places training and endpoint instances in the subnets with the execution role
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    # the deploy-time lookup of the S3 prefix list id for the SageMaker security group
+    "ec2:DescribeManagedPrefixLists",
 }
 
 

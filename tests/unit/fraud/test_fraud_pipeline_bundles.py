@@ -6,6 +6,7 @@ import io
 import tarfile
 
 from cdk.fraud import code_bundles
+from vigil.container_requirements import read_pins, requirements_file
 
 
 def _read(path) -> dict[str, bytes]:
@@ -13,20 +14,27 @@ def _read(path) -> dict[str, bytes]:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
 
-def test_training_bundle_layout_and_dgl_pin_follow_the_instance(tmp_path):
+def test_training_bundle_layout_and_hashed_requirements(tmp_path):
     gpu = _read(code_bundles.training_source_bundle("ml.g5.xlarge", tmp_path / "gpu"))
     cpu = _read(code_bundles.training_source_bundle("ml.m5.xlarge", tmp_path / "cpu"))
     assert gpu["train.py"] == code_bundles.TRAIN_ENTRY.read_bytes()  # sagemaker_program
     assert "training/fraud/train.py" in gpu
     assert "vigil/__init__.py" in gpu and "vigil/fraud/pipeline.py" in gpu
     assert not any("__pycache__" in name or name.endswith(".pyc") for name in gpu)
-    gpu_requirements = gpu["requirements.txt"].decode().splitlines()
-    assert gpu_requirements[:2] == [
-        f"--find-links {code_bundles.DGL_WHEELS_GPU}",
-        f"dgl=={code_bundles.DGL_VERSION}",
-    ]
-    assert cpu["requirements.txt"].decode().splitlines()[0].endswith("/torch-2.3/repo.html")
-    assert not any(line.startswith("torch") for line in gpu_requirements)
+    # one DGL build for both instance kinds, installed with no index, every hash checked
+    assert gpu["requirements.txt"] == cpu["requirements.txt"]
+    lines = gpu["requirements.txt"].decode().splitlines()
+    assert lines[:3] == ["--no-index", "--find-links wheels", "--require-hashes"]
+    pins = read_pins(requirements_file(code_bundles.TRAINING_REQUIREMENTS))
+    assert lines[3:] == [pin.line() for pin in pins]
+    assert any(line.startswith("dgl==2.1.0 --hash=sha256:") for line in lines)
+    assert not any(line.startswith(("torch==", "numpy==")) for line in lines)
+
+
+def test_inference_bundle_installs_nothing(tmp_path):
+    bundle = _read(code_bundles.inference_code_bundle(tmp_path))
+    assert "code/inference.py" in bundle
+    assert not any(name.endswith("requirements.txt") for name in bundle)
 
 
 def test_bundles_are_byte_for_byte_reproducible(tmp_path):
@@ -39,7 +47,6 @@ def test_bundles_are_byte_for_byte_reproducible(tmp_path):
 
 def test_image_pairing_is_documented_in_one_place():
     assert code_bundles.PYTORCH_VERSION == "2.3"
-    assert "torch-2.3" in code_bundles.DGL_WHEELS_CPU and "torch-2.3" in code_bundles.DGL_WHEELS_GPU
     images = code_bundles.dlc_images()
     assert images["us-east-1"]["trainingGpu"].endswith("pytorch-training:2.3-gpu-py311")
     assert images["us-east-1"]["trainingCpu"].endswith("pytorch-training:2.3-cpu-py311")
