@@ -65,7 +65,7 @@ from vigil.air_quality.config import MINUTES_PER_DAY, DetectorConfig
 from vigil.air_quality.kernel import ANOMALY, OK, WARMUP
 from vigil.air_quality.records import DIM_SEPARATOR, Batch, Reject
 
-STATE_VERSION = 7
+STATE_VERSION = 8
 MISSING = 3
 STATUS_NAMES = {OK: "ok", ANOMALY: "anomaly", WARMUP: "warmup", MISSING: "missing"}
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -225,8 +225,10 @@ class Detector:
         self.nobs = z(0, dtype=np.int64)
         self.offset = z(0)  # log transform: yt = log1p(y / offset); 0 → no transform
         # the novelty statistic's ring of each series' recent raw values (float32: half the state)
-        history = config.model.novelty_history if config.model.novelty_window else 0
+        history = config.model.novelty_history if config.novelty_window else 0
         self.recent = z((0, history), dtype=np.float32)
+        bins = kernel.NOVELTY_BINS if config.novelty_window else 0
+        self.novelty_counts = z((0, bins))  # and the histogram of its distances
         # open (not yet closed) intervals: aggregated partial sums, and record hashes for dedup
         self.ob_iv = z(0, dtype=np.int64)
         self.ob_sid = z(0, dtype=np.int64)
@@ -289,6 +291,7 @@ class Detector:
         self.aux[first:, _AUX_XCOV + measure] = 1.0
         self.offset = grow(self.offset)
         self.recent = grow(self.recent, np.nan)
+        self.novelty_counts = grow(self.novelty_counts)
         self.loc_of = np.concatenate([self.loc_of, np.asarray(rows, dtype=np.int64)])
         return np.arange(first, first + k, dtype=np.int64)
 
@@ -845,6 +848,7 @@ _ARRAYS = (
     "nobs",
     "offset",
     "recent",
+    "novelty_counts",
     "ob_iv",
     "ob_sid",
     "ob_sum",

@@ -61,15 +61,18 @@ TYPICAL_RUN_HALF_LIFE_MINUTES = 5 * MINUTES_PER_DAY  # a series' longest usual r
 # (its resolution: the smallest non-zero change seen, inf: none yet; its longest usual run of
 # repeated values; the log of its statistic's peaks threshold; the decaying peak of its recent
 # rarity, which a new alert must exceed; the excess moments of its peaks; the last interval's
-# rarity), the novelty statistic's own tail (log threshold, NaN: no non-zero distance yet; excess
-# moments), then the covariance row
+# rarity), the novelty statistic's own distribution (the log of its first non-zero distance, which
+# anchors the histogram's bins, NaN: none yet; the weight the next distance counts with, which
+# grows as older ones fade; the histogram's total weight; the values the ring has taken, gap
+# markers included), then the covariance row
 AUX_DEV_SCALE, AUX_U1, AUX_U2, AUX_SC1, AUX_RATIO = 0, 1, 2, 3, 4
 AUX_EW_CZ, AUX_EW_CZ2, AUX_RUN, AUX_LAST_CZ = 5, 6, 7, 8
 AUX_RESOLUTION, AUX_TYPICAL_RUN, AUX_LOG_TAIL, AUX_ALERT_PEAK = 9, 10, 11, 12
 AUX_EXCESS_M1, AUX_EXCESS_M2, AUX_LAST_RARITY = 13, 14, 15
-AUX_NOVEL_LOG_TAIL, AUX_NOVEL_M1, AUX_NOVEL_M2 = 16, 17, 18
-AUX_CROSS, AUX_XCOV = 5, 19
-_NOVELTY_INIT = (np.nan, 0.0, 0.0)
+AUX_NOVEL_ANCHOR, AUX_NOVEL_UNIT, AUX_NOVEL_TOTAL = 16, 17, 18
+AUX_NOVEL_COUNT = 19
+AUX_CROSS, AUX_XCOV = 5, 20
+_NOVELTY_INIT = (np.nan, 1.0, 0.0, 0.0)
 AUX_INIT = np.array(
     [
         0.0,
@@ -88,6 +91,13 @@ AUX_INIT = np.array(
 )
 REASON_NOVEL = 10  # the last few values form a pattern unlike any in the series' recent history
 EXCESS_RHO = 0.01  # the excess moments follow about the last 100 peaks
+# the novelty distances' histogram: bins of log(distance / anchor) over +-NOVELTY_LOG_SPAN (a
+# distance of exactly 0, a repeat of an earlier pattern, has bin 0); a distance counts for half as
+# much after NOVELTY_HALF_LIVES times the series' history, and rarity needs NOVELTY_MIN_COUNT
+NOVELTY_BINS = 64
+NOVELTY_LOG_SPAN = 12.0
+NOVELTY_HALF_LIVES = 2.0
+NOVELTY_MIN_COUNT = 50.0
 
 
 class State(NamedTuple):
@@ -109,6 +119,7 @@ class State(NamedTuple):
     offset: np.ndarray  # transform: > 0 log1p(y / offset), < 0 sqrt(y / -offset), 0 identity,
     # NaN: a non-negative series that has shown only zeros (its scale is not known yet)
     recent: np.ndarray  # [series, novelty_history] float32 ring of raw values, by nobs
+    novelty_counts: np.ndarray  # [series, NOVELTY_BINS] histogram of the novelty distances
 
 
 class Params(NamedTuple):
@@ -145,6 +156,7 @@ class Params(NamedTuple):
     warm_after: float  # scored intervals before a series may alert
     severity_threshold: float
     novelty_window: int  # values in the pattern the novelty statistic compares (0: off)
+    novelty_growth: float  # per distance, of the weight the next one counts with
 
 
 def params_from(config) -> Params:
@@ -182,7 +194,8 @@ def params_from(config) -> Params:
         transform=transform,
         warm_after=float(max(config.warmup_intervals, 1)),
         severity_threshold=config.severity_threshold,
-        novelty_window=p.novelty_window,
+        novelty_window=config.novelty_window,
+        novelty_growth=2.0 ** (1.0 / max(NOVELTY_HALF_LIVES * p.novelty_history, 1.0)),
     )
 
 
@@ -315,10 +328,12 @@ def init_series(st, p, sid, y):
         _init_tail(st, p, s)
         st.aux[s, AUX_ALERT_PEAK] = 0.0
         st.aux[s, AUX_LAST_RARITY] = 0.0
-        st.aux[s, AUX_NOVEL_LOG_TAIL] = math.nan
-        st.aux[s, AUX_NOVEL_M1] = 0.0
-        st.aux[s, AUX_NOVEL_M2] = 0.0
+        st.aux[s, AUX_NOVEL_ANCHOR] = math.nan
+        st.aux[s, AUX_NOVEL_UNIT] = 1.0
+        st.aux[s, AUX_NOVEL_TOTAL] = 0.0
+        st.aux[s, AUX_NOVEL_COUNT] = 0.0
         st.recent[s, :] = math.nan
+        st.novelty_counts[s, :] = 0.0
         st.nobs[s] = 0
 
 
@@ -365,7 +380,7 @@ def _tail_decades(st, p, s, z_eff):
 
 
 @njit
-def _novelty(st, p, s, y):
+def _novelty(st, p, s, y, adjacent):
     """Keep y in the series' ring of recent values; return how far the last novelty_window
     values are from the nearest earlier run of as many values in the ring (root mean square, in
     the series' own units), NaN until the ring holds two runs that do not overlap.
@@ -373,75 +388,109 @@ def _novelty(st, p, s, y):
     A pattern the series has shown before (a daily peak, a burst of the usual shape, a plateau
     it often sits on) has a close neighbour; one it has not (spikes that come denser than ever,
     a level it never took, a shape it never drew) has none. No model of the series is assumed,
-    so this catches what a forecast's residual misses on irregular metrics."""
+    so this catches what a forecast's residual misses on irregular metrics.
+
+    A pattern is consecutive intervals: after missing data the ring takes a NaN before y, so no
+    run that spans the gap is compared (NaN is never nearer), and none is scored until the
+    series has reported novelty_window intervals in a row again."""
     ring = st.recent[s]
     size = ring.size
     m = p.novelty_window
-    k = st.nobs[s]  # values kept before this one: y is value number k
-    if size == 0 or m <= 0 or k < 0:
+    if size == 0 or m <= 0 or st.nobs[s] < 0:
         return math.nan
-    ring[k % size] = y
+    k = int(st.aux[s, AUX_NOVEL_COUNT])  # values the ring has taken: y is number k
+    if not adjacent and k > 0:
+        ring[k % size] = math.nan
+        k += 1
+    st.aux[s, AUX_NOVEL_COUNT] = k + 1
+    now = k % size
+    ring[now] = y
+    for i in range(1, m):
+        if k - i < 0 or ring[(k - i) % size] != ring[(k - i) % size]:
+            return math.nan
     first = _max(m - 1, k - size + m)  # earliest run end whose values are all still kept
     last = k - m  # latest run end that does not overlap the current run
     if last < first:
         return math.nan
+    # newest runs first (the nearest is often recent, and a close first bound abandons the
+    # rest early); positions wrap by comparison, not modulo: this is the detector's hot loop
     best = math.inf
-    for j in range(first, last + 1):
-        total = 0.0
-        for i in range(m):
-            diff = float(ring[(k - i) % size]) - float(ring[(j - i) % size])
+    current = float(ring[now])
+    at = int(last % size)
+    for _ in range(last - first + 1):
+        diff = current - float(ring[at])
+        total = diff * diff
+        i = 1
+        while i < m and total < best:  # early abandon: this run is already farther
+            a, b = now - i, at - i
+            if a < 0:
+                a += size
+            if b < 0:
+                b += size
+            diff = float(ring[a]) - float(ring[b])
             total += diff * diff
-            if total >= best:  # early abandon: this run is already farther than the best
-                break
+            i += 1
         if total < best:
             best = total
-    return math.sqrt(best / m)
+        at -= 1
+        if at < 0:
+            at = size - 1
+    return math.sqrt(best / m) if best < math.inf else math.nan
+
+
+@njit
+def _novelty_position(st, s, distance):
+    """Where a distance falls in the histogram: its bin (0: an exact repeat) and its place
+    within the bin (0 to 1, on the log scale)."""
+    if not distance > 0.0:
+        return 0, 0.0
+    span = 2.0 * NOVELTY_LOG_SPAN / (NOVELTY_BINS - 1)
+    position = (math.log(distance) - st.aux[s, AUX_NOVEL_ANCHOR] + NOVELTY_LOG_SPAN) / span
+    position = _clip(position, 0.0, NOVELTY_BINS - 1.0 - 1e-9)
+    return int(position) + 1, position - int(position)
 
 
 @njit
 def _novelty_decades(st, p, s, distance):
-    """How rare the novelty distance is for this series (-log10 of its tail probability), from
-    its own peaks over a quantile threshold, as ``_tail_decades`` does for the statistics. Its
-    unit is the series' own, so the law starts at the first non-zero distance, not at a prior."""
+    """How rare the novelty distance is for this series (-log10 of the share of its earlier
+    distances, recent ones weighing more, that were at least as large). An empirical rank, not a
+    fitted law: the distances of irregular metrics follow no one family (exact repeats, quantised
+    steps, bursts), and a rank needs no assumption about which. Below tail_share: its rarity."""
     base = -math.log10(p.tail_share)
-    log_threshold = st.aux[s, AUX_NOVEL_LOG_TAIL]
-    if not (distance > 0.0 and log_threshold == log_threshold):
+    anchor = st.aux[s, AUX_NOVEL_ANCHOR]
+    total = st.aux[s, AUX_NOVEL_TOTAL]
+    unit = st.aux[s, AUX_NOVEL_UNIT]
+    if not (distance > 0.0 and anchor == anchor and total >= NOVELTY_MIN_COUNT * unit):
         return base
-    threshold = math.exp(log_threshold)
-    if not distance > threshold:
-        return base
-    m1 = st.aux[s, AUX_NOVEL_M1]
-    var = _max(st.aux[s, AUX_NOVEL_M2] - m1 * m1, 1e-12 * m1 * m1)
-    ratio = m1 * m1 / var
-    shape = _clip(0.5 * (1.0 - ratio), 0.0, 0.9)
-    scale = _max(m1 if shape == 0.0 else 0.5 * m1 * (1.0 + ratio), 1e-12 * threshold)
-    excess = distance - threshold
-    log_survival = -excess / scale if shape == 0.0 else -math.log1p(shape * excess / scale) / shape
-    return base - log_survival / math.log(10.0)
+    # the distances at least as large: the bins above, and the share of its own bin above it
+    # (spread evenly on the log scale)
+    own, within = _novelty_position(st, s, distance)
+    at_least = (1.0 - within) * st.novelty_counts[s, own]
+    for b in range(own + 1, NOVELTY_BINS):
+        at_least += st.novelty_counts[s, b]
+    return _max(-math.log10((at_least + unit) / (total + unit)), base)
 
 
 @njit
-def _learn_novelty_tail(st, p, s, distance):
-    """Move the novelty threshold toward its quantile; each peak over it teaches the tail."""
+def _learn_novelty(st, p, s, distance):
+    """Count the distance in the series' histogram; older distances fade (the weight of a new
+    one grows instead, and all are rescaled before it overflows)."""
     if distance != distance:
         return
-    log_threshold = st.aux[s, AUX_NOVEL_LOG_TAIL]
-    if log_threshold != log_threshold:
-        if distance > 0.0:  # zeros until then: a flat start has shown no unit yet
-            st.aux[s, AUX_NOVEL_LOG_TAIL] = math.log(distance)
-        st.aux[s, AUX_NOVEL_M1] = 0.5 * distance
-        st.aux[s, AUX_NOVEL_M2] = 0.5 * distance * distance
-        return
-    threshold = math.exp(log_threshold)
-    exceeded = distance > threshold
-    st.aux[s, AUX_NOVEL_LOG_TAIL] = log_threshold + p.tail_rate * (
-        (1.0 if exceeded else 0.0) - p.tail_share
-    )
-    if exceeded:
-        m1 = st.aux[s, AUX_NOVEL_M1]
-        excess = _min(distance - threshold, 50.0 * m1)
-        st.aux[s, AUX_NOVEL_M1] = m1 + EXCESS_RHO * (excess - m1)
-        st.aux[s, AUX_NOVEL_M2] += EXCESS_RHO * (excess * excess - st.aux[s, AUX_NOVEL_M2])
+    if st.aux[s, AUX_NOVEL_ANCHOR] != st.aux[s, AUX_NOVEL_ANCHOR]:
+        if not distance > 0.0:  # zeros until then: a flat start has shown no unit yet
+            return
+        st.aux[s, AUX_NOVEL_ANCHOR] = math.log(distance)
+    unit = st.aux[s, AUX_NOVEL_UNIT]
+    st.novelty_counts[s, _novelty_position(st, s, distance)[0]] += unit
+    st.aux[s, AUX_NOVEL_TOTAL] += unit
+    unit *= p.novelty_growth
+    if unit > 1e100:
+        for b in range(NOVELTY_BINS):
+            st.novelty_counts[s, b] /= unit
+        st.aux[s, AUX_NOVEL_TOTAL] /= unit
+        unit = 1.0
+    st.aux[s, AUX_NOVEL_UNIT] = unit
 
 
 @njit
@@ -617,10 +666,10 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
     # The novelty of the latest pattern has its own tail; the rarer of the two is what the
     # interval shows and alerts on. The model learns as before: a pattern new to the series is
     # not evidence that the forecast is wrong.
-    distance = _novelty(st, p, s, y)
+    distance = _novelty(st, p, s, y, adjacent)
     novel_decades = _novelty_decades(st, p, s, distance)
     shown = severity
-    if exceeded and novel_decades > decades:
+    if novel_decades > decades:
         decades, reason = novel_decades, REASON_NOVEL
         shown = 100.0 * _clip((decades - base) / (p.rare_decades - base), 0.0, 1.0)
     # An anomaly is raised when it begins or gets worse: rarer than the previous interval and
@@ -677,7 +726,7 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
             excess = _min(z_eff - threshold, 50.0 * st.aux[s, AUX_EXCESS_M1])
             st.aux[s, AUX_EXCESS_M1] += EXCESS_RHO * (excess - st.aux[s, AUX_EXCESS_M1])
             st.aux[s, AUX_EXCESS_M2] += EXCESS_RHO * (excess * excess - st.aux[s, AUX_EXCESS_M2])
-        _learn_novelty_tail(st, p, s, distance)
+        _learn_novelty(st, p, s, distance)
         st.aux[s, AUX_RESOLUTION] = resolution
         st.aux[s, AUX_TYPICAL_RUN] = typical_run
         st.slow[s] += SLOW_ALPHA * (st.level[s] - st.slow[s]) * damp
