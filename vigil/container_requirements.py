@@ -32,6 +32,10 @@ WHEELS_DIR = REPO_ROOT / "build" / "container-wheels"
 # synth reads the wheel folders from here instead (a folder with one subfolder per name)
 WHEELS_DIR_ENV = "VIGIL_CONTAINER_WHEELS"
 BUNDLE_WHEELS = "wheels"
+# What a trained toxicity model's code/ installs when served: its training job writes it there
+# (vigil.toxicity.training.add_serving_code), so the name is here, importable with no third-party
+# package in the training container.
+TOXICITY_SERVING = "toxicity-serving"
 # The platform every SageMaker framework image Vigil uses runs on: Linux x86_64 with glibc 2.31
 # (Ubuntu 20.04 based DLCs), CPython 3.11. Wheels of any manylinux tag up to glibc 2.31 install.
 GLIBC_MINOR = 31

@@ -59,6 +59,7 @@ from cdk.shared.sagemaker_network import (
     grant_code_channel,
 )
 from vigil.container_requirements import (
+    TOXICITY_SERVING,
     WHEELS_DIR,
     bundle_entries,
     collect_wheels,
@@ -66,7 +67,7 @@ from vigil.container_requirements import (
     requirements_file,
     wheels_source,
 )
-from vigil.toxicity.contract import SERVING_REQUIREMENTS, training_job_metric_definitions
+from vigil.toxicity.contract import training_job_metric_definitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREPARED_PREFIX = "prepared"
@@ -104,11 +105,11 @@ def training_source_bundle(out: Path | None = None) -> Path:
     ]
     entries += [(name, (REPO_ROOT / name).read_bytes()) for name in SOURCE_FILES]
     entries += bundle_entries(TRAINING_REQUIREMENTS)
-    serving = requirements_file(SERVING_REQUIREMENTS)
+    serving = requirements_file(TOXICITY_SERVING)
     entries.append((serving.relative_to(REPO_ROOT).as_posix(), serving.read_bytes()))
-    wheels = wheels_source(SERVING_REQUIREMENTS)
+    wheels = wheels_source(TOXICITY_SERVING)
     if wheels.is_dir():
-        folder = (WHEELS_DIR / SERVING_REQUIREMENTS).relative_to(REPO_ROOT).as_posix()
+        folder = (WHEELS_DIR / TOXICITY_SERVING).relative_to(REPO_ROOT).as_posix()
         pins = read_pins(serving)
         entries += [(f"{folder}/{p.name}", p.read_bytes()) for p in collect_wheels(pins, wheels)]
     out = out or Path(tempfile.mkdtemp(prefix="vigil-toxicity-")) / "sourcedir.tar.gz"

@@ -17,6 +17,7 @@ import pytest
 from vigil.container_requirements import (
     PROVIDED_BY_IMAGE,
     REQUIREMENTS_DIR,
+    TOXICITY_SERVING,
     Pin,
     UnpinnedRequirement,
     canonical,
@@ -169,21 +170,19 @@ def test_a_bundle_installs_with_no_index_and_checks_every_hash(tmp_path):
 def test_toxicity_model_code_gets_the_hashed_serving_requirements(tmp_path):
     """What a toxicity training job writes into its model's code/: the hashed serving pins and,
     from a source laid out as the repository, their wheels."""
-    from vigil.toxicity.contract import SERVING_REQUIREMENTS
-
     root = tmp_path / "source"
     pins_dir = root / "requirements" / "containers"
     pins_dir.mkdir(parents=True)
-    wheels = root / "build" / "container-wheels" / SERVING_REQUIREMENTS
+    wheels = root / "build" / "container-wheels" / TOXICITY_SERVING
     wheels.mkdir(parents=True)
     wheel = _wheel(wheels, "alpha", "1.0")
-    (pins_dir / f"{SERVING_REQUIREMENTS}.txt").write_text(_pin(wheel).line() + "\n")
+    (pins_dir / f"{TOXICITY_SERVING}.txt").write_text(_pin(wheel).line() + "\n")
 
-    lines, files = code_files(SERVING_REQUIREMENTS, root)
+    lines, files = code_files(TOXICITY_SERVING, root)
 
     assert lines == requirements_text([_pin(wheel)]).splitlines()
     assert files == {f"wheels/{wheel.name}": wheel}
-    repository_lines, _ = code_files(SERVING_REQUIREMENTS)
+    repository_lines, _ = code_files(TOXICITY_SERVING)
     assert any(line.startswith("gensim==4.4.0 --hash=sha256:") for line in repository_lines)
 
 
@@ -198,3 +197,39 @@ def test_the_toxicity_source_bundle_carries_the_hashed_files():
     lines = requirements.splitlines()
     assert lines[:3] == ["--no-index", "--find-links wheels", "--require-hashes"]
     assert lines[3:] == [p.line() for p in read_pins(REQUIREMENTS_DIR / "toxicity-training.txt")]
+
+
+def test_a_toxicity_training_job_writes_its_model_code_from_the_bundle(tmp_path):
+    """Run from the unpacked source bundle alone (as in the container, where the repository is
+    not there), the job's add_serving_code finds its vigil modules and the hashed serving file."""
+    from cdk.toxicity.training import training_source_bundle
+
+    source = tmp_path / "source"
+    with tarfile.open(training_source_bundle(tmp_path / "sourcedir.tar.gz")) as tar:
+        tar.extractall(source, filter="data")
+    model = tmp_path / "model"
+    model.mkdir()
+    entry = source / "inference" / "toxicity" / "bilstm" / "inference.py"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from vigil.toxicity.training import add_serving_code;"
+            " import vigil; assert vigil.__file__.startswith(sys.argv[3]), vigil.__file__;"
+            " add_serving_code(sys.argv[1], 'bilstm', sys.argv[2])",
+            str(model),
+            str(entry),
+            str(source),
+        ],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(source), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    written = (model / "code" / "requirements.txt").read_text().splitlines()
+    assert written[3:] == [
+        p.line() for p in read_pins(REQUIREMENTS_DIR / f"{TOXICITY_SERVING}.txt")
+    ]
+    assert (model / "code" / "inference.py").is_file()

@@ -31,9 +31,6 @@ __all__ = [
 # repeated splits of all the rows (its best_model); this follows that ranking
 # (docs/toxicity-evaluation.md says what has been measured).
 SERVED_MODEL = "transformer"
-# requirements/containers/<name>.txt that a trained model's code/ installs when served (hashed,
-# with its wheels: vigil.container_requirements)
-SERVING_REQUIREMENTS = "toxicity-serving"
 # Identity sentences both models' recipes add to the training data (the bias mitigation,
 # vigil.toxicity.bias): every term x neutral and toxic augmentation template once, both classes
 # balanced per identity. The benchmark trains with it.

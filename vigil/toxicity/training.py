@@ -303,12 +303,11 @@ def add_serving_code(model_dir: str | Path, kind: str, entry_point: str | Path) 
     the hashed serving requirements and, where the source has them, their wheels) into the model
     directory so the job's model.tar.gz deploys as is, network isolated. ``kind`` names the
     model; both serve with the same requirements."""
-    from vigil.container_requirements import code_files
+    from vigil.container_requirements import TOXICITY_SERVING, code_files
     from vigil.packaging import add_inference_code
-    from vigil.toxicity.contract import SERVING_REQUIREMENTS
 
     # the source root: the repository locally, the unpacked source bundle in a training job
-    requirements, wheels = code_files(SERVING_REQUIREMENTS, Path(__file__).resolve().parents[2])
+    requirements, wheels = code_files(TOXICITY_SERVING, Path(__file__).resolve().parents[2])
     add_inference_code(
         model_dir,
         entry_point=entry_point,
