@@ -3,6 +3,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";
+import { initAirOperations } from "./air_operations.js";
 
 const state = {
   config: { mode: "local", apiBase: "/api" },
@@ -445,6 +446,7 @@ async function start() {
   }
   every(5000, loadAnomalies);
   every(10000, loadStatus);
+  every(5000, initAirOperations({ api, section: $("air") }));
   document.body.dataset.ready = "true";
 }
 
