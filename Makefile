@@ -3,12 +3,13 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap demo demo-fraud demo-air demo-toxicity test test-fast synth lint format bench mutation lock clean
+.PHONY: help bootstrap demo demo-fraud demo-air demo-toxicity test test-fast synth container-wheels lint format bench mutation lock clean
 
 help:
 	@echo "make demo   - run all three systems end to end on local stand-ins"
 	@echo "make test   - run the whole test suite (lint, cdk-nag, cfn-lint, unit, integration)"
 	@echo "make synth  - synthesize every stack to cdk.out/"
+	@echo "make container-wheels - fetch the SageMaker containers' hash-pinned wheels (before synth/deploy)"
 	@echo "make lint   - ruff check + format check"
 	@echo "make bench  - run every benchmark under benchmarks/ (JSON last line each)"
 	@echo "make mutation - mutation testing of the modules that decide answers (long: module by module)"
@@ -39,6 +40,11 @@ synth: bootstrap
 	rm -rf cdk.out
 	npx cdk synth --quiet --output cdk.out
 	@ls cdk.out/*.template.json
+
+# The wheels the SageMaker code bundles carry (docs/security.md); WHEELS_SOURCE=<folder> reads a
+# local wheel folder instead of the index.
+container-wheels: bootstrap
+	$(PY) scripts/container_requirements.py wheels $(if $(WHEELS_SOURCE),--source $(WHEELS_SOURCE))
 
 lint: bootstrap
 	$(PY) -m ruff check .
