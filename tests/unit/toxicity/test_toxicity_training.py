@@ -104,6 +104,17 @@ def test_transformer_prints_metric_lines_and_keeps_the_best_checkpoint(tiny_tran
     assert meta["loss_mode"] == "MULTI_LABEL" and meta["labels"] == list(JIGSAW_LABELS)
 
 
+def test_transformer_training_leaves_the_int8_graph_and_measures_it(tiny_transformer):
+    from vigil.toxicity.transformer import ONNX_FILE, SERVING_PRECISIONS
+
+    out, summary = tiny_transformer
+    assert (out / "model" / ONNX_FILE).is_file()
+    meta = json.loads((out / "model" / "vigil_toxicity.json").read_text())
+    check = meta["serving_precision_check"]
+    assert meta["serving_precision"] in SERVING_PRECISIONS
+    assert 0.0 <= check["valid_mean_auc_onnx-int8"] <= 1.0  # the graph was scored first
+
+
 def test_transformer_metric_lines_parse(tox_channels, tmp_path, capsys):
     from transformers import TrainerControl, TrainerState, TrainingArguments
 

@@ -43,6 +43,7 @@ from vigil.toxicity.transformer import (
     Collator,
     TextDataset,
     choose_serving_precision,
+    export_onnx_int8,
     freeze_lower_layers,
     make_trainer_class,
     metric_lines_callback,
@@ -233,12 +234,14 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer.save_pretrained(str(model_dir))
     if normalizer.lexicon is not None:
         normalizer.lexicon.save(model_dir)
+    export_onnx_int8(model, model_dir)
     # int8 on the endpoint only when it keeps the valid mean ROC-AUC of the trained weights
     precision_check = choose_serving_precision(
         model,
         tokenizer,
         data.valid.texts,
         data.valid.targets,
+        folder=model_dir,
         full_precision_probs=valid_probs,
         **kwargs,
     )
