@@ -107,7 +107,7 @@ def test_transformer_prints_metric_lines_and_keeps_the_best_checkpoint(tiny_tran
 def test_transformer_training_leaves_the_int8_graph_and_measures_it(tiny_transformer):
     from vigil.toxicity.transformer import ONNX_FILE, SERVING_PRECISIONS
 
-    out, summary = tiny_transformer
+    out, _ = tiny_transformer
     assert (out / "model" / ONNX_FILE).is_file()
     meta = json.loads((out / "model" / "vigil_toxicity.json").read_text())
     check = meta["serving_precision_check"]
