@@ -12,8 +12,8 @@ Two ways in, both from project code:
 - the ``vigil-dgl-compat.pth`` file that ``scripts/install_dgl_shim.py`` (run by the Makefile's
   bootstrap) writes into the virtualenv, so a plain ``python -c "import dgl"`` works too.
 
-In the cloud, SageMaker's DGL-capable PyTorch image is paired with the DGL build made for its
-torch release (see docs/fraud-training.md), so the hook finds the library and stays out of the way.
+In the cloud, the SageMaker training job installs the same DGL 2.1.0 on the PyTorch 2.3 image
+(docs/fraud-pipeline.md), and ``vigil.fraud`` imports DGL through this module there too.
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ class FraudSettings(ContextModel):
     training_instance_type: str = Field(
         _default(PipelineEnvironment, "training_instance_type"),
         pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$",
-        description="Default SageMaker training instance (GPU vs CPU picks the image and DGL build at synth).",
+        description="Default SageMaker training instance (GPU vs CPU picks the image at synth).",
     )
     training_max_runtime_hours: int = Field(
         6, ge=1, le=120, description="SageMaker training job stopping condition."

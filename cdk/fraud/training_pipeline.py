@@ -10,7 +10,7 @@ Every task retries throttling errors and catches everything else into ``NotifyFa
 KMS-encrypted topic, the error and its cause) → ``PipelineFailed``. Helper Lambdas are thin
 Powertools handlers over :mod:`vigil.fraud.pipeline`. Image URIs come from the SageMaker SDK at
 synth time (a per-region mapping); training runs the PyTorch DLC with a pinned DGL build
-(``cdk/fraud/code_bundles.py``).
+(``cdk/fraud/code_bundles.py``), network isolated in the private subnets.
 
 Each phase lives in ``cdk/fraud/pipeline/`` (``sagemaker``, ``functions``, ``states``, ``etl``,
 ``training``, ``graph_load``, ``endpoint``); this construct creates them in order in its own

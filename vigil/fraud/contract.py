@@ -83,7 +83,7 @@ def metric_definitions() -> list[dict[str, str]]:
 
 
 def accelerated(instance_type: str) -> bool:
-    """GPU instance families (the training image and DGL build differ for them)."""
+    """GPU instance families (the training image differs for them)."""
     family = instance_type.split(".")[1]
     return family[0] in "gp" and not family.startswith("c")
 

@@ -133,8 +133,8 @@ def normalize_input(
     training_type = request.instance_types.training or env.training_instance_type
     if accelerated(training_type) != accelerated(env.training_instance_type):
         raise PipelineError(
-            f"instanceTypes.training {training_type!r}: this deployment's training image and DGL "
-            f"build are for {'GPU' if accelerated(env.training_instance_type) else 'CPU'} "
+            f"instanceTypes.training {training_type!r}: this deployment's training image is "
+            f"for {'GPU' if accelerated(env.training_instance_type) else 'CPU'} "
             f"instances like {env.training_instance_type!r} (change vigil:fraud:trainingInstanceType)"
         )
     run_root = f"s3://{env.processed_bucket}/{RUNS_PREFIX}{run_id}/"
