@@ -51,7 +51,8 @@ from vigil.air_quality.contract import (
 from vigil.air_quality.interval_table import TTL_ATTRIBUTE as INTERVALS_TTL_ATTRIBUTE
 
 # What the detector does with its tables (vigil/air_quality/service.py): item reads, writes and
-# queries of its state; anomalies are only written.
+# queries of its state; anomalies, episodes, data quality and status are written, and the
+# operators' queued verdicts (one partition) queried and removed once learnt.
 STATE_TABLE_ACTIONS = (
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
@@ -64,6 +65,7 @@ STATE_TABLE_ACTIONS = (
     "dynamodb:DescribeTable",
 )
 ANOMALY_TABLE_ACTIONS = (
+    "dynamodb:Query",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",

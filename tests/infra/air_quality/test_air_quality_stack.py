@@ -135,3 +135,29 @@ def test_alert_topic_is_encrypted(template):
         if logical_id.startswith("AlertsTopic")
     ]
     assert "KmsMasterKeyId" in topic
+
+
+def test_the_detector_may_query_the_anomaly_table_for_queued_feedback(template):
+    """It reads the operators' queued verdicts (``<detector>#feedback``) at every run: without
+    Query on the anomaly table every invocation would fail."""
+    tables = template.find_resources("AWS::DynamoDB::Table")
+    (anomalies,) = [
+        name
+        for name, table in tables.items()
+        if any(
+            i.get("IndexName") == "byDimension"
+            for i in table["Properties"].get("GlobalSecondaryIndexes", [])
+        )
+    ]
+    statements = [
+        s
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if anomalies in json.dumps(s["Resource"])
+    ]
+    actions = {
+        a
+        for s in statements
+        for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    }
+    assert {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"} <= actions
