@@ -55,15 +55,15 @@ SPEC = FeaturizerSpec(
 )
 
 
-# What the module's stand-ins set in the environment; the harness's per-test fixture removes
+# What the stack's stand-ins set in the environment; the harness's per-test fixture removes
 # AWS_ENDPOINT_URL before each test, so it is set again for every test here.
-MODULE_ENVIRONMENT: dict[str, str] = {}
+STACK_ENVIRONMENT: dict[str, str] = {}
 
 
 def _set_environment(values: dict[str, str]) -> None:
     from vigil.aws import reset_clients
 
-    MODULE_ENVIRONMENT.update(values)
+    STACK_ENVIRONMENT.update(values)
     os.environ.update(values)
     reset_clients()
 
@@ -72,27 +72,29 @@ def _set_environment(values: dict[str, str]) -> None:
 def _stand_in_environment(monkeypatch):
     from vigil.aws import reset_clients
 
-    for name, value in MODULE_ENVIRONMENT.items():
+    for name, value in STACK_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
     reset_clients()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def environment(moto_server_session):
-    """The moto server's variables in os.environ for the module (restored afterwards)."""
+    """The moto server's variables in os.environ while this package's tests run (restored
+    afterwards). Every fixture of the stack is package-scoped: the browser test modules here
+    share one started stack, built once."""
     from vigil.aws import reset_clients
 
     saved = dict(os.environ)
     moto_server_session.reset()
     _set_environment(moto_server_session.environment())
     yield moto_server_session
-    MODULE_ENVIRONMENT.clear()
+    STACK_ENVIRONMENT.clear()
     os.environ.clear()
     os.environ.update(saved)
     reset_clients()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def air_quality(environment) -> dict:
     """Anomalies stored by the real detector: two days learnt, then spikes in a live stretch."""
     config = DetectorConfig(
@@ -115,7 +117,7 @@ def air_quality(environment) -> dict:
     return {"resources": local.resources, "anomalies": result.anomalies}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def scoring_api(environment, moderation_api, tmp_path_factory):
     """The real scoring handler on the Neptune stand-in; the runtime front has no fraud model."""
     spec = tmp_path_factory.mktemp("console-fraud") / "featurizer.json"
@@ -149,7 +151,7 @@ def transactions(count: int = 400):
     return (transaction_event(row) for row in stream_rows(count, 11))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def console(air_quality, scoring_api, moderation_api):
     from vigil.aws import client
 
@@ -173,7 +175,7 @@ def console(air_quality, scoring_api, moderation_api):
     server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def moderation_api(environment, jigsaw_sample, tmp_path_factory):
     """The real moderation handler on the real serving stack, serving a BiLSTM with a known
     decision (``lexicon_model``: it flags a text with a word the vendored sample uses almost
@@ -191,7 +193,7 @@ def moderation_api(environment, jigsaw_sample, tmp_path_factory):
         api.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def browser():
     if not os.path.exists(CHROMIUM):
         pytest.skip("no chromium: scripts/bootstrap.sh installs Debian's package (apt-get)")
