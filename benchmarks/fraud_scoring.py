@@ -87,7 +87,8 @@ def write_bench_entities(folder: Path, vector: list[float], *, hub_degree: int, 
     def add_entity(column: str, key: str, degree: int) -> None:
         label = schema.entity_label(column)
         total = encode_vector([v * degree for v in vector])
-        entity_rows.append([schema.entity_node_id(column, key), label, key, total, degree])
+        # first_dt 0: the bench transactions below are all at TransactionDT 0
+        entity_rows.append([schema.entity_node_id(column, key), label, key, total, degree, 0])
         for i in range(degree):
             tid = f"{column}-{key}-t{i}"
             tx_rows.append([f"t-{tid}", schema.TRANSACTION_LABEL, tid, 0, 0])

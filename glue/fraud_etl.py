@@ -555,9 +555,10 @@ def encode_entity_nodes(sums, feature_names: list[str]):
     """Entity bulk-load rows from the per-entity sums, encoded by the executors (``mapInPandas``,
     ``features.encode_vector`` per row): a bank's millions of entities never reach the driver."""
     node_schema = (
-        "id string, label string, key string, feat_sum string, degree int, __column string"
+        "id string, label string, key string, feat_sum string, degree int, first_dt long, "
+        "__column string"
     )
-    source = sums.select("__column", "__key", "__degree", *feature_names)
+    source = sums.select("__column", "__key", "__degree", "__first_dt", *feature_names)
 
     def encode(batches):
         import pandas as pd
@@ -573,6 +574,7 @@ def encode_entity_nodes(sums, feature_names: list[str]):
                     "key": keys,
                     "feat_sum": [encode_vector(v) for v in vectors.tolist()],
                     "degree": batch["__degree"].astype("int32"),
+                    "first_dt": batch["__first_dt"].astype("int64"),
                     "__column": columns,
                 }
             )
@@ -752,6 +754,7 @@ def run(spark, config: EtlConfig) -> dict:
         all_edges = (
             prepared.select(
                 F.col("__tid").alias(schema.ID_COLUMN),
+                F.col("__dt"),
                 F.explode(
                     F.array(
                         *[
@@ -762,7 +765,10 @@ def run(spark, config: EtlConfig) -> dict:
                 ).alias("p"),
             )
             .select(
-                schema.ID_COLUMN, F.col("p.column").alias("__column"), F.col("p.key").alias("__key")
+                schema.ID_COLUMN,
+                "__dt",
+                F.col("p.column").alias("__column"),
+                F.col("p.key").alias("__key"),
             )
             .where(F.col("__key").isNotNull())
             .persist(StorageLevel.MEMORY_AND_DISK)
@@ -792,6 +798,7 @@ def run(spark, config: EtlConfig) -> dict:
             .groupBy("__column", "__key")
             .agg(
                 F.count(F.lit(1)).alias("__degree"),
+                F.min("__dt").alias("__first_dt"),
                 *[F.sum(F.col(f).cast("double")).alias(f) for f in feature_names],
             )
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,19 @@ def run_etl(raw_dir: Path, out: Path, *, master: str = "local[2]") -> dict:
         spark.stop()
 
 
+def _etl_is_current(processed: Path) -> bool:
+    """Whether the ETL output's entity bulk-load files have the schema's columns (an output of
+    an older ETL, without an entity column the scoring path reads, is made again)."""
+    from vigil.fraud import schema
+
+    transaction_folder = schema.bulk_load_folder("transaction")
+    for path in sorted((processed / schema.NEPTUNE_FOLDER).glob("nodes_*/*.csv")):
+        if path.parent.name != transaction_folder:
+            with path.open() as handle:
+                return handle.readline().strip().split(",") == schema.ENTITY_NODE_HEADER
+    return True
+
+
 def build_artifacts(
     workdir: Path, *, transactions: int, seed: int, epochs: int = 30, model: str | None = None
 ) -> Artifacts:
@@ -154,9 +168,13 @@ def build_artifacts(
     if not (raw / "train_identity.csv").exists():
         generate(raw, transactions, seed)
     processed = workdir / "processed"
-    if not (processed / "etl_report.json").exists():
+    if not (processed / "etl_report.json").exists() or not _etl_is_current(processed):
+        shutil.rmtree(processed, ignore_errors=True)
         run_etl(raw, processed)
     name = f"model-{model}" if model else "model"
+    report, config = processed / "etl_report.json", workdir / name / "model_config.json"
+    if config.exists() and config.stat().st_mtime < report.stat().st_mtime:
+        shutil.rmtree(workdir / name)  # trained on an older ETL output: train again
     model_dir = train_model(processed, workdir / name, epochs=epochs, model=model)
     return Artifacts(raw_dir=raw, processed_dir=processed, model_dir=model_dir)
 

@@ -1,7 +1,7 @@
 """Target transactions' graph contexts as dense tensors: what both fraud models score in batch.
 
-A serving context is, per entity type, a list of ``(index, neighbour_mean, degree)`` (see
-``vigil.fraud.serving``). When every type has at most one entity per target (IEEE-CIS: one card1,
+A serving context is, per entity type, a list of ``(index, neighbour_mean, degree, age)`` (see
+``vigil.fraud.serving``; ``age`` in seconds, NaN when unknown, optional). When every type has at most one entity per target (IEEE-CIS: one card1,
 one device, …), a batch of contexts becomes fixed-size tensors over ``[B, T]`` (T entity types
 in model order), so a model scores the whole batch with a few tensor products instead of a
 Python loop per target. Contexts with several entities of one type keep the per-target path.
@@ -22,6 +22,7 @@ class DenseContexts:
     has_mean: torch.Tensor  # bool [B, T]: False → a fresh entity (its only transaction: the target)
     degree: torch.Tensor  # float64 [B, T]: the entity's degree including the target (1 if fresh)
     present: torch.Tensor  # bool [B, T]: the target has an entity of this type
+    age: torch.Tensor | None = None  # float64 [B, T]: seconds since first seen (NaN: unknown)
 
     def with_fresh(self, types: torch.Tensor) -> DenseContexts:
         """A copy in which the entity of each ``types`` (bool [T]) is fresh where present."""
@@ -32,6 +33,7 @@ class DenseContexts:
             has_mean=self.has_mean & ~fresh,
             degree=torch.where(fresh, 1.0, self.degree),
             present=self.present,
+            age=None if self.age is None else torch.where(fresh, 0.0, self.age),
         )
 
 
@@ -46,6 +48,7 @@ def densify(
     has_mean = torch.zeros(n, t, dtype=torch.bool)
     degree = torch.ones(n, t, dtype=torch.float64)
     present = torch.zeros(n, t, dtype=torch.bool)
+    age = torch.full((n, t), float("nan"), dtype=torch.float64)
     for b, context in enumerate(contexts):
         for etype, entities in context.items():
             if not entities:
@@ -61,4 +64,7 @@ def densify(
                 mean[b, k] = entity_mean
                 has_mean[b, k] = True
                 degree[b, k] = float(entities[0][2]) if len(entities[0]) > 2 else 1.0
-    return DenseContexts(index, mean, has_mean, degree, present)
+                age[b, k] = entities[0][3] if len(entities[0]) > 3 else float("nan")
+            else:
+                age[b, k] = 0.0  # a fresh entity: first seen with the target
+    return DenseContexts(index, mean, has_mean, degree, present, age)

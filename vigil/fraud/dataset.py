@@ -80,6 +80,16 @@ class FraudGraphData:
             )
         return cache[etype]
 
+    def entity_first_dt(self, etype: str) -> np.ndarray:
+        """Every ``etype`` entity's earliest ``TransactionDT`` (int64 [n]) over the whole graph:
+        the ``first_dt`` the ETL writes for it. Needs ``transaction_dt``."""
+        if self.transaction_dt is None:
+            raise ValueError("the training data has no TransactionDT: no entity recency")
+        tx, ent = self.edges[etype]
+        first = np.full(len(self.entity_keys[etype]), np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first, ent, self.transaction_dt[tx])
+        return first
+
     def entity_mean(self, etype: str) -> tuple[np.ndarray, np.ndarray]:
         """(``feat_sum / degree`` in float32, degree) of every ``etype`` entity."""
         feat_sum, degree = self.entity_state(etype)

@@ -81,6 +81,7 @@ class GraphLayout:
                     schema.KEY_PROPERTY: "string",
                     schema.FEAT_SUM_PROPERTY: "string",
                     schema.DEGREE_PROPERTY: "int",
+                    schema.FIRST_DT_PROPERTY: "long",
                 },
             )
         return tables
@@ -121,18 +122,20 @@ def read_query(labels: Sequence[str]) -> str:
     """The transaction's stored answer and each entity's state by key (``$k0``, ``$k1``, …).
 
     One ``UNION ALL`` branch per entity: each is an index lookup by (label, key) returning at
-    most one row, ``i`` says which entity it is (absent entities return no row); ``i = -1`` is the
-    transaction (``d = 1`` when it exists, with its stored answer in ``f``/``p``).
+    most one row, ``i`` says which entity it is (absent entities return no row), with its
+    ``feat_sum``, ``degree`` and ``first_dt`` in ``f``/``d``/``s``; ``i = -1`` is the transaction
+    (``d = 1`` when it exists, with its stored answer in ``f``/``p`` and its ``TransactionDT``
+    in ``s``).
     """
     branches = [
         "OPTIONAL MATCH (t:Transaction {id: $id}) "
         "RETURN -1 AS i, t.flag AS f, CASE WHEN t IS NULL THEN 0 ELSE 1 END AS d, "
-        "t.pred_prob AS p"
+        "t.pred_prob AS p, t.TransactionDT AS s"
     ]
     for i, label in enumerate(labels):
         branches.append(
             f"MATCH (e:{label} {{key: $k{i}}}) "
-            f"RETURN {i} AS i, e.feat_sum AS f, e.degree AS d, 0.0 AS p"
+            f"RETURN {i} AS i, e.feat_sum AS f, e.degree AS d, 0.0 AS p, e.first_dt AS s"
         )
     return "\nUNION ALL\n".join(branches)
 
@@ -159,13 +162,16 @@ NEW, UPDATE, LINK = "new", "update", "link"
 def insert_query(entities: Sequence[tuple[EntityType, str]], *, scored: bool) -> str:
     """The guarded one-round-trip insert; ``entities`` is (type, mode) in request order.
 
-    Parameters: ``$id``, ``$dt``; per entity ``$k<i>`` (key); for ``update`` entities ``$g<i>``
-    (the degree the read saw, a double: see below) and for ``new``/``update`` ones ``$f<i>`` (new
-    feat_sum); ``$p``/``$flag`` when ``scored``. It writes only if the transaction is still
+    Parameters: ``$id``, ``$dt``, ``$fdt`` (the transaction's time as the entities' first-seen
+    candidate, ``-1`` when the transaction has none); per entity ``$k<i>`` (key); for ``update``
+    entities ``$g<i>`` (the degree the read saw, a double: see below) and for ``new``/``update``
+    ones ``$f<i>`` (new feat_sum); ``$p``/``$flag`` when ``scored``. It writes only if the transaction is still
     absent, every ``new`` entity still absent, every ``update`` entity still at degree ``$g<i>``
     and every ``link`` (hub) entity present; then it returns one row (``id``), else none. A new
     entity starts at degree 1 and an updated one goes to ``degree + 1`` (the guard has just
-    checked ``degree``), so no degree value travels as an integer parameter.
+    checked ``degree``), so no degree value travels as an integer parameter. ``first_dt`` becomes
+    the smaller of the stored one and ``$fdt`` in the engine (an unknown stored one stays unknown:
+    it is not the entity's first), so it is exact whatever order transactions arrive in.
 
     Why the guard's degree is a double: the comparison is numeric in both engines (openCypher's
     type promotion: Neptune matches 1937 against 1937.0), and a double keeps the parameter's type
@@ -195,11 +201,18 @@ def insert_query(entities: Sequence[tuple[EntityType, str]], *, scored: bool) ->
     created = [f"(t:Transaction {{id: $id, TransactionDT: $dt, isFraud: -1{answer}}})"]
     for i, (entity, mode) in enumerate(entities):
         if mode == NEW:
-            created.append(f"(e{i}:{entity.label} {{key: $k{i}, feat_sum: $f{i}, degree: 1}})")
+            created.append(
+                f"(e{i}:{entity.label} {{key: $k{i}, feat_sum: $f{i}, degree: 1, "
+                "first_dt: CASE WHEN $fdt >= 0 THEN $fdt ELSE NULL END})"
+            )
         created.append(f"(t)-[:{entity.edge}]->(e{i})")
     lines.append("CREATE " + ", ".join(created))
     updates = [
-        f"e{i}.feat_sum = $f{i}, e{i}.degree = e{i}.degree + 1"
+        f"e{i}.feat_sum = $f{i}, e{i}.degree = e{i}.degree + 1, e{i}.first_dt = "
+        # the stored (64-bit) value comes first: ladybug types a CASE by its first branch and
+        # an integer parameter by its magnitude, so a $fdt-first CASE could not hold it
+        f"CASE WHEN $fdt < 0 OR e{i}.first_dt IS NULL OR e{i}.first_dt <= $fdt "
+        f"THEN e{i}.first_dt ELSE $fdt END"
         for i, (_, mode) in enumerate(entities)
         if mode == UPDATE
     ]
@@ -241,6 +254,7 @@ class EntityState:
     key: str
     feat_sum: str | None  # base64 float32, None when the entity is not in the graph
     degree: int  # 0 when the entity is not in the graph
+    first_dt: int | None = None  # earliest TransactionDT; None: not in the graph, or not kept
 
     @property
     def exists(self) -> bool:
@@ -304,6 +318,7 @@ class FraudGraph:
                     key=key,
                     feat_sum=None if row is None else row["f"] or "",
                     degree=0 if row is None else int(row["d"] or 0),
+                    first_dt=None if row is None or row.get("s") is None else int(row["s"]),
                 )
             )
         transaction = by_index.get(-1) or {}
@@ -318,7 +333,7 @@ class FraudGraph:
     def insert(
         self,
         transaction_id: str,
-        transaction_dt: int,
+        transaction_dt: int | None,
         updates: Sequence[tuple[EntityState, str | None]],
         *,
         pred_prob: float | None,
@@ -329,9 +344,16 @@ class FraudGraph:
         ``updates`` pairs each entity state the read saw with its new ``feat_sum`` (``None``: a
         hub, linked but not updated). True when it wrote; False when the guard failed (the
         transaction exists by now, or an entity changed since the read): nothing was written.
+        ``transaction_dt`` None: the transaction is stored at time 0 and moves no entity's
+        ``first_dt``.
         """
         _check_finite(updates, pred_prob)
-        parameters: dict[str, Any] = {"id": transaction_id, "dt": int(transaction_dt)}
+        known_time = transaction_dt is not None
+        parameters: dict[str, Any] = {
+            "id": transaction_id,
+            "dt": int(transaction_dt) if known_time else 0,
+            "fdt": int(transaction_dt) if known_time else -1,
+        }
         entities = []
         for i, (state, new_sum) in enumerate(updates):
             if new_sum is None:

@@ -9,9 +9,13 @@ Design row of one transaction (:func:`design_width` values, float64)::
 
     x_t (D) | per entity type, in model order: mean of its entities' means (D), mean degree,
                                                 number of entities of that type
+                                                [, mean age: TransactionDT - first_dt, seconds]
 
-An entity type the transaction does not use has NaN means and 0 degree and count (the trees'
-missing-value branch). An entity without a stored state (new, or unseen by the read) counts as a
+The age column is there when the model was trained with ``recency``: each entity's earliest
+``TransactionDT`` (``first_dt``) is graph state kept exactly online (a minimum, whatever order
+transactions arrive in) and computed the same way offline from the full graph. An entity type
+the transaction does not use has NaN means and ages and 0 degree and count (the trees'
+missing-value branch); an entity whose first_dt is unknown has a NaN age. An entity without a stored state (new, or unseen by the read) counts as a
 fresh entity: its only transaction is the target (mean ``x_t``, degree 1) — the same rule as the
 RGCN's ``neighbour_mean=None``.
 
@@ -42,20 +46,30 @@ class GraphGBDTConfig:
     max_leaf_nodes: int = 31
     l2_regularization: float = 1.0
     min_samples_leaf: int = 20
+    recency: bool = False  # each type's entity age (TransactionDT - first_dt) as a column
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def block(self) -> int:
+        """Columns per entity type: mean (in_dim), degree, count[, age]."""
+        return self.in_dim + 2 + int(self.recency)
 
-def design_width(in_dim: int, n_types: int) -> int:
-    return in_dim + n_types * (in_dim + 2)
+
+def design_width(in_dim: int, n_types: int, recency: bool = False) -> int:
+    return in_dim + n_types * (in_dim + 2 + int(recency))
 
 
-def design_names(feature_names: Sequence[str], entity_types: Sequence[str]) -> list[str]:
+def design_names(
+    feature_names: Sequence[str], entity_types: Sequence[str], recency: bool = False
+) -> list[str]:
     names = list(feature_names)
     for etype in entity_types:
         names.extend(f"{etype}.mean.{name}" for name in feature_names)
         names.extend([f"{etype}.degree", f"{etype}.count"])
+        if recency:
+            names.append(f"{etype}.age")
     return names
 
 
@@ -161,45 +175,54 @@ class GraphGBDT:
         contexts: Sequence[Mapping[str, Sequence[tuple]]],
     ) -> torch.Tensor:
         """Design rows from serving contexts: ``contexts[b][etype]`` is a list of
-        ``(index, neighbour_mean, degree)`` (``neighbour_mean=None``: a fresh entity)."""
-        dim, n_types = self.in_dim, len(self.config.entity_types)
-        rows = torch.full((len(contexts), design_width(dim, n_types)), float("nan"))
-        rows = rows.double()
+        ``(index, neighbour_mean, degree[, age])`` (``neighbour_mean=None``: a fresh entity)."""
+        dim, n_types, block = self.in_dim, len(self.config.entity_types), self.config.block
+        width = design_width(dim, n_types, self.config.recency)
+        rows = torch.full((len(contexts), width), float("nan"), dtype=torch.float64)
         for b, context in enumerate(contexts):
             x_t = features[b].float()
             rows[b, :dim] = x_t.double()
             for etype, entities in context.items():
                 if not entities:
                     continue
-                start = dim + self.type_index[etype] * (dim + 2)
-                means, degrees = [], []
+                start = dim + self.type_index[etype] * block
+                means, degrees, ages = [], [], []
                 for entity in entities:
                     mean = entity[1]
                     means.append(x_t if mean is None else mean.float())
                     degrees.append(1 if mean is None else int(entity[2]))
+                    ages.append(0.0 if mean is None else _age(entity))
                 mean = means[0] if len(means) == 1 else torch.stack(means).sum(0) / len(means)
                 rows[b, start : start + dim] = mean.double()
                 rows[b, start + dim] = sum(degrees) / len(degrees)
                 rows[b, start + dim + 1] = len(entities)
+                if self.config.recency:
+                    rows[b, start + dim + 2] = sum(ages) / len(ages)
         rows[:, :dim] = torch.nan_to_num(rows[:, :dim])
         return rows
 
     def dense_rows(self, features: torch.Tensor, dense: DenseContexts) -> torch.Tensor:
         """:meth:`design_rows` for targets with at most one entity per type, vectorised."""
-        dim = self.in_dim
+        dim, block, recency = self.in_dim, self.config.block, self.config.recency
         x = features.float()
         rows = torch.full(
-            (x.shape[0], design_width(dim, len(self.config.entity_types))),
+            (x.shape[0], design_width(dim, len(self.config.entity_types), recency)),
             float("nan"),
             dtype=torch.float64,
         )
         rows[:, :dim] = x.double()
         means = torch.where(dense.has_mean.unsqueeze(-1), dense.mean, x.unsqueeze(1)).double()
+        ages = None
+        if recency:
+            unknown = torch.full(dense.degree.shape, float("nan"), dtype=torch.float64)
+            ages = torch.where(dense.has_mean, unknown if dense.age is None else dense.age, 0.0)
         for k in range(len(self.config.entity_types)):
-            start, present = dim + k * (dim + 2), dense.present[:, k]
+            start, present = dim + k * block, dense.present[:, k]
             rows[present, start : start + dim] = means[present, k]
             rows[present, start + dim] = dense.degree[present, k]
             rows[present, start + dim + 1] = 1.0
+            if ages is not None:
+                rows[present, start + dim + 2] = ages[present, k]
         return rows
 
     def logits(self, features: torch.Tensor, contexts) -> torch.Tensor:
@@ -224,23 +247,30 @@ class GraphGBDT:
         return cls(GraphGBDTConfig(**config), TreeEnsemble.from_state(state))
 
 
+def _age(entity: Sequence) -> float:
+    return float(entity[3]) if len(entity) > 3 and entity[3] is not None else float("nan")
+
+
 # --- training side (numpy + scikit-learn) -------------------------------------------------------------
-def offline_design(data, entity_types: Sequence[str] | None = None):
+def offline_design(data, entity_types: Sequence[str] | None = None, recency: bool = False):
     """Every transaction's design row from the full training graph (``FraudGraphData``), with
     the arithmetic the online path uses: each entity's ``feat_sum`` summed in float64 and kept as
-    float32 (what the ETL writes to the graph), its mean ``feat_sum / degree`` in float32."""
+    float32 (what the ETL writes to the graph), its mean ``feat_sum / degree`` in float32, and
+    with ``recency`` its age ``TransactionDT - first_dt`` (first_dt: the earliest TransactionDT
+    of its transactions, as the ETL writes it)."""
     import numpy as np
 
     x = data.features.astype(np.float32)
     n, dim = x.shape
     types = list(entity_types or data.entity_types)
-    rows = np.full((n, design_width(dim, len(types))), np.nan, dtype=np.float64)
+    block = dim + 2 + int(recency)
+    rows = np.full((n, design_width(dim, len(types), recency)), np.nan, dtype=np.float64)
     rows[:, :dim] = x
     for k, etype in enumerate(types):
         tx, ent = data.edges[etype]
         mean, degree = data.entity_mean(etype)
         count = np.bincount(tx, minlength=n)
-        start = dim + k * (dim + 2)
+        start = dim + k * block
         single = count == 1
         # the usual case, one entity of the type per transaction: its mean as is
         first = np.full(n, -1, dtype=np.int64)
@@ -256,6 +286,11 @@ def offline_design(data, entity_types: Sequence[str] | None = None):
             rows[many, start : start + dim] = mean_sum[many] / count[many, None].astype(np.float32)
             rows[many, start + dim] = degree_sum[many] / count[many]
         rows[count > 0, start + dim + 1] = count[count > 0]
+        if recency:
+            age = data.transaction_dt[tx].astype(np.float64) - data.entity_first_dt(etype)[ent]
+            age_sum = np.zeros(n, dtype=np.float64)
+            np.add.at(age_sum, tx, age)
+            rows[count > 0, start + dim + 2] = age_sum[count > 0] / count[count > 0]
     return rows
 
 
@@ -267,7 +302,7 @@ def fit_graph_gbdt(data, config: GraphGBDTConfig, *, seed: int = 0, threads: int
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
 
-    rows = offline_design(data, config.entity_types)
+    rows = offline_design(data, config.entity_types, config.recency)
     train = data.mask("train")
     if len(np.unique(data.labels[train])) < 2:
         raise ValueError("graph-gbdt needs both classes in the training split")

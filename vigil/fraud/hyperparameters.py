@@ -65,6 +65,12 @@ class Hyperparameters(BaseModel):
     gbdt_learning_rate: float = Field(0.1, gt=0, le=1, description="graph-gbdt learning rate")
     gbdt_max_leaf_nodes: int = Field(31, ge=2, le=4096, description="graph-gbdt leaves per tree")
     gbdt_l2: float = Field(1.0, ge=0, description="graph-gbdt L2 regularisation of leaf values")
+    gbdt_recency: str = Field(
+        "on",
+        pattern=r"^(on|off)$",
+        description="graph-gbdt entity age columns (TransactionDT minus the entity's first "
+        "TransactionDT, kept exactly by the graph): on or off",
+    )
     baseline_iter: int = Field(
         200, ge=0, description="iterations of the non-graph baseline (0: skip)"
     )

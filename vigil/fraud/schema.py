@@ -233,7 +233,21 @@ TRANSACTION_NTYPE = "transaction"
 KEY_PROPERTY = "key"
 FEAT_SUM_PROPERTY = "feat_sum"
 DEGREE_PROPERTY = "degree"
+FIRST_DT_PROPERTY = "first_dt"
+"""An entity's earliest ``TransactionDT``: kept exactly online (a minimum does not depend on the
+order transactions arrive in), the graph-feature GBDT's entity age ``TransactionDT - first_dt``."""
 TRANSACTION_ID_PROPERTY = "id"
+
+
+def entity_age(transaction_dt: object, first_dt: object) -> float | None:
+    """Seconds between an entity's first transaction and this one (``TransactionDT -
+    first_dt``, both including this transaction), None when either is unknown."""
+    if is_missing(transaction_dt) or is_missing(first_dt):
+        return None
+    try:
+        return float(int(float(transaction_dt)) - int(float(first_dt)))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 def entity_label(column: str) -> str:
@@ -292,6 +306,7 @@ ENTITY_NODE_HEADER = [
     f"{KEY_PROPERTY}:String",
     f"{FEAT_SUM_PROPERTY}:String",
     f"{DEGREE_PROPERTY}:Int",
+    f"{FIRST_DT_PROPERTY}:Long",
 ]
 EDGE_HEADER = [":ID", ":START_ID", ":END_ID", ":TYPE"]
 

@@ -11,7 +11,9 @@ Request (``application/json``), one instance or ``{"instances": [...]}``::
       "transaction": {"TransactionAmt": 49.0, "ProductCD": "W", "card1": 13926, ...},
       "features": [0.12, ...] | "<base64 float32>",   # instead of "transaction" (optional)
       "entities": {                          # the target's graph context, per entity type
-        "card1": {"key": "13926", "feat_sum": "<base64 float32>", "degree": 12},
+        "card1": {"key": "13926", "feat_sum": "<base64 float32>", "degree": 12,
+                  "age": 86400},              # optional: TransactionDT - the entity's first_dt
+        "card2": {"key": "555", "feat_sum": "...", "degree": 4, "first_dt": 90000},
         "addr1": {"key": "315"},             # no feat_sum: the target is its only transaction
         "DeviceInfo": null,                  # no such entity (missing value)
         "P_emaildomain": [{"key": "a.com", "feat_sum": [...], "degree": 3}, ...]
@@ -19,8 +21,10 @@ Request (``application/json``), one instance or ``{"instances": [...]}``::
       "explain": true                        # optional: add each entity's contribution
     }
 
-``feat_sum``/``degree`` are the entity's graph state INCLUDING the target (the scoring path
-inserts the transaction first). Entity types the request leaves out take their key from the
+``feat_sum``/``degree``/``first_dt`` are the entity's graph state INCLUDING the target (the
+scoring path inserts the transaction first). An entity's ``age`` (seconds since its first
+transaction) is ``age`` when given, else the transaction's ``TransactionDT - first_dt``, else
+unknown; a fresh entity (no ``feat_sum``) has age 0. Entity types the request leaves out take their key from the
 ``transaction`` fields, as new entities. A key the model has never seen uses the per-type mean
 embedding. Response: ``{"id", "pred_prob", "threshold", "unseen_entities"}`` (or
 ``{"predictions": [...]}``): ``pred_prob`` is the calibrated probability, ``threshold`` the
@@ -42,7 +46,7 @@ import torch
 from vigil.fraud.calibration import PlattCalibration
 from vigil.fraud.features import Featurizer, FeaturizerSpec, decode_vector
 from vigil.fraud.model import FraudModelBundle
-from vigil.fraud.schema import canonical_key
+from vigil.fraud.schema import TIME_COLUMN, canonical_key, entity_age
 from vigil.serving_errors import BadRequest
 
 CONTENT_TYPE = "application/json"
@@ -53,7 +57,7 @@ MAX_INSTANCES = 1000
 class ParsedInstance:
     id: object
     features: list[float]
-    context: dict[str, list[tuple[int | None, torch.Tensor | None, int]]]
+    context: dict[str, list[tuple[int | None, torch.Tensor | None, int, float]]]
     unseen: list[str]
     keys: dict[str, list[str]]
     explain: bool = False
@@ -138,8 +142,11 @@ class FraudPredictor:
             else:
                 items = []
             parsed, parsed_keys = [], []
+            transaction_dt = None if transaction is None else transaction.get(TIME_COLUMN)
             for j, entity in enumerate(items):
-                key, state = self._entity(entity, etype, f"{where}.entities.{etype}[{j}]")
+                key, state = self._entity(
+                    entity, etype, f"{where}.entities.{etype}[{j}]", transaction_dt
+                )
                 parsed.append(state)
                 parsed_keys.append(key)
                 if state[0] is None:
@@ -171,16 +178,17 @@ class FraudPredictor:
             raise BadRequest("this model has no featurizer: send 'features'")
         return self.featurizer.transform(transaction)
 
-    def _entity(self, entity, etype: str, where: str):
+    def _entity(self, entity, etype: str, where: str, transaction_dt=None):
         if not isinstance(entity, Mapping) or "key" not in entity:
             raise BadRequest(f"{where} must be an object with 'key' (and 'feat_sum', 'degree')")
         key = canonical_key(entity["key"])
         if key is None:
             raise BadRequest(f"{where}.key is missing or empty")
         index = self.bundle.index_of(etype, key)
+        age = self._age(entity, where, transaction_dt)
         feat_sum, degree = entity.get("feat_sum"), entity.get("degree")
         if feat_sum is None:
-            return key, (index, None, 1)
+            return key, (index, None, 1, 0.0)
         if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
             raise BadRequest(f"{where}.degree must be a positive integer when feat_sum is given")
         if isinstance(feat_sum, str):
@@ -189,7 +197,7 @@ class FraudPredictor:
             except ValueError as error:
                 raise BadRequest(f"{where}.feat_sum: {error}") from None
             values = self._finite_floats(values, f"{where}.feat_sum")
-            return key, (index, torch.tensor(values, dtype=torch.float32) / degree, degree)
+            return key, (index, torch.tensor(values, dtype=torch.float32) / degree, degree, age)
         if isinstance(feat_sum, list) and len(feat_sum) == self.dim:
             values = feat_sum
         else:
@@ -197,7 +205,22 @@ class FraudPredictor:
                 f"{where}.feat_sum must be base64 float32 or a list of {self.dim} numbers"
             )
         values = self._finite(values, f"{where}.feat_sum")
-        return key, (index, torch.tensor(values, dtype=torch.float32) / degree, degree)
+        return key, (index, torch.tensor(values, dtype=torch.float32) / degree, degree, age)
+
+    @staticmethod
+    def _age(entity: Mapping, where: str, transaction_dt) -> float:
+        """The entity's age in seconds (NaN when unknown: the trees' missing-value branch)."""
+        age, first_dt = entity.get("age"), entity.get("first_dt")
+        if age is not None:
+            if isinstance(age, bool) or not isinstance(age, int | float) or not age >= 0:
+                raise BadRequest(f"{where}.age must be a number of seconds >= 0")
+            if not math.isfinite(age):
+                raise BadRequest(f"{where}.age must be finite")
+            return float(age)
+        if first_dt is not None and (isinstance(first_dt, bool) or not isinstance(first_dt, int)):
+            raise BadRequest(f"{where}.first_dt must be an integer TransactionDT")
+        known = entity_age(transaction_dt, first_dt)
+        return math.nan if known is None else known
 
     @staticmethod
     def _finite_floats(values: list[float], where: str) -> list[float]:
@@ -242,13 +265,14 @@ class FraudPredictor:
         )
         entities = []
         for etype, j, contribution in slots:
-            index, _, degree = instance.context[etype][j]
+            index, _, degree, age = instance.context[etype][j]
             labelled, frauds = self._label_history(etype, index)
             entities.append(
                 {
                     "type": etype,
                     "key": instance.keys[etype][j],
                     "degree": degree,
+                    "age_s": age if math.isfinite(age) else None,
                     "known": index is not None,
                     "labelled": labelled,
                     "fraud_share": frauds / labelled if labelled else None,
@@ -275,8 +299,9 @@ class FraudPredictor:
         return {"predictions": predictions} if batched else predictions[0]
 
 
-FRESH_ENTITY = (None, None, 1)
-"""An entity as the model sees a brand-new one: unseen index, its only transaction the target."""
+FRESH_ENTITY = (None, None, 1, 0.0)
+"""An entity as the model sees a brand-new one: unseen index, its only transaction the target
+(so first seen now: age 0)."""
 
 
 def entity_contributions(

@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--batch-size must be >= 0, --fanout and --patience >= 1")
     if args.workers < 1:
         parser.error("--workers must be >= 1")
-    for name in ("model", "selection_metric", "threshold_rule", "entity_input"):
+    for name in ("model", "selection_metric", "threshold_rule", "entity_input", "gbdt_recency"):
         pattern = Hyperparameters.model_fields[name].metadata[0].pattern
         if not re.match(pattern, getattr(args, name)):
             parser.error(
@@ -357,7 +357,10 @@ def train_graph_gbdt(data, args, log) -> Candidate:
         learning_rate=args.gbdt_learning_rate,
         max_leaf_nodes=args.gbdt_max_leaf_nodes,
         l2_regularization=args.gbdt_l2,
+        recency=args.gbdt_recency == "on" and data.transaction_dt is not None,
     )
+    if args.gbdt_recency == "on" and not config.recency:
+        log("graph-gbdt: no TransactionDT in the training data, so no entity age column")
     started = time.perf_counter()
     model, rows, classifier = fit_graph_gbdt(
         data, config, seed=args.seed, threads=args.num_threads, log=log
@@ -365,7 +368,11 @@ def train_graph_gbdt(data, args, log) -> Candidate:
     seconds = time.perf_counter() - started
     # the offline logits by the serving arithmetic (the exported trees), not scikit-learn's
     logits = model.trees.raw(torch.from_numpy(rows)).numpy()
-    info = {"iterations": int(classifier.n_iter_), "fit_seconds": round(seconds, 2)}
+    info = {
+        "iterations": int(classifier.n_iter_),
+        "fit_seconds": round(seconds, 2),
+        "recency": config.recency,
+    }
     return Candidate("graph-gbdt", model, logits, info)
 
 
@@ -427,6 +434,7 @@ def offline_dense(data, targets: np.ndarray):
     mean = np.zeros((n, len(types), dim), dtype=np.float32)
     degree = np.ones((n, len(types)), dtype=np.float64)
     present = np.zeros((n, len(types)), dtype=bool)
+    age = np.full((n, len(types)), np.nan, dtype=np.float64)
     position = np.full(len(data.transaction_ids), -1, dtype=np.int64)
     position[targets] = np.arange(n)
     for k, etype in enumerate(types):
@@ -440,12 +448,16 @@ def offline_dense(data, targets: np.ndarray):
         mean[rows[mine], k] = entity_mean[ent[mine]]
         degree[rows[mine], k] = count[ent[mine]]
         present[rows[mine], k] = True
+        if data.transaction_dt is not None:
+            first = data.entity_first_dt(etype)
+            age[rows[mine], k] = data.transaction_dt[tx[mine]] - first[ent[mine]]
     return DenseContexts(
         index=torch.from_numpy(index),
         mean=torch.from_numpy(mean),
         has_mean=torch.from_numpy(present.copy()),
         degree=torch.from_numpy(degree),
         present=torch.from_numpy(present),
+        age=torch.from_numpy(age),
     )
 
 
@@ -500,15 +512,18 @@ def _offline_contexts(data, targets: np.ndarray):
 
     contexts = [{} for _ in targets]
     position = {int(t): i for i, t in enumerate(targets)}
+    dt = data.transaction_dt
     for etype, (tx, ent) in data.edges.items():
         feat_sum, count = data.entity_state(etype)
+        first = None if dt is None else data.entity_first_dt(etype)
         sums = torch.from_numpy(feat_sum)
         for context in contexts:
             context[etype] = []
         for t, e in zip(tx.tolist(), ent.tolist(), strict=True):
             if t in position:
                 mean = sums[e] / torch.tensor(float(count[e]))
-                contexts[position[t]][etype].append((e, mean, int(count[e])))
+                age = float("nan") if first is None else float(dt[t] - first[e])
+                contexts[position[t]][etype].append((e, mean, int(count[e]), age))
     return contexts
 
 

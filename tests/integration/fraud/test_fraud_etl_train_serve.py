@@ -165,6 +165,8 @@ def test_neptune_bulk_load_files(etl):
         node = nodes.sort_values("degree:Int").iloc[-1]  # the busiest entity
         members = edgelist.loc[edgelist.iloc[:, 1] == node["key:String"], "TransactionID"]
         assert int(node["degree:Int"]) == len(members)
+        times = tx_nodes.set_index("id:String")["TransactionDT:Long"].astype(int)
+        assert int(node["first_dt:Long"]) == times.loc[members].min()  # its earliest transaction
         expected = features.loc[members.astype(int)].to_numpy(np.float64).sum(axis=0)
         np.testing.assert_allclose(
             decode_vector(node["feat_sum:String"], features.shape[1]),
@@ -239,7 +241,8 @@ def _online_requests(raw: Path, out: Path, ids: list[int]) -> list[dict]:
         nodes = _read_folder(out / "neptune" / schema.bulk_load_folder("nodes", column), dtype=str)
         states[column] = {
             r["key:String"]: {"key": r["key:String"], "feat_sum": r["feat_sum:String"],
-                              "degree": int(r["degree:Int"])}
+                              "degree": int(r["degree:Int"]),
+                              "first_dt": int(r["first_dt:Long"])}
             for r in nodes.to_dict(orient="records")
         }  # fmt: skip
     requests = []

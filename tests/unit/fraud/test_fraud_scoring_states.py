@@ -42,18 +42,22 @@ def _scorer(**overrides) -> Scorer:
     return Scorer(config, featurizer=Featurizer(SPEC))
 
 
+FIRST_DT, DT = 1_000, 5_000  # a stored entity's first transaction time; this transaction's
+
+
 def _state(column: str, degree: int) -> EntityState:
     return EntityState(
         column=column,
         key=f"{column}-key",
         feat_sum=encode_vector(STORED) if degree else None,
         degree=degree,
+        first_dt=FIRST_DT if degree else None,
     )
 
 
 def _states(scorer, *entities: EntityState, exists=False):
     read = GraphRead(transaction_exists=exists, pred_prob=None, flag=None, entities=entities)
-    return scorer._scoring_states(read, X)
+    return scorer._scoring_states(read, X, DT)
 
 
 def test_spec_vector_has_the_length_the_tests_assume():
@@ -81,6 +85,7 @@ def test_the_model_sees_the_entity_with_the_transaction_and_only_parties_are_wri
         "key": state.key,
         "feat_sum": with_transaction,
         "degree": degree + 1,
+        "age": float(DT - FIRST_DT) if degree else 0.0,  # a new entity: first seen now
     }
     assert updates == [(state, with_transaction if written else None)]
 
@@ -89,7 +94,12 @@ def test_a_transaction_already_in_the_graph_is_scored_on_the_stored_state_and_wr
     scorer = _scorer()
     state = _state("card1", 3)
     entities, updates = _states(scorer, state, exists=True)
-    assert entities["card1"] == {"key": state.key, "feat_sum": state.feat_sum, "degree": 3}
+    assert entities["card1"] == {
+        "key": state.key,
+        "feat_sum": state.feat_sum,
+        "degree": 3,
+        "age": float(DT - FIRST_DT),
+    }
     assert updates == []
 
 

@@ -42,6 +42,17 @@ FLAG_FRAUD, FLAG_LEGIT, FLAG_REVIEW = "fraud", "legit", "review"
 DEFAULT_THRESHOLD = 0.5
 
 
+def first_seen(state: EntityState, transaction_dt: int | None) -> int | None:
+    """The entity's ``first_dt`` once this transaction is in (what the insert will store): the
+    smaller of the stored one and the transaction's time; a new entity's is the transaction's.
+    None when unknown (an entity stored without one, or a transaction without a time)."""
+    if not state.exists:
+        return transaction_dt
+    if state.first_dt is None or transaction_dt is None:
+        return state.first_dt
+    return min(state.first_dt, transaction_dt)
+
+
 class _NotRecorded(Exception):
     """Carries a fallback answer out of the idempotent function, so it is not recorded."""
 
@@ -139,7 +150,7 @@ class Scorer:
         return Answer(id=transaction_id, flag=flag, pred_prob=None, fallback=reason)
 
     def _scoring_states(
-        self, read: GraphRead, features: list[float]
+        self, read: GraphRead, features: list[float], transaction_dt: int | None = None
     ) -> tuple[dict[str, dict[str, Any] | None], list[tuple[EntityState, str | None]]]:
         """Per entity column: the state the model sees, and the insert's new ``feat_sum``."""
         entities: dict[str, dict[str, Any] | None] = {c: None for c in self.graph.layout.columns}
@@ -151,6 +162,7 @@ class Scorer:
                     "key": state.key,
                     "feat_sum": state.feat_sum,
                     "degree": state.degree,
+                    "age": schema.entity_age(transaction_dt, state.first_dt),
                 }
                 continue
             stored = decode_vector(state.feat_sum, len(features)) if state.exists else None
@@ -175,6 +187,7 @@ class Scorer:
                 "key": state.key,
                 "feat_sum": new_sum,
                 "degree": state.degree + 1,
+                "age": schema.entity_age(transaction_dt, first_seen(state, transaction_dt)),
             }
             link_only = state.exists and (
                 state.degree >= self.config.hub_threshold
@@ -318,7 +331,9 @@ class Scorer:
                 metrics.add_metric(name="Replay", unit=MetricUnit.Count, value=1)
             flag = read.flag or self.flag(read.pred_prob)
             return Answer(transaction_id, flag, read.pred_prob, replay=True)
-        entities, updates = self._scoring_states(read, features)
+        entities, updates = self._scoring_states(
+            read, features, transaction.get(schema.TIME_COLUMN)
+        )
         explain = bool(transaction.get(EXPLAIN_FIELD))
         request = endpoint_request(transaction, features, entities, explain=explain)
         try:
@@ -348,7 +363,7 @@ class Scorer:
             write = functools.partial(
                 self.graph.insert,
                 transaction_id,
-                int(transaction.get(schema.TIME_COLUMN) or 0),
+                transaction.get(schema.TIME_COLUMN),
                 updates,
                 pred_prob=stored_prob,
                 flag=stored_flag,
