@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from cdk.config import ContextModel
-from vigil.air_quality.contract import DetectorConfig, Measure
+from vigil.air_quality.contract import DetectorConfig, Measure, ModelParams
 from vigil.air_quality.subscriptions import AlertSubscription
 
 
@@ -117,6 +117,14 @@ class AirQualitySettings(ContextModel):
         "measures are accounted for (the cross-measure statistic) at which it departs from "
         "them (kind sensor_fault unless another measure moved with it); below it, event.",
     )
+    novelty_window: int | None = Field(
+        ModelParams.model_fields["novelty_window"].default,
+        ge=0,
+        le=32,
+        description="Values in the latest pattern the novelty statistic compares with each "
+        "series' recent history (0: off; unset: 3 for one measure, off for several; 8.5 KB of "
+        "state per series when on).",
+    )
     device_thing_template: str | None = Field(
         None,
         description="Thing name of the device that may report for a record's dimensions, e.g. "
@@ -212,5 +220,6 @@ class AirQualitySettings(ContextModel):
             co_movement_z=self.co_movement_z,
             fault_departure_share=self.fault_departure_share,
             device_thing_template=self.device_thing_template,
+            model=ModelParams(novelty_window=self.novelty_window),
             history=f"s3://{bucket_name}/{self.history_prefix}" if bucket_name else None,
         )

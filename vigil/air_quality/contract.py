@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import field_validator
 
-from vigil.air_quality.config import DetectorConfig, Measure
+from vigil.air_quality.config import DetectorConfig, Measure, ModelParams
 from vigil.air_quality.sharding import SHARD_PARTITION_KEY, shard_jq_expression
 from vigil.air_quality.topic_rule import RULE_SQL, RULE_SQL_VERSION, TOPIC_PREFIX
 from vigil.environment import EnvironmentSettings
@@ -31,6 +31,7 @@ __all__ = [
     "DetectorConfig",
     "DetectorSettings",
     "Measure",
+    "ModelParams",
     "TicketSettings",
     "shard_jq_expression",
 ]
