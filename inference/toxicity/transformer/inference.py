@@ -4,8 +4,9 @@ Works in the PyTorch and the Hugging Face inference images alike. ``{"inputs": [
 (``application/json``) → per-text probabilities per label and flags at the per-label thresholds
 stored with the model; bad input raises ``BadRequest`` so the serving stack answers 4xx with the
 reason. ``application/jsonlines`` (Batch Transform) → one result or rejection per row
-(``vigil.toxicity.serving``). The model is served as ``load_classifier`` prepares it for CPU
-(int8 feed-forward layers, or full precision where the training-time check chose that).
+(``vigil.toxicity.serving``). The model is served as ``load_classifier`` prepares it for CPU:
+its int8 ONNX graph run by ONNX Runtime, or the PyTorch forms (int8 feed-forward layers, full
+precision) where the training-time check chose one of them.
 """
 
 from __future__ import annotations
