@@ -285,8 +285,14 @@ class BatchScorer:
 
     @property
     def input_columns(self) -> list[str]:
-        """The raw columns scoring reads: the id, the featurizer's and the entity columns."""
-        return [schema.ID_COLUMN, *self.featurizer.spec.raw_columns, *self.columns]
+        """The raw columns scoring reads: the id, the time (entity ages), the featurizer's and
+        the entity columns."""
+        return [
+            schema.ID_COLUMN,
+            schema.TIME_COLUMN,
+            *self.featurizer.spec.raw_columns,
+            *self.columns,
+        ]
 
     @classmethod
     def load(cls, model_dir, processed, threshold: float | None = None) -> BatchScorer:
