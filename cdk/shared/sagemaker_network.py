@@ -192,17 +192,20 @@ class SageMakerNetwork(Construct):
         return {"VpcConfig": self.vpc_config(), "EnableNetworkIsolation": True}
 
     def cfn_model_properties(self, *, serverless: bool = False) -> dict:
-        """``AWS::SageMaker::Model`` keyword arguments. A serverless endpoint's model takes no
-        ``VpcConfig`` (SageMaker refuses it there); it is still network isolated."""
+        """``AWS::SageMaker::Model`` keyword arguments. Serverless Inference supports neither
+        ``VpcConfig`` nor network isolation, so a serverless endpoint's model gets none (its
+        container still installs only the hashed wheels of its ``code/``, with no index)."""
         from aws_cdk import aws_sagemaker as sagemaker
 
-        properties: dict = {"enable_network_isolation": True}
-        if not serverless:
-            properties["vpc_config"] = sagemaker.CfnModel.VpcConfigProperty(
+        if serverless:
+            return {}
+        return {
+            "enable_network_isolation": True,
+            "vpc_config": sagemaker.CfnModel.VpcConfigProperty(
                 security_group_ids=[self.security_group.security_group_id],
                 subnets=list(self.subnet_ids),
-            )
-        return properties
+            ),
+        }
 
 
 def _with_parameters(state: dict, parameters: dict) -> dict:

@@ -2,7 +2,8 @@
 endpoint config (real-time instances with a KMS-encrypted volume, or serverless by context) and
 endpoint. The BiLSTM runs in the PyTorch inference DLC, the transformer in the Hugging Face one;
 both load ``code/inference.py``. The model runs network isolated in the stack's private subnets
-(``cdk/shared/sagemaker_network.py``; a serverless endpoint's model takes no subnets)."""
+(``cdk/shared/sagemaker_network.py``; Serverless Inference supports neither, so a serverless
+endpoint's model has no subnets and no isolation, and installs only its bundled wheels)."""
 
 from __future__ import annotations
 

@@ -171,6 +171,10 @@ def test_serverless_by_context(tmp_path):
     variant = config["Properties"]["ProductionVariants"][0]
     assert variant["ServerlessConfig"] == {"MaxConcurrency": 5, "MemorySizeInMB": 4096}
     assert "KmsKeyId" not in config["Properties"]  # serverless endpoints have no volume
+    # Serverless Inference supports neither VpcConfig nor network isolation
+    (model,) = template.find_resources("AWS::SageMaker::Model").values()
+    assert "VpcConfig" not in model["Properties"]
+    assert "EnableNetworkIsolation" not in model["Properties"]
 
 
 def test_source_bundle_is_deterministic_and_complete(tmp_path):
