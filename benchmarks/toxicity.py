@@ -125,6 +125,7 @@ def train_bilstm(channels: Path, out: Path, args, *, identity_augmentation: int)
             f"--model-dir={out / 'bilstm'}",
             f"--output-data-dir={out / 'bilstm_out'}",
             f"--epochs={2 if quick else args.bilstm_epochs}",
+            f"--max-train-samples={0 if quick else args.bilstm_train_samples}",
             f"--augment-obfuscation={args.augment}",
             f"--class-weight={args.class_weight}",
             f"--spelling-lexicon={args.spelling_lexicon}",
@@ -245,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--transformer-epochs", type=float, default=2)
     parser.add_argument("--transformer-max-length", type=int, default=128)
     parser.add_argument("--bilstm-epochs", type=int, default=20)
+    parser.add_argument(
+        "--bilstm-train-samples",
+        type=int,
+        default=0,
+        help="0: all training texts (set it with --transformer-train-samples to give both "
+        "models the same rows)",
+    )
     parser.add_argument("--fasttext-epochs", type=int, default=5)
     parser.add_argument(
         "--augment",
