@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from aws_cdk import Aws, RemovalPolicy, Stack
+from aws_cdk import Annotations, Aws, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -41,6 +41,7 @@ from cdk.nag import (
     acknowledge,
 )
 from cdk.shared.logs import encrypted_log_group
+from vigil.container_requirements import wheels_source
 
 # Where SageMaker puts the files of an input channel named ``name`` inside the container.
 CHANNEL_ROOT = "/opt/ml/input/data"
@@ -265,3 +266,16 @@ def grant_code_channel(role: iam.IRole, asset: s3_assets.Asset) -> None:
             conditions={"StringEquals": {"s3:prefix": [asset.s3_object_key]}},
         )
     )
+
+
+def warn_without_wheels(scope: Construct, *names: str) -> None:
+    """A synth warning on ``scope`` for each container requirements ``name`` whose wheel folder is
+    missing: its bundle carries the hashed requirements only, and the container would stop at
+    start (no index to install from). ``make container-wheels`` fetches them."""
+    for name in names:
+        if not wheels_source(name).is_dir():
+            Annotations.of(scope).add_warning_v2(
+                f"vigil:containerWheels:{name}",
+                f"no wheels for '{name}' ({wheels_source(name)}): its SageMaker container will not "
+                "start; run `make container-wheels` before deploying (docs/security.md)",
+            )

@@ -57,6 +57,7 @@ from cdk.shared.sagemaker_network import (
     channel_path,
     code_channel,
     grant_code_channel,
+    warn_without_wheels,
 )
 from vigil.container_requirements import (
     TOXICITY_SERVING,
@@ -142,6 +143,7 @@ class ToxicityTraining(Construct):
         super().__init__(scope, construct_id)
         self.network = network
         self.source = s3_assets.Asset(self, "SourceDir", path=str(training_source_bundle()))
+        warn_without_wheels(self.source, TRAINING_REQUIREMENTS, TOXICITY_SERVING)
         self.role = iam.Role(
             self,
             "JobRole",

@@ -225,3 +225,23 @@ def test_the_checks_above_catch_an_open_job(tmp_path):
     (model_params,) = _sagemaker_tasks(template, "createModel").values()
     assert model_params["EnableNetworkIsolation"] is True
     _assert_private_and_closed(template, model_params["VpcConfig"], "ClosedModel")
+
+
+def test_synth_warns_when_a_bundle_has_no_wheels(tmp_path, monkeypatch):
+    """Without the wheel folders the bundles carry only the hashed requirements, and their
+    containers would stop at start: synth says so, naming the command that fetches them."""
+    from aws_cdk.assertions import Annotations, Match
+
+    from cdk.app_builder import build_app
+    from local.standins.synth import new_app
+    from vigil.container_requirements import WHEELS_DIR_ENV
+
+    monkeypatch.setenv(WHEELS_DIR_ENV, str(tmp_path / "no-wheels"))
+    app = new_app(tmp_path / "out", **{"vigil:systems": "toxicity"})
+    build_app(app, nag=False)
+    (stack,) = [s for s in app.node.children if isinstance(s, Stack)]
+    annotations = Annotations.from_stack(stack)
+    for name in ("toxicity-training", "toxicity-serving"):
+        annotations.has_warning(
+            "*", Match.string_like_regexp(f"no wheels for '{name}'.*make container-wheels")
+        )

@@ -22,7 +22,11 @@ from cdk.shared.iam import (
     use_key,
     write_objects,
 )
-from cdk.shared.sagemaker_network import SageMakerNetwork, grant_code_channel
+from cdk.shared.sagemaker_network import (
+    SageMakerNetwork,
+    grant_code_channel,
+    warn_without_wheels,
+)
 from vigil.fraud.contract import RUNS_PREFIX, accelerated
 
 
@@ -48,6 +52,7 @@ class SageMakerArtifacts:
         self.inference_code = s3_assets.Asset(
             scope, "InferenceCode", path=str(code_bundles.inference_code_bundle(bundle_dir))
         )
+        warn_without_wheels(self.source, code_bundles.TRAINING_REQUIREMENTS)
 
 
 def sagemaker_roles(
