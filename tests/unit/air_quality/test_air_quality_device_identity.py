@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.unit.air_quality.helpers import config
+from vigil.air_quality.contract import WRONG_DEVICE
 from vigil.air_quality.records import parse_json_lines
 from vigil.air_quality.simulator import thing_name
 from vigil.air_quality.topic_rule import RULE_SQL, TOPIC_TEMPLATE, TopicRule
@@ -35,6 +36,7 @@ def test_a_record_for_another_place_is_rejected_with_its_reason():
     (reject,) = batch.rejects
     assert "may not report for LOCATION_ID=B-102" in reject.reason
     assert "'sensor-B-102'" in reject.reason
+    assert reject.code == WRONG_DEVICE and reject.minute is not None  # counted in its interval
 
 
 def test_without_a_thing_name_nothing_is_accepted_and_without_the_setting_nothing_is_checked():
