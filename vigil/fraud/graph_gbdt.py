@@ -10,12 +10,19 @@ Design row of one transaction (:func:`design_width` values, float64)::
     x_t (D) | per entity type, in model order: mean of its entities' means (D), mean degree,
                                                 number of entities of that type
                                                 [, mean age: TransactionDT - first_dt, seconds]
+                                                [, mean RGCN entity embedding (E)]
 
 The age column is there when the model was trained with ``recency``: each entity's earliest
 ``TransactionDT`` (``first_dt``) is graph state kept exactly online (a minimum, whatever order
 transactions arrive in) and computed the same way offline from the full graph. An entity type
 the transaction does not use has NaN means and ages and 0 degree and count (the trees'
-missing-value branch); an entity whose first_dt is unknown has a NaN age. An entity without a stored state (new, or unseen by the read) counts as a
+missing-value branch); an entity whose first_dt is unknown has a NaN age.
+
+The embedding columns are there when the model was trained with an RGCN's entity embeddings
+(``embedding_size`` > 0, ``--gbdt-rgcn-embeddings on``): the trained RGCN's learned vector of
+each entity, frozen into this model as a lookup table (an entity the RGCN never learned, or a
+fresh one, takes its type's mean, as in the RGCN). A table lookup needs no RGCN at scoring time,
+so online still equals offline. An entity without a stored state (new, or unseen by the read) counts as a
 fresh entity: its only transaction is the target (mean ``x_t``, degree 1) — the same rule as the
 RGCN's ``neighbour_mean=None``.
 
@@ -47,22 +54,26 @@ class GraphGBDTConfig:
     l2_regularization: float = 1.0
     min_samples_leaf: int = 20
     recency: bool = False  # each type's entity age (TransactionDT - first_dt) as a column
+    embedding_size: int = 0  # each type's RGCN entity embedding as columns (0: none)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @property
     def block(self) -> int:
-        """Columns per entity type: mean (in_dim), degree, count[, age]."""
-        return self.in_dim + 2 + int(self.recency)
+        """Columns per entity type: mean (in_dim), degree, count[, age][, embedding]."""
+        return self.in_dim + 2 + int(self.recency) + self.embedding_size
 
 
-def design_width(in_dim: int, n_types: int, recency: bool = False) -> int:
-    return in_dim + n_types * (in_dim + 2 + int(recency))
+def design_width(in_dim: int, n_types: int, recency: bool = False, embedding_size: int = 0) -> int:
+    return in_dim + n_types * (in_dim + 2 + int(recency) + embedding_size)
 
 
 def design_names(
-    feature_names: Sequence[str], entity_types: Sequence[str], recency: bool = False
+    feature_names: Sequence[str],
+    entity_types: Sequence[str],
+    recency: bool = False,
+    embedding_size: int = 0,
 ) -> list[str]:
     names = list(feature_names)
     for etype in entity_types:
@@ -70,6 +81,7 @@ def design_names(
         names.extend([f"{etype}.degree", f"{etype}.count"])
         if recency:
             names.append(f"{etype}.age")
+        names.extend(f"{etype}.rgcn.{i}" for i in range(embedding_size))
     return names
 
 
@@ -156,10 +168,25 @@ class GraphGBDT:
 
     kind = "graph-gbdt"
 
-    def __init__(self, config: GraphGBDTConfig, trees: TreeEnsemble):
+    def __init__(
+        self,
+        config: GraphGBDTConfig,
+        trees: TreeEnsemble,
+        embeddings: Mapping[str, torch.Tensor] | None = None,
+    ):
+        """``embeddings``: per entity type, the RGCN's table ``[entities + 1, E]`` whose last
+        row is the type's mean (an unseen or fresh entity); needed when ``embedding_size``."""
         self.config = config
         self.trees = trees
         self.type_index = {t: i for i, t in enumerate(config.entity_types)}
+        self.embeddings = {t: e.double() for t, e in (embeddings or {}).items()}
+        if config.embedding_size and set(self.embeddings) != set(config.entity_types):
+            raise ValueError("embedding_size needs an embedding table for every entity type")
+
+    def embedding(self, etype: str, index: int | None) -> torch.Tensor:
+        """The RGCN vector of entity ``index`` (the type's mean when None)."""
+        table = self.embeddings[etype]
+        return table[-1 if index is None else index]
 
     @property
     def in_dim(self) -> int:
@@ -177,7 +204,8 @@ class GraphGBDT:
         """Design rows from serving contexts: ``contexts[b][etype]`` is a list of
         ``(index, neighbour_mean, degree[, age])`` (``neighbour_mean=None``: a fresh entity)."""
         dim, n_types, block = self.in_dim, len(self.config.entity_types), self.config.block
-        width = design_width(dim, n_types, self.config.recency)
+        config = self.config
+        width = design_width(dim, n_types, config.recency, config.embedding_size)
         rows = torch.full((len(contexts), width), float("nan"), dtype=torch.float64)
         for b, context in enumerate(contexts):
             x_t = features[b].float()
@@ -196,17 +224,22 @@ class GraphGBDT:
                 rows[b, start : start + dim] = mean.double()
                 rows[b, start + dim] = sum(degrees) / len(degrees)
                 rows[b, start + dim + 1] = len(entities)
-                if self.config.recency:
+                if config.recency:
                     rows[b, start + dim + 2] = sum(ages) / len(ages)
+                if config.embedding_size:
+                    vectors = [self.embedding(etype, entity[0]) for entity in entities]
+                    at = start + dim + 2 + int(config.recency)
+                    rows[b, at : at + config.embedding_size] = sum(vectors) / len(vectors)
         rows[:, :dim] = torch.nan_to_num(rows[:, :dim])
         return rows
 
     def dense_rows(self, features: torch.Tensor, dense: DenseContexts) -> torch.Tensor:
         """:meth:`design_rows` for targets with at most one entity per type, vectorised."""
         dim, block, recency = self.in_dim, self.config.block, self.config.recency
+        size = self.config.embedding_size
         x = features.float()
         rows = torch.full(
-            (x.shape[0], design_width(dim, len(self.config.entity_types), recency)),
+            (x.shape[0], design_width(dim, len(self.config.entity_types), recency, size)),
             float("nan"),
             dtype=torch.float64,
         )
@@ -223,6 +256,12 @@ class GraphGBDT:
             rows[present, start + dim + 1] = 1.0
             if ages is not None:
                 rows[present, start + dim + 2] = ages[present, k]
+            if size:
+                table = self.embeddings[self.config.entity_types[k]]
+                index = dense.index[:, k]
+                vectors = table[torch.where(index >= 0, index, table.shape[0] - 1)]
+                at = start + dim + 2 + int(recency)
+                rows[present, at : at + size] = vectors[present]
         return rows
 
     def logits(self, features: torch.Tensor, contexts) -> torch.Tensor:
@@ -239,12 +278,28 @@ class GraphGBDT:
 
     # -- artifacts ------------------------------------------------------------------------------
     def save(self, model_dir: str | Path) -> None:
-        torch.save(self.trees.state(), Path(model_dir) / GBDT_FILE)
+        state = self.trees.state()
+        if self.embeddings:
+            state["embeddings"] = dict(self.embeddings)
+        torch.save(state, Path(model_dir) / GBDT_FILE)
 
     @classmethod
     def load(cls, model_dir: str | Path, config: Mapping) -> GraphGBDT:
         state = torch.load(Path(model_dir) / GBDT_FILE, map_location="cpu", weights_only=True)
-        return cls(GraphGBDTConfig(**config), TreeEnsemble.from_state(state))
+        trees = TreeEnsemble.from_state(state)
+        return cls(GraphGBDTConfig(**config), trees, state.get("embeddings"))
+
+
+def rgcn_embedding_tables(rgcn) -> dict[str, torch.Tensor]:
+    """Per entity type, a trained RGCN's entity inputs (unknown entities as the type mean) with
+    the type mean as the last row: what :class:`GraphGBDT` looks entities up in."""
+    with torch.no_grad():
+        return {
+            etype: torch.cat(
+                [rgcn.entity_input(etype), rgcn.mean_embedding(etype).unsqueeze(0)]
+            ).double()
+            for etype in rgcn.entity_types
+        }
 
 
 def _age(entity: Sequence) -> float:
@@ -252,19 +307,27 @@ def _age(entity: Sequence) -> float:
 
 
 # --- training side (numpy + scikit-learn) -------------------------------------------------------------
-def offline_design(data, entity_types: Sequence[str] | None = None, recency: bool = False):
+def offline_design(
+    data,
+    entity_types: Sequence[str] | None = None,
+    recency: bool = False,
+    embeddings: Mapping[str, torch.Tensor] | None = None,
+):
     """Every transaction's design row from the full training graph (``FraudGraphData``), with
     the arithmetic the online path uses: each entity's ``feat_sum`` summed in float64 and kept as
     float32 (what the ETL writes to the graph), its mean ``feat_sum / degree`` in float32, and
     with ``recency`` its age ``TransactionDT - first_dt`` (first_dt: the earliest TransactionDT
-    of its transactions, as the ETL writes it)."""
+    of its transactions, as the ETL writes it), with ``embeddings`` (:func:`rgcn_embedding_tables`)
+    each entity's RGCN vector."""
     import numpy as np
 
     x = data.features.astype(np.float32)
     n, dim = x.shape
     types = list(entity_types or data.entity_types)
-    block = dim + 2 + int(recency)
-    rows = np.full((n, design_width(dim, len(types), recency)), np.nan, dtype=np.float64)
+    size = next(iter(embeddings.values())).shape[1] if embeddings else 0
+    block = dim + 2 + int(recency) + size
+    width = design_width(dim, len(types), recency, size)
+    rows = np.full((n, width), np.nan, dtype=np.float64)
     rows[:, :dim] = x
     for k, etype in enumerate(types):
         tx, ent = data.edges[etype]
@@ -291,10 +354,26 @@ def offline_design(data, entity_types: Sequence[str] | None = None, recency: boo
             age_sum = np.zeros(n, dtype=np.float64)
             np.add.at(age_sum, tx, age)
             rows[count > 0, start + dim + 2] = age_sum[count > 0] / count[count > 0]
+        if size:
+            table = embeddings[etype].double().numpy()
+            at = start + dim + 2 + int(recency)
+            rows[single, at : at + size] = table[first[single]]
+            if many.any():
+                vector_sum = np.zeros((n, size), dtype=np.float64)
+                np.add.at(vector_sum, tx, table[ent])
+                rows[many, at : at + size] = vector_sum[many] / count[many, None]
     return rows
 
 
-def fit_graph_gbdt(data, config: GraphGBDTConfig, *, seed: int = 0, threads: int = 1, log=print):
+def fit_graph_gbdt(
+    data,
+    config: GraphGBDTConfig,
+    *,
+    seed: int = 0,
+    threads: int = 1,
+    log=print,
+    embeddings: Mapping[str, torch.Tensor] | None = None,
+):
     """Fit on the labelled training split; returns (model, design rows of every transaction,
     the fitted scikit-learn classifier). ``threads``: OpenMP threads while fitting (0: all; on a
     small or busy machine more threads than cores slow the fit down many times over)."""
@@ -302,7 +381,7 @@ def fit_graph_gbdt(data, config: GraphGBDTConfig, *, seed: int = 0, threads: int
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
 
-    rows = offline_design(data, config.entity_types, config.recency)
+    rows = offline_design(data, config.entity_types, config.recency, embeddings)
     train = data.mask("train")
     if len(np.unique(data.labels[train])) < 2:
         raise ValueError("graph-gbdt needs both classes in the training split")
@@ -320,4 +399,5 @@ def fit_graph_gbdt(data, config: GraphGBDTConfig, *, seed: int = 0, threads: int
     with threadpool_limits(threads or None):
         classifier.fit(rows[train], data.labels[train])
     log(f"graph_gbdt_iterations = {classifier.n_iter_};")
-    return GraphGBDT(config, TreeEnsemble.from_sklearn(classifier)), rows, classifier
+    model = GraphGBDT(config, TreeEnsemble.from_sklearn(classifier), embeddings)
+    return model, rows, classifier

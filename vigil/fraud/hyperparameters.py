@@ -71,6 +71,12 @@ class Hyperparameters(BaseModel):
         description="graph-gbdt entity age columns (TransactionDT minus the entity's first "
         "TransactionDT, kept exactly by the graph): on or off",
     )
+    gbdt_rgcn_embeddings: str = Field(
+        "off",
+        pattern=r"^(on|off)$",
+        description="graph-gbdt: each entity's RGCN embedding as extra columns (the RGCN is "
+        "trained first; its table travels with the GBDT): on or off",
+    )
     baseline_iter: int = Field(
         200, ge=0, description="iterations of the non-graph baseline (0: skip)"
     )

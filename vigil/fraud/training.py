@@ -74,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--batch-size must be >= 0, --fanout and --patience >= 1")
     if args.workers < 1:
         parser.error("--workers must be >= 1")
-    for name in ("model", "selection_metric", "threshold_rule", "entity_input", "gbdt_recency"):
+    patterned = ("model", "selection_metric", "threshold_rule", "entity_input")
+    for name in (*patterned, "gbdt_recency", "gbdt_rgcn_embeddings"):
         pattern = Hyperparameters.model_fields[name].metadata[0].pattern
         if not re.match(pattern, getattr(args, name)):
             parser.error(
@@ -329,7 +330,7 @@ def model_kinds(spec: str) -> list[str]:
     return list(dict.fromkeys(k.strip() for k in spec.split(",") if k.strip()))
 
 
-def train_rgcn(data, args, log) -> Candidate:
+def train_rgcn(data, args, log, trained=()) -> Candidate:
     model, graph, history = fit(data, args, log=log)
     import torch
 
@@ -345,10 +346,22 @@ def train_rgcn(data, args, log) -> Candidate:
     return Candidate("rgcn", model, logits.astype(np.float64), info)
 
 
-def train_graph_gbdt(data, args, log) -> Candidate:
+def train_graph_gbdt(data, args, log, trained=()) -> Candidate:
+    """The graph-feature GBDT; with ``--gbdt-rgcn-embeddings on``, also each entity's vector
+    from the RGCN among ``trained`` (or one trained here), frozen into the GBDT's tables."""
     import torch
 
-    from vigil.fraud.graph_gbdt import GraphGBDTConfig, fit_graph_gbdt
+    from vigil.fraud.graph_gbdt import GraphGBDTConfig, fit_graph_gbdt, rgcn_embedding_tables
+
+    embeddings = None
+    if args.gbdt_rgcn_embeddings == "on":
+        rgcn = next((c.model for c in trained if c.kind == "rgcn"), None)
+        if rgcn is None:
+            rgcn = train_rgcn(data, args, log).model
+        if getattr(rgcn, "embeddings", None) and len(rgcn.embeddings):
+            embeddings = rgcn_embedding_tables(rgcn)
+        else:  # --entity-input features: the RGCN has no per-entity vectors to lend
+            log("graph-gbdt: the RGCN learned no entity embeddings; none added")
 
     config = GraphGBDTConfig(
         in_dim=data.features.shape[1],
@@ -358,12 +371,13 @@ def train_graph_gbdt(data, args, log) -> Candidate:
         max_leaf_nodes=args.gbdt_max_leaf_nodes,
         l2_regularization=args.gbdt_l2,
         recency=args.gbdt_recency == "on" and data.transaction_dt is not None,
+        embedding_size=0 if embeddings is None else next(iter(embeddings.values())).shape[1],
     )
     if args.gbdt_recency == "on" and not config.recency:
         log("graph-gbdt: no TransactionDT in the training data, so no entity age column")
     started = time.perf_counter()
     model, rows, classifier = fit_graph_gbdt(
-        data, config, seed=args.seed, threads=args.num_threads, log=log
+        data, config, seed=args.seed, threads=args.num_threads, log=log, embeddings=embeddings
     )
     seconds = time.perf_counter() - started
     # the offline logits by the serving arithmetic (the exported trees), not scikit-learn's
@@ -372,6 +386,7 @@ def train_graph_gbdt(data, args, log) -> Candidate:
         "iterations": int(classifier.n_iter_),
         "fit_seconds": round(seconds, 2),
         "recency": config.recency,
+        "rgcn_embedding_size": config.embedding_size,
     }
     return Candidate("graph-gbdt", model, logits, info)
 
@@ -573,7 +588,9 @@ def _train_and_save(args, workers, inference_entry) -> int:
     )
     log = lambda line: print(line, flush=True)  # noqa: E731
     trainers = {"rgcn": train_rgcn, "graph-gbdt": train_graph_gbdt}
-    candidates = [trainers[kind](data, args, log) for kind in model_kinds(args.model)]
+    candidates: list[Candidate] = []
+    for kind in model_kinds(args.model):
+        candidates.append(trainers[kind](data, args, log, candidates))
     chosen, scores = select_model(candidates, data, args.selection_metric)
     for kind, values in scores.items():
         for name, value in values.items():

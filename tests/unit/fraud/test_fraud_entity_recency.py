@@ -213,3 +213,51 @@ def test_a_bad_age_or_first_dt_is_a_clear_400(gbdt, bad):
         predictor.parse_body(
             json.dumps({"features": [0.0] * 6, "entities": {"card1": state}}), "application/json"
         )
+
+
+# --- the RGCN's entity embeddings as GBDT columns --------------------------------------------------
+def test_rgcn_embeddings_as_gbdt_columns_score_online_as_offline(tmp_path):
+    from vigil.fraud.graph_gbdt import rgcn_embedding_tables
+    from vigil.fraud.model import FraudRGCN, RGCNConfig
+
+    data = easy_graph(n=600, seed=5)
+    data.transaction_dt = np.arange(len(data.transaction_ids), dtype=np.int64) * 60
+    torch.manual_seed(0)
+    counts = {t: len(k) for t, k in data.entity_keys.items()}
+    rgcn = FraudRGCN(RGCNConfig(in_dim=6, entity_counts=counts, embedding_size=4, dropout=0.0))
+    known = data.known_entities("train")
+    rgcn.set_known(known)
+    tables = rgcn_embedding_tables(rgcn)
+    card_mean = rgcn.mean_embedding("card1").double()
+    unlearned = int(np.flatnonzero(~known["card1"])[0])
+    assert tables["card1"].shape == (counts["card1"] + 1, 4)
+    torch.testing.assert_close(tables["card1"][-1], card_mean)  # unseen and fresh entities
+    torch.testing.assert_close(tables["card1"][unlearned], card_mean)  # never learned: the mean
+    config = GraphGBDTConfig(
+        in_dim=6, entity_types=data.entity_types, max_iter=30, recency=True, embedding_size=4
+    )
+    model, rows, _ = fit_graph_gbdt(data, config, log=lambda line: None, embeddings=tables)
+    FraudModelBundle(
+        model=model,
+        entity_keys=data.entity_keys,
+        calibration=CALIBRATION.to_dict(),
+        threshold=0.5,
+        entity_labels=entity_label_counts(data),
+    ).save(tmp_path)
+    predictor = inference.model_fn(str(tmp_path))  # the tables travel with the saved model
+    offline = model.trees.raw(torch.from_numpy(rows)).numpy()
+    targets = list(range(0, 600, 7))
+    instances = [
+        {"id": t, "features": data.features[t].tolist(), "transaction": {"TransactionDT": int(dt)},
+         "entities": {e: _etl_state(data, e, t) for e in data.entity_types}}
+        for t, dt in ((t, data.transaction_dt[t]) for t in targets)
+    ]  # fmt: skip
+    answer = _invoke(predictor, {"instances": instances})
+    online = [p["pred_prob"] for p in answer["predictions"]]
+    expected = [CALIBRATION.prob(float(offline[t])) for t in targets]
+    assert max(abs(a - b) for a, b in zip(online, expected, strict=True)) <= 1e-12
+    # the embedding columns are the entity's row of the table
+    t = targets[1]
+    card = int(data.edges["card1"][1][t])
+    at = 6 + data.entity_types.index("card1") * config.block + 6 + 3
+    np.testing.assert_array_equal(rows[t, at : at + 4], tables["card1"][card].numpy())
