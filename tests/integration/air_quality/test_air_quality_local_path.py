@@ -17,6 +17,7 @@ from local.standins.air_quality_pipeline import (
 )
 from local.standins.mqtt_broker import running_mqtt_broker
 from vigil.air_quality.config import DetectorConfig, Measure
+from vigil.air_quality.episode_table import data_quality_from_table
 from vigil.air_quality.simulator import LocalPublisher, generate, publish_records, thing_name
 from vigil.aws import client
 
@@ -81,6 +82,16 @@ def test_readings_over_mqtt_become_alerts_and_errors(moto_server, monkeypatch, l
 
     errors = s3.list_objects_v2(Bucket=resources.bucket, Prefix="errors/detector/")["Contents"]
     assert len(errors) >= 1
+
+    # data quality per interval, stored by the detector Lambda: every record counted once
+    quality = data_quality_from_table(
+        client("dynamodb"), resources.anomaly_table, config.name, since="2026", until="2027"
+    )
+    assert sum(row["received"] for row in quality) == totals["received"]
+    assert sum(row["rejected"] for row in quality) == len(malformed)
+    reasons = [code for row in quality for code in row["rejected_by_reason"]]
+    assert "not_json" in reasons and len(reasons) == len(malformed)
+    assert all(row["completeness"] == 1.0 for row in quality if row["completeness"] is not None)
 
     spike_at = injected[0].start.strftime("%Y-%m-%dT%H:%M")
     alerts = read_alerts(resources.queue_url, wait_s=1.0)
