@@ -44,6 +44,7 @@ BY_DIMENSION_INDEX = "byDimension"  # the anomaly table's index: one location's 
 # Why a record was rejected, as a short code from a fixed list: the ``reason`` dimension of the
 # RecordsRejected metric (a bounded set, so its cost does not grow with the fleet) and the keys of
 # the data-quality figures per interval. The error prefix keeps each record's full explanation.
+# Listed from the most basic problem: a record with several gets the first of them.
 NOT_JSON = "not_json"  # not JSON, nested too deeply, or not an object
 MISSING_FIELD = "missing_field"  # the timestamp, a dimension or a measure absent or null
 BAD_TIMESTAMP = "bad_timestamp"  # does not match the configured format

@@ -6,8 +6,10 @@ or a measure, has a timestamp that does not match the configured format, or has 
 not a finite number (strings, booleans, null, NaN, Infinity). A sensor sentinel (-200 by default)
 is not an error: that measure is missing for that record. Nothing is dropped silently:
 ``received == len(batch) + len(rejects)``. Each reject also carries one code from the contract's
-``REJECT_REASONS`` (its first problem; what the metrics and the data-quality figures count) and
-its timestamp's minute when it had a readable one (which interval it counts in).
+``REJECT_REASONS`` (what the metrics and the data-quality figures count) and
+its timestamp's minute when it had a readable one (which interval it counts in). With several
+problems, the code is the most basic one, in the order of ``REJECT_REASONS`` (a missing field
+before a wrong type), so both parsing paths give a record the same code.
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ from vigil.air_quality.contract import (
     BAD_TIMESTAMP,
     MISSING_FIELD,
     NOT_JSON,
+    REJECT_REASONS,
     WRONG_DEVICE,
 )
 from vigil.air_quality.sharding import DIM_SEPARATOR, shard_of
+
+_RANK = {code: rank for rank, code in enumerate(REJECT_REASONS)}  # lower: more basic
 
 
 @dataclass
@@ -285,7 +290,7 @@ def validate_frame(
     if n == 0:
         return _empty(config)
     reasons = np.full(n, "", dtype=object)
-    codes = np.full(n, "", dtype=object)  # the first problem's code
+    codes = np.full(n, "", dtype=object)  # the most basic problem's code
 
     def flag(mask: np.ndarray, message, code: str) -> None:
         if mask.any():
@@ -293,7 +298,8 @@ def validate_frame(
             for i in idx:
                 text = message(i) if callable(message) else message
                 reasons[i] = f"{reasons[i]}; {text}" if reasons[i] else text
-                codes[i] = codes[i] or code
+                if not codes[i] or _RANK[code] < _RANK[codes[i]]:
+                    codes[i] = code
 
     # timestamp
     stamp_cols = config.timestamp_columns

@@ -119,3 +119,12 @@ def test_a_batch_with_no_readable_time_counts_at_the_processing_time():
     (row,) = counter.rows()
     assert row["interval_start"] == "2026-03-01T09:00"
     assert row["received"] == row["rejected"] == 2 and row["rejected_by_reason"] == {NOT_JSON: 2}
+
+
+def test_a_record_with_several_problems_gets_the_most_basic_code_on_either_parsing_path():
+    both = json.dumps({"TIMESTAMP": "2026-01-19 01:10", "LOCATION_ID": "B-101", "CO": "x"})
+    alone = parse_json_lines(both, config())  # the pandas path: CO's type is flagged first
+    beside_bad_json = parse_json_lines("{broken\n" + both, config())  # the per-line path
+    assert [r.code for r in alone.rejects] == [MISSING_FIELD]  # NO2 is missing
+    assert sorted(r.code for r in beside_bad_json.rejects) == [MISSING_FIELD, NOT_JSON]
+    assert "CO must be a number" in alone.rejects[0].reason  # the text still names every problem
