@@ -399,6 +399,9 @@ class OnnxClassifier:
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+            # idle pool threads sleep instead of spinning: the cores are shared with the other
+            # serving workers (and, in bulk, the reader), and a spinning thread takes theirs
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self._sessions[threads] = onnxruntime.InferenceSession(
                 self.path, options, providers=["CPUExecutionProvider"]
             )
