@@ -12,6 +12,9 @@ transforms that use those models (a transform job runs in its model's network se
 * **Encrypted traffic between instances.** Training jobs set
   ``EnableInterContainerTrafficEncryption`` (a multi-instance job's nodes exchange gradients).
 
+Serverless Inference supports neither subnets nor isolation: a serverless endpoint's model gets
+neither, and its container still installs only the hashed wheels of its ``code/``.
+
 CDK's Step Functions tasks render neither inter-container encryption nor a security group without
 egress (``vpc_config`` creates its own, open to 0.0.0.0/0), so :class:`IsolatedTrainingJob` and
 :class:`IsolatedModel` add these parameters to the state they render; :meth:`SageMakerNetwork.
@@ -43,10 +46,10 @@ from cdk.nag import (
 from cdk.shared.logs import encrypted_log_group
 from vigil.container_requirements import wheels_source
 
-# Where SageMaker puts the files of an input channel named ``name`` inside the container.
-CHANNEL_ROOT = "/opt/ml/input/data"
 # the construct id CDK gives the singleton function of AwsCustomResource
 AWS_CUSTOM_RESOURCE_FUNCTION = "AWS679f53fac002430cb0da5b7982bd2287"
+# Where SageMaker puts the files of an input channel named ``name`` inside the container.
+CHANNEL_ROOT = "/opt/ml/input/data"
 CODE_CHANNEL = "code"
 NETWORK_INTERFACE_ACTIONS = (
     "ec2:CreateNetworkInterface",
