@@ -1,1 +1,5 @@
-from tests.unit.toxicity.conftest import tiny_bilstm, tox_channels  # noqa: F401 (fixtures)
+from tests.unit.toxicity.conftest import (  # noqa: F401 (fixtures)
+    tiny_bilstm,
+    tiny_transformer,
+    tox_channels,
+)
