@@ -224,6 +224,14 @@ def featurize(featurizer: Featurizer, frame: pd.DataFrame) -> FeatureMatrix:
     return FeatureMatrix(values, reasons)
 
 
+def transaction_ids(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's canonical ``TransactionID`` (object) and whether it is an integer id."""
+    id_codes, raw_ids = column_codes(frame, schema.ID_COLUMN)
+    keys = canonical_keys(raw_ids)
+    ok_id = np.array([k is not None and k.lstrip("-").isdigit() for k in keys], dtype=bool)
+    return np.array(keys, dtype=object)[id_codes], ok_id[id_codes]
+
+
 @dataclass
 class ChunkScores:
     """One chunk's answers: scored rows (input order) and rejected rows with reasons."""
@@ -362,10 +370,8 @@ class BatchScorer:
         seen = set() if seen is None else seen
         reasons = np.full(len(frame), "", dtype=object)
         id_codes, raw_ids = column_codes(frame, schema.ID_COLUMN)
-        keys = canonical_keys(raw_ids)
-        ok_id = np.array([k is not None and k.lstrip("-").isdigit() for k in keys], dtype=bool)
-        ids = np.array(keys, dtype=object)[id_codes]
-        reasons[~ok_id[id_codes]] = "TransactionID is not an integer"
+        ids, ok_id = transaction_ids(frame)
+        reasons[~ok_id] = "TransactionID is not an integer"
         candidates = np.flatnonzero(reasons == "")
         repeated = pd.Series(ids[candidates]).duplicated().to_numpy() | np.fromiter(
             (tid in seen for tid in ids[candidates]), bool, len(candidates)
@@ -611,8 +617,12 @@ def score_file(
     identity: str | Path | None,
     output: str | Path,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    processes: int = 1,
+    load_args: tuple | None = None,
 ) -> dict:
-    """Score the file chunk by chunk into ``output``/scores.csv and rejects.csv; the counts."""
+    """Score the file chunk by chunk into ``output``/scores.csv and rejects.csv; the counts.
+    ``processes`` > 1: chunks scored in that many processes, each loading the scorer from
+    ``load_args`` (``BatchScorer.load``'s), written in input order."""
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     counts = {"rows": 0, "scored": 0, "rejected": 0, "flagged": 0}
@@ -624,9 +634,8 @@ def score_file(
         scores_file.write(",".join(SCORE_COLUMNS) + "\n")
         rejects = csv.DictWriter(rejects_file, fieldnames=REJECT_COLUMNS)
         rejects.writeheader()
-        columns = scorer.input_columns
-        for chunk in read_chunks(transactions, identity, chunk_rows, columns):
-            result = scorer.score_frame(chunk, first_row=counts["rows"] + 1, seen=seen)
+        chunks = read_chunks(transactions, identity, chunk_rows, scorer.input_columns)
+        for chunk, result in _scored_chunks(scorer, chunks, seen, processes, load_args):
             pd.DataFrame(
                 {
                     schema.ID_COLUMN: result.ids,
@@ -640,6 +649,53 @@ def score_file(
             counts["rejected"] += len(result.rejects)
             counts["flagged"] += int((result.flag == FLAG_FRAUD).sum())
     return counts
+
+
+def _scored_chunks(scorer, chunks, seen: set[str], processes: int, load_args):
+    """``(chunk, ChunkScores)`` in input order, scored here or by a pool of processes. A pool's
+    worker gets, with its chunk, the chunk's ids already scored in earlier chunks, so it rejects
+    the same duplicates as one process does."""
+    if processes <= 1:
+        first_row = 1
+        for chunk in chunks:
+            yield chunk, scorer.score_frame(chunk, first_row=first_row, seen=seen)
+            first_row += len(chunk)
+        return
+    import multiprocessing
+
+    held: list[pd.DataFrame] = []
+
+    def tasks():
+        first_row = 1
+        for chunk in chunks:
+            ids, ok = transaction_ids(chunk)
+            valid = set(ids[ok].tolist())
+            earlier = valid & seen
+            seen.update(valid)
+            held.append(chunk)
+            yield chunk, first_row, earlier
+            first_row += len(chunk)
+
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(processes, initializer=_load_worker, initargs=load_args) as pool:
+        for result in pool.imap(_score_in_worker, tasks()):
+            yield held.pop(0), result
+
+
+_WORKER_SCORER: BatchScorer | None = None
+
+
+def _load_worker(model_dir, processed, threshold) -> None:
+    import torch
+
+    global _WORKER_SCORER
+    torch.set_num_threads(1)  # one core per process: the pool is the parallelism
+    _WORKER_SCORER = BatchScorer.load(model_dir, processed, threshold)
+
+
+def _score_in_worker(task) -> ChunkScores:
+    frame, first_row, earlier = task
+    return _WORKER_SCORER.score_frame(frame, first_row=first_row, seen=set(earlier))
 
 
 def write_requests(
@@ -702,12 +758,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows read and scored at a time"
     )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="score chunks in this many processes (cores)"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     scorer = BatchScorer.load(args.model_dir, args.processed, args.threshold)
     loaded = time.perf_counter()
-    write = write_requests if args.requests_out else score_file
-    counts = write(scorer, args.transactions, args.identity, args.output, args.chunk_rows)
+    if args.requests_out:
+        counts = write_requests(
+            scorer, args.transactions, args.identity, args.output, args.chunk_rows
+        )
+    else:
+        counts = score_file(
+            scorer,
+            args.transactions,
+            args.identity,
+            args.output,
+            args.chunk_rows,
+            processes=args.processes,
+            load_args=(args.model_dir, args.processed, args.threshold),
+        )
     scored = time.perf_counter()
     print(
         json.dumps(

@@ -331,3 +331,29 @@ def test_requests_answered_by_the_transform_hooks_equal_the_batch_scores(setup, 
         abs(a["pred_prob"] - s["pred_prob"]) for a, s in zip(answers, expected, strict=True)
     )
     assert worst <= 1e-6
+
+
+def test_two_processes_write_the_files_one_process_writes(setup, tmp_path):
+    root, rows = setup
+    scorer = BatchScorer.load(root / "model", root / "processed")
+    bad = _bad_rows(rows)  # the duplicate of the first row lands in a later chunk
+    pd.DataFrame([*rows, *(row for row, _ in bad)]).to_csv(tmp_path / "day.csv", index=False)
+    outputs = {}
+    for processes in (1, 2):
+        out = tmp_path / f"out-{processes}"
+        counts = score_file(
+            scorer,
+            tmp_path / "day.csv",
+            None,
+            out,
+            chunk_rows=37,
+            processes=processes,
+            load_args=(root / "model", root / "processed", None),
+        )
+        outputs[processes] = (
+            counts,
+            (out / "scores.csv").read_text(),
+            (out / "rejects.csv").read_text(),
+        )
+    assert outputs[2] == outputs[1]
+    assert "duplicate TransactionID" in outputs[2][2]
