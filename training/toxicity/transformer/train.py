@@ -24,7 +24,9 @@ if __package__ in (None, ""):  # run as a script (SageMaker): make `vigil` impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import numpy as np
+import torch
 
+from vigil.toxicity.data import load_channel
 from vigil.toxicity.labels import LossMode
 from vigil.toxicity.losses import probabilities
 from vigil.toxicity.metrics import compute_metrics
@@ -36,6 +38,7 @@ from vigil.toxicity.training import (
     finish,
     greater_is_better,
     load_channels,
+    resolve_class_weights,
     text_normalizer,
 )
 from vigil.toxicity.transformer import (
@@ -45,6 +48,7 @@ from vigil.toxicity.transformer import (
     choose_serving_precision,
     export_onnx_int8,
     freeze_lower_layers,
+    load_classifier,
     make_trainer_class,
     metric_lines_callback,
     predict,
@@ -98,11 +102,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=SAGEMAKER_CHECKPOINTS if os.path.isdir(SAGEMAKER_CHECKPOINTS) else "",
         help="where checkpoints go (and are resumed from); default: <output-data-dir>/checkpoints",
     )
+    parser.add_argument(
+        "--distill-from",
+        default="",
+        help="a trained transformer directory (the teacher): its full-precision probabilities "
+        "replace the training targets, and the student starts from its weights",
+    )
+    parser.add_argument(
+        "--student-layers",
+        default="",
+        help="with --distill-from: the teacher's encoder layers the student keeps, e.g. 0,2,5 "
+        "(default: all)",
+    )
     add_sagemaker_args(parser)
     args = parser.parse_args(argv)
+    if args.distill_from:
+        args.model_name = args.distill_from
     if not args.model_name and not args.train_tokenizer:
-        parser.error("give --model-name (hub id or path) or --train-tokenizer")
+        parser.error("give --model-name (hub id or path), --distill-from or --train-tokenizer")
+    if args.student_layers and not args.distill_from:
+        parser.error("--student-layers needs --distill-from")
     return args
+
+
+def distill(args, data) -> None:
+    """The teacher's (``--distill-from``) full-precision probabilities as the training targets
+    (identity sentences included) and class weights from them, so the student learns the
+    teacher's ranking over the same rows, soft labels carrying more than thresholded ones."""
+    teacher, tokenizer, meta = load_classifier(args.distill_from, precision="fp32")
+    data.train.targets = predict(
+        teacher,
+        tokenizer,
+        data.train.texts,
+        loss_mode=meta["loss_mode"],
+        max_length=meta["max_length"],
+        normalizer=teacher.text_normalizer,
+    )
+    _, channel_meta = load_channel(args.train)
+    data.class_weights = resolve_class_weights(
+        args.class_weight, channel_meta, len(data.labels), data.train.targets
+    )
+
+
+def keep_encoder_layers(model, layers: list[int]) -> None:
+    """The student: only the teacher's encoder ``layers`` (in order), the rest dropped."""
+    encoder = model.base_model.encoder
+    if not layers or max(layers) >= len(encoder.layer) or min(layers) < 0:
+        raise SystemExit(f"--student-layers {layers} is not a subset of {len(encoder.layer)}")
+    encoder.layer = torch.nn.ModuleList(encoder.layer[i] for i in layers)
+    model.base_model.config.num_hidden_layers = len(layers)
 
 
 def length_grouping(training_arguments) -> dict:
@@ -121,6 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     set_seed(args.seed)
     data = load_channels(args)
+    if args.distill_from:
+        distill(args, data)
     model_dir = Path(args.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     normalizer = text_normalizer(args, data.train.texts)
@@ -139,6 +189,8 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         tokenizer = AutoTokenizer.from_pretrained(args.model_name)
         model = pretrained_classifier(args.model_name, data.labels, pooling=args.pooling)
+    if args.student_layers:
+        keep_encoder_layers(model, [int(i) for i in args.student_layers.split(",")])
     if args.freeze_embeddings or args.freeze_layers:
         freeze_lower_layers(model, args.freeze_layers)
     datasets = {
