@@ -71,7 +71,7 @@ class ModelParams(_Strict):
         2.0, ge=0, description="lowest peaks threshold of the statistic (severity 0 below it)"
     )
     z_ceiling: float = Field(
-        7.0, gt=0, description="severity 100 under the prior tail, before a series shows its own"
+        8.0, gt=0, description="severity 100 under the prior tail, before a series shows its own"
     )
     variance_cap: float = Field(9.0, gt=0, description="z^2 is capped at this in the EWMA")
     tail_share: float = Field(
