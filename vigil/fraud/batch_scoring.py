@@ -2,7 +2,7 @@
 
 ``python -m vigil.fraud.batch_scoring --transactions day.csv [--identity day_identity.csv]
 --processed <ETL output> --model-dir <model> --output <folder> [--threshold 0.4]
-[--requests-out]``
+[--chunk-rows 200000] [--processes 2] [--requests-out]``
 
 Input: CSV or Parquet in the IEEE-CIS layout (``train_transaction``-like, optionally with an
 identity file joined on ``TransactionID``), read in chunks of ``--chunk-rows``. The graph is the
