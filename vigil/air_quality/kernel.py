@@ -538,17 +538,21 @@ def _rescale_to_identity(st, s):
 @njit
 def _scale_floor(st, s, y):
     """The smallest residual scale the series' own data allow: half its resolution (the smallest
-    non-zero change it has shown: counts, quantised readings) at its current level, and a small
-    fraction of the level. A flat or zero-heavy history cannot lock the scale near zero."""
+    non-zero change it has shown before this interval: counts, quantised readings) at its current
+    level, and a small fraction of the level. A flat or zero-heavy history cannot lock the scale
+    near zero. Also returns the resolution with this interval's change, to learn: the first
+    change of a series that never changed is measured against the level, not against itself (a
+    floor made of the step would make any first step a two-sigma event)."""
     off = st.offset[s]
-    resolution = st.aux[s, AUX_RESOLUTION]
+    known = st.aux[s, AUX_RESOLUTION]
     last = st.last_raw[s]
+    resolution = known
     if last == last and y != last:
         resolution = _min(resolution, abs(y - last))
     floor = RELATIVE_SCALE_FLOOR * abs(st.level[s]) + 1e-9
-    if resolution < math.inf:
+    if known < math.inf:
         base = _max(inverse(st.level[s], off), 0.0) if off != 0.0 else st.level[s]
-        floor = _max(floor, 0.5 * (transform(base + resolution, off) - transform(base, off)))
+        floor = _max(floor, 0.5 * (transform(base + known, off) - transform(base, off)))
     return floor, resolution
 
 
@@ -618,7 +622,10 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
         bump = 0.0
     ratio = _max(st.aux[s, AUX_RATIO], 1e-6)
     sc1 = _max(st.aux[s, AUX_SC1], 1e-9)
-    spike_stat = abs(bump) / (ratio * sc1)
+    # the interpolation residual's scale is learnt like the forecast's and floored like it: a
+    # series that was flat learns a ratio near zero, and its first step must not read as a
+    # spike at every interval after it
+    spike_stat = abs(bump) / _max(ratio * sc1, floor)
     # cz is NaN where no other measure of the place was scored: no cross-measure statistics
     has_others = cz == cz
     ew_cz, ew_cz2 = st.aux[s, AUX_EW_CZ], st.aux[s, AUX_EW_CZ2]

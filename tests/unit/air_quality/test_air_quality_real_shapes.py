@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from vigil.air_quality.backtest import run_backtest
 from vigil.air_quality.config import DetectorConfig, Measure
@@ -53,11 +52,6 @@ def test_quantised_values_keep_severity_100_rare():
     assert (severity >= 45).mean() < 0.02
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: after a step, a series that was perfectly flat alerts in several of the next "
-    "intervals before the drift baseline catches up (docs/air-quality-detector.md)",
-)
 def test_a_flat_series_is_not_anomalous_for_being_flat_but_a_step_is():
     values = np.full(2000, 7.0)
     values[1500:] = 9.0
@@ -68,18 +62,12 @@ def test_a_flat_series_is_not_anomalous_for_being_flat_but_a_step_is():
     assert (severity[1510:] >= 45).mean() < 0.01  # then the new level is followed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a cold-started square wave reaches severity 100 at some of its transitions "
-    "until the daily profile learns them (docs/air-quality-detector.md)",
-)
 def test_a_square_wave_is_not_stuck_and_rarely_alerts():
     hours = np.arange(3000) * 5 / 60
     values = np.where((hours // 6) % 2 == 0, 10.0, 50.0)
     scores = _stream(values)
     late = scores.iloc[600:]
-    # its flat halves are what it does (no stuck alerts); its steps alert at most at some
-    # transitions until the daily profile has learnt them
+    # its flat halves are what it does (no stuck alerts), and its steps, once seen, are too
     assert "stuck sensor" not in set(late.loc[late["severity"] >= 45, "reason"])
     assert (late["severity"] >= 45).mean() < 0.02
     assert (late["severity"] >= 100).mean() == 0.0
