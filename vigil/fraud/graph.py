@@ -11,12 +11,14 @@ answer the API gave for that transaction (what makes a replay idempotent). See
 Round trips per scored transaction (each one openCypher request, one Neptune transaction):
 
 1. :meth:`FraudGraph.read` — ``OPTIONAL MATCH`` the transaction and each of its entities by key:
-   whether the transaction exists, its stored answer, and each entity's ``feat_sum``/``degree``.
+   whether the transaction exists, its stored answer, and each entity's ``feat_sum``/``degree``/
+   ``first_dt``.
    One node lookup per entity through the ``key`` index — never a neighbour scan, so a hub entity
    with 100k transactions costs what a degree-1 entity costs.
 2. :meth:`FraudGraph.insert` — the idempotent insert: one query that creates the transaction, its
    entity nodes (``MERGE`` on label + key) and its edges, folds the transaction's feature vector
-   into each non-hub entity's ``feat_sum`` and increments its ``degree``, and stores the answer.
+   into each non-hub entity's ``feat_sum``, increments its ``degree`` and keeps its earliest
+   ``TransactionDT`` in ``first_dt``, and stores the answer.
    It is guarded: it writes only when the transaction does not exist yet AND every updated entity
    still has the degree the read saw (an optimistic compare-and-set), so it writes all or nothing
    and never twice; a guard miss returns no row and the caller re-reads.
