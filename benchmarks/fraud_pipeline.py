@@ -58,6 +58,7 @@ def run_create_path(template: dict, assets: Path) -> tuple[float, int]:
     import boto3
     from botocore.stub import Stubber
 
+    from cdk.fraud.stack import PIPELINE_ID, PIPELINE_STATE_MACHINE
     from local.standins.stepfunctions_runner import TrainingJobInMoto, model_tarball, started
     from vigil.fraud import pipeline
 
@@ -66,7 +67,10 @@ def run_create_path(template: dict, assets: Path) -> tuple[float, int]:
     with (
         Stubber(neptune) as stub,
         started(
-            template, assets=assets, only_assets=lambda name: name.startswith("Pipeline/")
+            template,
+            assets=assets,
+            only_assets=lambda name: name.startswith(f"{PIPELINE_ID}/"),
+            state_machine=PIPELINE_STATE_MACHINE,
         ) as local,
     ):
         stub.add_response("start_loader_job", {"status": "200 OK", "payload": {"loadId": "l"}})

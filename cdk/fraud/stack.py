@@ -23,6 +23,10 @@ from vigil.fraud.contract import RUNS_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ETL_SCRIPT = REPO_ROOT / "glue" / "fraud_etl.py"
+# the training pipeline's construct id, and the logical id prefix of its state machine (the stack
+# has others: batch scoring), which the local Step Functions runner is told to run
+PIPELINE_ID = "Pipeline"
+PIPELINE_STATE_MACHINE = f"{PIPELINE_ID}StateMachine"
 
 
 class FraudStack(Stack):
@@ -81,7 +85,7 @@ class FraudStack(Stack):
         )
         self.pipeline = TrainingPipeline(
             self,
-            "Pipeline",
+            PIPELINE_ID,
             key=self.baseline.key,
             removal_policy=removal,
             log_retention_days=shared.log_retention_days,

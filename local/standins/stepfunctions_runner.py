@@ -240,7 +240,7 @@ class LocalPipeline:
     """
 
     template: Mapping[str, Any]
-    state_machine: str | None = None  # logical id; default: the only one
+    state_machine: str | None = None  # logical id or its unique prefix; default: the only one
     resolver: TemplateResolver = field(init=False)
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     localizations: list[str] = field(default_factory=list)
@@ -254,7 +254,10 @@ class LocalPipeline:
                 raise ValueError(f"template has {len(machines)} state machines; name one")
             self.state_machine = next(iter(machines))
         if self.state_machine not in machines:
-            raise KeyError(f"no state machine {self.state_machine!r} in the template")
+            named = [m for m in machines if m.startswith(self.state_machine)]
+            if len(named) != 1:
+                raise KeyError(f"no one state machine {self.state_machine!r} in the template")
+            self.state_machine = named[0]
 
     # -- names -------------------------------------------------------------------------------
     def name_of(self, logical_id_prefix: str) -> str:

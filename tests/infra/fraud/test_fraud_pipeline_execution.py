@@ -19,6 +19,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from cdk.fraud.stack import PIPELINE_ID, PIPELINE_STATE_MACHINE
 from local.standins.stepfunctions_runner import (
     GlueJobRunInMoto,
     TaskFailure,
@@ -76,7 +77,10 @@ def _loads_then_completes(stubber: Stubber, source_prefix: str) -> None:
 def local(fraud):
     template, assets = fraud
     with started(
-        template, assets=assets, only_assets=lambda name: name.startswith("Pipeline/")
+        template,
+        assets=assets,
+        only_assets=lambda name: name.startswith(f"{PIPELINE_ID}/"),
+        state_machine=PIPELINE_STATE_MACHINE,
     ) as local_pipeline:
         raw = local_pipeline.name_of("DataRawBucket")
         s3 = boto3.client("s3", region_name=REGION)

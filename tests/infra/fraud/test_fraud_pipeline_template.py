@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from cdk.fraud.stack import PIPELINE_STATE_MACHINE
 from local.standins.stepfunctions_runner import LocalPipeline
 from vigil.fraud.pipeline import Hyperparameters, metric_definitions
 
@@ -40,7 +41,7 @@ def fraud(templates) -> dict:
 
 @pytest.fixture(scope="module")
 def definition(fraud) -> dict:
-    return LocalPipeline(fraud).synthesized_definition()
+    return LocalPipeline(fraud, PIPELINE_STATE_MACHINE).synthesized_definition()
 
 
 def _of_type(template: dict, kind: str, prefix: str = "") -> dict[str, dict]:
@@ -98,10 +99,11 @@ def test_glue_job_version_workers_bookmarks_logging_and_encryption(fraud):
 
 # --- the state machine ---------------------------------------------------------------------------
 def test_state_machine_logs_traces_and_times_out(fraud):
-    machine = _one(fraud, "AWS::StepFunctions::StateMachine")
+    machine = _one(fraud, "AWS::StepFunctions::StateMachine", PIPELINE_STATE_MACHINE)
     assert machine["TracingConfiguration"] == {"Enabled": True}
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
-    definition = json.loads(LocalPipeline(fraud).resolver.resolve(machine["DefinitionString"]))
+    local = LocalPipeline(fraud, PIPELINE_STATE_MACHINE)
+    definition = json.loads(local.resolver.resolve(machine["DefinitionString"]))
     assert definition["TimeoutSeconds"] == 24 * 3600
 
 
