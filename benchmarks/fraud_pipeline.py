@@ -61,6 +61,7 @@ def run_create_path(template: dict, assets: Path) -> tuple[float, int]:
     from cdk.fraud.stack import PIPELINE_ID, PIPELINE_STATE_MACHINE
     from local.standins.stepfunctions_runner import TrainingJobInMoto, model_tarball, started
     from vigil.fraud import pipeline
+    from vigil.fraud.features import CategoricalFeature, FeaturizerSpec, NumericFeature
 
     neptune = boto3.client("neptunedata", endpoint_url="https://neptune.local:8182")
     pipeline.neptune_client = lambda endpoint: neptune
@@ -83,6 +84,17 @@ def run_create_path(template: dict, assets: Path) -> tuple[float, int]:
         s3 = boto3.client("s3")
         for name in ("train_transaction.csv", "train_identity.csv"):
             s3.put_object(Bucket=raw, Key=f"incoming/{name}", Body=b"TransactionID\n1\n")
+        # what the Glue ETL (not run here) writes beside the run's data, published at the end
+        spec = FeaturizerSpec(
+            numeric=[NumericFeature("TransactionAmt", 4.0, 1.0, log=True)],
+            categorical=[CategoricalFeature("ProductCD", ["W"])],
+            entity_columns=["card1"],
+        )
+        s3.put_object(
+            Bucket=local.name_of("DataProcessedBucket"),
+            Key="runs/bench/processed/featurizer.json",
+            Body=spec.to_json().encode(),
+        )
         run = local.run(
             {"dataLocation": f"s3://{raw}/incoming/", "runId": "bench"},
             overrides={"TrainModel": TrainingJobInMoto(model_tarball({"model.pt": b"w"}))},
