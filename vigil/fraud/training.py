@@ -34,6 +34,8 @@ from vigil.fraud.hyperparameters import Hyperparameters
 
 LOG = logging.getLogger("vigil.fraud.train")
 SAGEMAKER_PATHS = ("train", "model-dir", "output-data-dir")  # set by SageMaker (SM_* variables)
+# how this machine runs the job, not what it learns: no hyperparameter (SageMaker gives hosts)
+RUN_FLAGS = ("workers",)
 
 
 def add_hyperparameter_args(

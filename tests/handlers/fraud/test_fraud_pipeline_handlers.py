@@ -173,7 +173,7 @@ def test_hyperparameters_are_the_training_scripts_flags():
     from vigil.fraud import training
 
     args = training.parse_args(["--train", "x"])
-    paths = {flag.replace("-", "_") for flag in training.SAGEMAKER_PATHS}
+    paths = {flag.replace("-", "_") for flag in (*training.SAGEMAKER_PATHS, *training.RUN_FLAGS)}
     defaults = pipeline.Hyperparameters().model_dump()
     assert {k: v for k, v in vars(args).items() if k not in paths} == defaults
 

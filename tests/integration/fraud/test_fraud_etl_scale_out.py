@@ -74,11 +74,14 @@ def test_entity_vectors_are_encoded_by_the_executors_as_the_python_encoder_does(
 
     rng = np.random.default_rng(3)
     sums = rng.normal(size=(50, 4)) * 1e3
-    rows = [("card1", str(1000 + i), i + 1, *map(float, sums[i])) for i in range(len(sums))]
+    rows = [
+        ("card1", str(1000 + i), i + 1, 86_400 + 60 * i, *map(float, sums[i]))
+        for i in range(len(sums))
+    ]
     frame = spark.createDataFrame(
         rows,
-        "__column string, __key string, __degree long, f_0 double, f_1 double, "
-        "f_2 double, f_3 double",
+        "__column string, __key string, __degree long, __first_dt long, f_0 double, "
+        "f_1 double, f_2 double, f_3 double",
     ).repartition(3)
     nodes = {
         r["key"]: r for r in encode_entity_nodes(frame, ["f_0", "f_1", "f_2", "f_3"]).collect()
@@ -88,6 +91,7 @@ def test_entity_vectors_are_encoded_by_the_executors_as_the_python_encoder_does(
         node = nodes[str(1000 + i)]
         assert node["id"] == schema.entity_node_id("card1", str(1000 + i))
         assert node["label"] == schema.entity_label("card1") and node["degree"] == i + 1
+        assert node["first_dt"] == 86_400 + 60 * i  # the entity's earliest TransactionDT
         np.testing.assert_array_equal(
             decode_vector(node["feat_sum"], 4), sums[i].astype(np.float32)
         )
