@@ -68,7 +68,7 @@ from vigil.container_requirements import (
     requirements_file,
     wheels_source,
 )
-from vigil.toxicity.contract import training_job_metric_definitions
+from vigil.toxicity.contract import IDENTITY_AUGMENTATION, training_job_metric_definitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PREPARED_PREFIX = "prepared"
@@ -175,7 +175,10 @@ class ToxicityTraining(Construct):
                 "bilstm",
                 image=images.uri("bilstmTraining"),
                 instance_type=bilstm_instance_type,
-                hyperparameters={"class-weight": "auto"},
+                hyperparameters={
+                    "class-weight": "auto",
+                    "identity-augmentation": str(IDENTITY_AUGMENTATION),
+                },
                 bucket=bucket,
                 key=key,
                 hours=max_training_hours,
@@ -190,6 +193,7 @@ class ToxicityTraining(Construct):
                     "train-batch-size": "16",
                     "max-length": "256",
                     "class-weight": "auto",
+                    "identity-augmentation": str(IDENTITY_AUGMENTATION),
                 },
                 bucket=bucket,
                 key=key,

@@ -12,6 +12,7 @@ from aws_cdk.assertions import Match, Template
 from cdk.app_builder import build_app
 from cdk.toxicity.training import training_source_bundle
 from local.standins.synth import new_app, synthesize
+from vigil.toxicity.contract import IDENTITY_AUGMENTATION
 from vigil.toxicity.labels import metric_line
 
 pytestmark = pytest.mark.infra
@@ -57,6 +58,12 @@ def test_both_training_jobs_use_sdk_images_and_vigil_metric_regexes(raw):
     assert len(regexes) == 2  # one per job
     pattern = regexes[0].encode().decode("unicode_escape")
     assert re.findall(pattern, metric_line("roc_auc_macro", 0.91)) == ["0.910000"]
+
+
+def test_both_training_jobs_train_with_the_identity_bias_mitigation(raw):
+    definition = _state_machine_definition(raw)
+    flag = f'"identity-augmentation":"{IDENTITY_AUGMENTATION}"'
+    assert definition.count(flag) == 2  # the recipe the benchmark measures, in the cloud too
 
 
 def test_endpoint_serves_the_trained_artifact_with_an_encrypted_volume(template):
