@@ -72,6 +72,21 @@ def test_exported_trees_score_exactly_as_scikit_learn(gbdt):
     )
 
 
+def test_compiled_and_torch_tree_walks_agree(gbdt):
+    _, model, rows, _, _ = gbdt
+    with_missing = rows.copy()
+    with_missing[::3, 6:] = np.nan
+    for batch in (rows, with_missing):
+        tensor = torch.from_numpy(batch)
+        np.testing.assert_allclose(
+            model.trees.raw(tensor).numpy(),
+            model.trees._raw_torch(tensor).numpy(),
+            rtol=0,
+            atol=1e-12,
+        )
+    assert model.trees.raw(torch.from_numpy(rows[:0])).shape == (0,)
+
+
 def test_online_answer_equals_offline_score_through_the_inference_hooks(gbdt):
     data, model, rows, _, predictor = gbdt
     offline = model.trees.raw(torch.from_numpy(rows)).numpy()
