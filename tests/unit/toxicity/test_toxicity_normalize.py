@@ -5,6 +5,7 @@ the choice (and their spelling lexicon) and apply it at inference."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -69,15 +70,23 @@ def test_normalizers_by_name():
 
 
 @pytest.mark.parametrize("kind", ["bilstm", "transformer"])
-def test_models_store_the_normaliser_and_apply_it_at_inference(kind, request):
+def test_models_store_the_normaliser_and_apply_it_at_inference(kind, request, tmp_path):
     from tests.unit.toxicity.test_toxicity_training import hooks
 
     out, _ = request.getfixturevalue(f"tiny_{kind}")
     stored = "bilstm_config.json" if kind == "bilstm" else "vigil_toxicity.json"
     assert json.loads((out / "model" / stored).read_text())["normalizer"] == EVASION
     assert (out / "model" / LEXICON_FILE).is_file()  # --spelling-lexicon corpus+english
+    folder = out / "model"
+    if kind == "transformer":
+        # served in full precision here: int8 rounds the tiny untrained model's near-0.5 scores
+        # of different texts to the same numbers, and the last check needs them apart
+        folder = tmp_path / "model"
+        shutil.copytree(out / "model", folder)
+        meta = json.loads((folder / stored).read_text())
+        (folder / stored).write_text(json.dumps({**meta, "serving_precision": "fp32"}))
     module = hooks(kind)
-    model = module.model_fn(str(out / "model"))
+    model = module.model_fn(str(folder))
     plain, disguised, misspelt, other = module.predict_fn(
         ["you stupid idiot", "you $7up1d 1 d i o t", "you stpuid idoit", "you stupid pilot"],
         model,
