@@ -25,7 +25,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_neptune as neptune
 from constructs import Construct
 
-from cdk.shared.logs import encrypted_log_group
+from cdk.shared.sagemaker_network import ISOLATED_SUBNETS, add_private_vpc
 
 NEPTUNE_PORT = 8182
 
@@ -50,36 +50,16 @@ class NetworkAndGraph(Construct):
         existing_vpc: tuple[str, list[str], list[str]] | None = None,
     ):
         super().__init__(scope, construct_id)
-        self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+        self.subnets = ISOLATED_SUBNETS
         new_vpc = existing_vpc is None
         if new_vpc:
-            flow_logs = encrypted_log_group(
+            self.vpc = add_private_vpc(
                 self,
-                "FlowLogs",
                 key=key,
-                retention_days=log_retention_days,
-                removal_policy=removal_policy,
-            )
-            self.vpc = ec2.Vpc(
-                self,
-                "Vpc",
-                ip_addresses=ec2.IpAddresses.cidr(cidr),
+                cidr=cidr,
                 max_azs=max_azs,
-                nat_gateways=0,
-                subnet_configuration=[
-                    ec2.SubnetConfiguration(
-                        name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
-                    )
-                ],
-                flow_logs={
-                    "all": ec2.FlowLogOptions(
-                        destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
-                        traffic_type=ec2.FlowLogTrafficType.ALL,
-                    )
-                },
-            )
-            self.vpc.add_gateway_endpoint(
-                "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.subnets]
+                log_retention_days=log_retention_days,
+                removal_policy=removal_policy,
             )
         else:
             vpc_id, subnet_ids, zones = existing_vpc

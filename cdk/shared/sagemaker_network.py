@@ -68,6 +68,51 @@ def channel_path(name: str) -> str:
     return f"{CHANNEL_ROOT}/{name}"
 
 
+ISOLATED_SUBNETS = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
+
+
+def add_private_vpc(
+    scope: Construct,
+    *,
+    key: kms.IKey,
+    cidr: str,
+    max_azs: int,
+    log_retention_days: int,
+    removal_policy: RemovalPolicy,
+) -> ec2.Vpc:
+    """A VPC of private isolated subnets only (no NAT, no internet route), its flow logs to a
+    KMS-encrypted group, and the S3 gateway endpoint: ``FlowLogs`` and ``Vpc`` under ``scope``."""
+    flow_logs = encrypted_log_group(
+        scope,
+        "FlowLogs",
+        key=key,
+        retention_days=log_retention_days,
+        removal_policy=removal_policy,
+    )
+    vpc = ec2.Vpc(
+        scope,
+        "Vpc",
+        ip_addresses=ec2.IpAddresses.cidr(cidr),
+        max_azs=max_azs,
+        nat_gateways=0,
+        subnet_configuration=[
+            ec2.SubnetConfiguration(
+                name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
+            )
+        ],
+        flow_logs={
+            "all": ec2.FlowLogOptions(
+                destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+                traffic_type=ec2.FlowLogTrafficType.ALL,
+            )
+        },
+    )
+    vpc.add_gateway_endpoint(
+        "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[ISOLATED_SUBNETS]
+    )
+    return vpc
+
+
 class PrivateVpc(Construct):
     """A VPC of private isolated subnets only (no NAT, no internet route), flow logs to a
     KMS-encrypted group and the S3 gateway endpoint. Exposes ``vpc`` and ``subnets``."""
@@ -84,34 +129,14 @@ class PrivateVpc(Construct):
         removal_policy: RemovalPolicy,
     ):
         super().__init__(scope, construct_id)
-        self.subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
-        flow_logs = encrypted_log_group(
+        self.subnets = ISOLATED_SUBNETS
+        self.vpc = add_private_vpc(
             self,
-            "FlowLogs",
             key=key,
-            retention_days=log_retention_days,
-            removal_policy=removal_policy,
-        )
-        self.vpc = ec2.Vpc(
-            self,
-            "Vpc",
-            ip_addresses=ec2.IpAddresses.cidr(cidr),
+            cidr=cidr,
             max_azs=max_azs,
-            nat_gateways=0,
-            subnet_configuration=[
-                ec2.SubnetConfiguration(
-                    name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
-                )
-            ],
-            flow_logs={
-                "all": ec2.FlowLogOptions(
-                    destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
-                    traffic_type=ec2.FlowLogTrafficType.ALL,
-                )
-            },
-        )
-        self.vpc.add_gateway_endpoint(
-            "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[self.subnets]
+            log_retention_days=log_retention_days,
+            removal_policy=removal_policy,
         )
 
 
