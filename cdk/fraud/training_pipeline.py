@@ -48,8 +48,8 @@ from cdk.shared.iam import (
     narrow_training_job_grants,
     use_key,
 )
-from cdk.shared.logs import encrypted_log_group
 from cdk.shared.sagemaker_network import SageMakerNetwork
+from cdk.shared.state_machine import logged_state_machine
 from vigil.fraud.contract import TRAINING_JOB_PREFIX
 
 
@@ -160,23 +160,16 @@ class TrainingPipeline(Construct):
         )
         etl.end.next(training.start)
 
-        self.log_group = encrypted_log_group(
+        self.log_group, self.state_machine = logged_state_machine(
             self,
-            "Logs",
+            etl.start,
             key=key,
-            retention_days=log_retention_days,
+            log_retention_days=log_retention_days,
             removal_policy=removal_policy,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(etl.start),
             timeout=timeout,
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
-            ),
             comment="Vigil fraud: raw data → Glue ETL → RGCN training → Neptune load → endpoint",
+            log_group_id="Logs",
+            include_execution_data=True,
         )
         use_key(self.state_machine.role, key, write=True)  # publishes to the KMS-encrypted topic
         acknowledge_function_versions(

@@ -22,7 +22,7 @@ from constructs import Construct
 
 from cdk.nag import Ack, acknowledge
 from cdk.shared.iam import narrow_training_job_grants
-from cdk.shared.logs import encrypted_log_group
+from cdk.shared.state_machine import logged_state_machine
 
 
 def line_transform_state_machine(
@@ -80,20 +80,13 @@ def line_transform_state_machine(
         integration_pattern=sfn.IntegrationPattern.RUN_JOB,
         result_path=sfn.JsonPath.DISCARD,
     )
-    log_group = encrypted_log_group(
+    log_group, state_machine = logged_state_machine(
         scope,
-        "StateMachineLogs",
+        task,
         key=key,
-        retention_days=log_retention_days,
+        log_retention_days=log_retention_days,
         removal_policy=removal_policy,
-    )
-    state_machine = sfn.StateMachine(
-        scope,
-        "StateMachine",
-        definition_body=sfn.DefinitionBody.from_chainable(task),
         timeout=Duration.hours(max_hours),
-        tracing_enabled=True,
-        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
         comment=comment,
     )
     narrow_training_job_grants(state_machine.role, job_prefix, job_type="transform-job")

@@ -49,7 +49,6 @@ from cdk.shared.iam import (
     use_key,
     write_objects,
 )
-from cdk.shared.logs import encrypted_log_group
 from cdk.shared.sagemaker import FrameworkImages, tree_entries, write_tarball
 from cdk.shared.sagemaker_network import (
     IsolatedTrainingJob,
@@ -59,6 +58,7 @@ from cdk.shared.sagemaker_network import (
     grant_code_channel,
     warn_without_wheels,
 )
+from cdk.shared.state_machine import logged_state_machine
 from vigil.container_requirements import (
     TOXICITY_SERVING,
     WHEELS_DIR,
@@ -203,20 +203,13 @@ class ToxicityTraining(Construct):
         parallel = sfn.Parallel(self, "TrainBoth", comment="BiLSTM and transformer jobs")
         for job in jobs:
             parallel.branch(job)
-        self.log_group = encrypted_log_group(
+        self.log_group, self.state_machine = logged_state_machine(
             self,
-            "StateMachineLogs",
+            parallel,
             key=key,
-            retention_days=log_retention_days,
+            log_retention_days=log_retention_days,
             removal_policy=removal_policy,
-        )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            definition_body=sfn.DefinitionBody.from_chainable(parallel),
             timeout=Duration.hours(max_training_hours + 1),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL),
             comment="Trains both Vigil toxicity models on s3://<data bucket>/prepared/",
         )
         narrow_training_job_grants(self.state_machine.role, TRAINING_JOB_PREFIX)
