@@ -42,7 +42,9 @@ from vigil.toxicity.training import (
     text_normalizer,
 )
 from vigil.toxicity.transformer import (
+    META_FILE,
     POOLINGS,
+    SERVING_AUC_TOLERANCE,
     Collator,
     TextDataset,
     choose_serving_precision,
@@ -114,6 +116,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --distill-from: the teacher's encoder layers the student keeps, e.g. 0,2,5 "
         "(default: all)",
     )
+    parser.add_argument(
+        "--distill-student",
+        type=int,
+        default=0,
+        help="after training, distil a student of N encoder layers (evenly spaced, the first "
+        "and last kept) from the trained model over the same rows, and serve it when its served "
+        "valid mean ROC-AUC is within SERVING_AUC_TOLERANCE of the trained model's full "
+        "precision (0: no student). The trained model stays in <output-data-dir>/teacher",
+    )
     add_sagemaker_args(parser)
     args = parser.parse_args(argv)
     if args.distill_from:
@@ -122,6 +133,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("give --model-name (hub id or path), --distill-from or --train-tokenizer")
     if args.student_layers and not args.distill_from:
         parser.error("--student-layers needs --distill-from")
+    if args.distill_student and (args.distill_from or args.student_layers):
+        parser.error("--distill-student trains its own teacher: not with --distill-from")
     return args
 
 
@@ -162,11 +175,89 @@ def length_grouping(training_arguments) -> dict:
     return {"group_by_length": True}
 
 
+def student_layers(layers: int, kept: int) -> list[int]:
+    """``kept`` of a teacher's ``layers`` encoder layers, evenly spaced, the first and the
+    last among them (the last is the one fine-tuning changed most): 6 -> 3 keeps 0, 2, 5."""
+    if not 1 <= kept < layers:
+        raise SystemExit(f"--distill-student {kept} must be between 1 and {layers - 1}")
+    if kept == 1:
+        return [layers - 1]
+    return sorted({round(i * (layers - 1) / (kept - 1)) for i in range(kept)})
+
+
+TEACHER_FOLDER = "teacher"
+STUDENT_FOLDER = "student"
+
+
 def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if not args.distill_student:
+        return train(args)
+    return train_and_distill(args)
+
+
+def train_and_distill(args: argparse.Namespace) -> dict:
+    """The model as asked (into ``<output-data-dir>/teacher``), then a student distilled from
+    it with the same recipe; ``--model-dir`` gets the student when its served form keeps the
+    teacher's full-precision valid mean ROC-AUC within ``SERVING_AUC_TOLERANCE``, else the
+    teacher. The choice and both figures go into the served model's metadata (``distillation``)."""
+    import json
+    import shutil
+
+    output = Path(args.output_data_dir)
+    teacher_dir = output / TEACHER_FOLDER
+    teacher = train(argparse.Namespace(**{**vars(args), "model_dir": str(teacher_dir)}))
+    teacher_meta = json.loads((teacher_dir / META_FILE).read_text())
+    layers = json.loads((teacher_dir / "config.json").read_text())["num_hidden_layers"]
+    kept = student_layers(layers, args.distill_student)
+    checkpoints = Path(args.checkpoint_dir or output / "checkpoints") / STUDENT_FOLDER
+    student_dir = output / STUDENT_FOLDER / "model"
+    student = train(
+        argparse.Namespace(
+            **{
+                **vars(args),
+                "model_dir": str(student_dir),
+                "output_data_dir": str(output / STUDENT_FOLDER),
+                "checkpoint_dir": str(checkpoints),
+                "model_name": str(teacher_dir),
+                "distill_from": str(teacher_dir),
+                "student_layers": ",".join(map(str, kept)),
+                "train_tokenizer": False,
+                "pooling": teacher_meta.get("pooling", "cls"),
+                # the student trains every encoder layer it keeps; fixed embeddings as the
+                # teacher had them
+                "freeze_layers": 0,
+                "freeze_embeddings": bool(args.freeze_embeddings or args.freeze_layers),
+            }
+        )
+    )
+    full = teacher["serving_precision"]["valid_mean_auc_fp32"]
+    check = student["serving_precision"]
+    served_auc = check.get(f"valid_mean_auc_{check['serving_precision']}", float("nan"))
+    chosen = "student" if full - served_auc <= SERVING_AUC_TOLERANCE else "teacher"
+    decision = {
+        "served": chosen,
+        "student_layers": kept,
+        "teacher_layers": layers,
+        "teacher_valid_mean_auc_fp32": full,
+        "student_valid_mean_auc_served": served_auc,
+        "student_serving_precision": check["serving_precision"],
+        "tolerance": SERVING_AUC_TOLERANCE,
+    }
+    print(f"distillation: {decision}", flush=True)
+    model_dir = Path(args.model_dir)
+    shutil.copytree(
+        student_dir if chosen == "student" else teacher_dir, model_dir, dirs_exist_ok=True
+    )
+    meta = json.loads((model_dir / META_FILE).read_text())
+    save_meta(model_dir, **meta, distillation=decision)
+    return {**(student if chosen == "student" else teacher), "distillation": decision}
+
+
+def train(args: argparse.Namespace) -> dict:
     from transformers import AutoTokenizer, TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    args = parse_args(argv)
     set_seed(args.seed)
     data = load_channels(args)
     if args.distill_from:
