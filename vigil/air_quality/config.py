@@ -145,6 +145,14 @@ class DetectorConfig(_Strict):
         description="half-life of the severity a new alert of a series must exceed (an "
         "anomaly is raised when it begins or gets worse, not every interval it lasts)",
     )
+    alert_worsening: float = Field(
+        1.1,
+        ge=1.0,
+        le=10.0,
+        description="while a series' recent alert is remembered, a new one needs this many times "
+        "its rarity (in decades beyond the usual): a burst that creeps a little higher interval "
+        "after interval is one alert, one that gets clearly worse is another (1: any rarer)",
+    )
     episode_gap_intervals: int = Field(
         1,
         ge=0,

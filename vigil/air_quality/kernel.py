@@ -152,6 +152,7 @@ class Params(NamedTuple):
     rare_decades: float
     typical_run_decay: float  # per interval
     alert_decay: float  # per interval, of the severity peak a new alert must exceed
+    alert_worsening: float  # times that peak's rarity (beyond tail_share) a new alert must reach
     transform: float  # TRANSFORM_*
     warm_after: float  # scored intervals before a series may alert
     severity_threshold: float
@@ -191,6 +192,7 @@ def params_from(config) -> Params:
         rare_decades=-math.log10(p.severity_100_probability),
         typical_run_decay=0.5 ** (config.interval_minutes / TYPICAL_RUN_HALF_LIFE_MINUTES),
         alert_decay=0.5 ** (config.interval_minutes / config.alert_memory_minutes),
+        alert_worsening=config.alert_worsening,
         transform=transform,
         warm_after=float(max(config.warmup_intervals, 1)),
         severity_threshold=config.severity_threshold,
@@ -680,12 +682,13 @@ def _update_one(st, p, s, iv, d, w, y, new, pred, e, sc, sc_gap, z, u, adjacent,
         decades, reason = novel_decades, REASON_NOVEL
         shown = 100.0 * _clip((decades - base) / (p.rare_decades - base), 0.0, 1.0)
     # An anomaly is raised when it begins or gets worse: rarer than the previous interval and
-    # than the decaying peak of the series' recent rarity (unclipped, so an episode that stays
-    # at severity 100 is not raised again). An episode that goes on is one alert, not one per
-    # interval, at any threshold (both are tracked whatever the threshold is).
+    # clearly rarer than the decaying peak of the series' recent rarity (alert_worsening times
+    # it, unclipped, so an episode that stays at severity 100 is not raised again). An episode
+    # that goes on is one alert, not one per interval or per slightly taller spike of the same
+    # burst, at any threshold (both are tracked whatever the threshold is).
     excess = decades - base
     peak = st.aux[s, AUX_ALERT_PEAK] * p.alert_decay
-    escalates = excess > peak and excess > st.aux[s, AUX_LAST_RARITY]
+    escalates = excess > p.alert_worsening * peak and excess > st.aux[s, AUX_LAST_RARITY]
     st.aux[s, AUX_ALERT_PEAK] = _max(excess, peak)
     st.aux[s, AUX_LAST_RARITY] = excess
     if new or not warm:

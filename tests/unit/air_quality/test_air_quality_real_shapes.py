@@ -27,11 +27,11 @@ def _config() -> DetectorConfig:
     )
 
 
-def _stream(values: np.ndarray) -> pd.DataFrame:
+def _stream(values: np.ndarray, config: DetectorConfig | None = None) -> pd.DataFrame:
     """Scores of a cold start: no history, every value streamed from the first."""
     stamps = pd.date_range("2024-01-01", periods=len(values), freq="5min")
     frame = pd.DataFrame({"timestamp": stamps.strftime("%Y-%m-%d %H:%M:%S"), "value": values})
-    _, scores, _, _ = run_backtest(frame, _config())
+    _, scores, _, _ = run_backtest(frame, config or _config())
     return scores
 
 
@@ -131,3 +131,20 @@ def test_an_ongoing_anomaly_is_raised_once_not_every_interval():
     raised = episode["status"] == "anomaly"
     assert 1 <= raised.sum() < severe.sum()  # ... raised when it begins or gets worse
     assert (episode.loc[raised, "severity"].diff().dropna() >= 0).all()  # each one worse
+
+
+def test_a_burst_that_creeps_higher_is_one_alert_but_a_clearly_worse_one_is_another():
+    # a burst of four intervals, each a little higher than the last: every one is at the rank
+    # ceiling of the series' novelty and a hair rarer than the one before; 3 hours later a spike
+    # far beyond it
+    rng = np.random.default_rng(7)
+    values = 100 + rng.normal(0, 3, 2000)
+    values[1500:1504] += [20.0, 20.5, 21.0, 21.5]
+    values[1540] += 100
+    scores = _stream(values)
+    raised = scores["status"].to_numpy() == "anomaly"
+    assert raised[1500:1504].tolist() == [True, False, False, False]  # one alert for the burst
+    assert raised[1540]  # clearly worse than the burst: raised again
+    # the same series where any rarer interval is "worse": an alert per interval of the burst
+    any_rarer = _config().model_copy(update={"alert_worsening": 1.0})
+    assert (_stream(values, any_rarer)["status"].to_numpy()[1500:1504] == "anomaly").all()
