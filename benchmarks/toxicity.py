@@ -49,9 +49,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.toxicity_serving import bulk_throughput, serving_figures  # noqa: E402
+from training.toxicity.transformer.train import TEACHER_FOLDER  # noqa: E402
 from vigil.datasets import JIGSAW_SAMPLE, data_file  # noqa: E402
 from vigil.toxicity.bias import evaluate_bias, summary_of  # noqa: E402
-from vigil.toxicity.contract import IDENTITY_AUGMENTATION, SERVED_MODEL  # noqa: E402
+from vigil.toxicity.contract import (  # noqa: E402
+    DISTILLED_STUDENT_LAYERS,
+    IDENTITY_AUGMENTATION,
+    SERVED_MODEL,
+)
 from vigil.toxicity.data import load_channel, prepare, write_channels  # noqa: E402
 from vigil.toxicity.metrics import compute_metrics  # noqa: E402
 from vigil.toxicity.obfuscate import obfuscate  # noqa: E402
@@ -149,8 +154,12 @@ def train_bilstm(channels: Path, out: Path, args, *, identity_augmentation: int)
     return predict, model
 
 
-def train_transformer(channels: Path, out: Path, args, *, identity_augmentation: int):
-    """The benchmark's transformer (MiniLM-L6), trained through its entry point."""
+def train_transformer(
+    channels: Path, out: Path, args, *, identity_augmentation: int, distill_student: int = 0
+):
+    """The benchmark's transformer (MiniLM-L6), trained through its entry point; with
+    ``distill_student`` the job also distils a student of that many layers and serves the one
+    its valid check chooses (``out/transformer``); the trained model is then the teacher."""
     from training.toxicity.transformer.train import main as train
     from vigil.toxicity import transformer
 
@@ -175,11 +184,14 @@ def train_transformer(channels: Path, out: Path, args, *, identity_augmentation:
             f"--class-weight={args.class_weight}",
             f"--spelling-lexicon={args.spelling_lexicon}",
             f"--identity-augmentation={identity_augmentation}",
+            *([f"--distill-student={distill_student}"] if distill_student else []),
         ]
     )
     # quality, bias and ranking on the trained (full-precision) weights; serving_figures
-    # measures the served int8 form against them
-    tmodel, tokenizer, tmeta = transformer.load_classifier(out / "transformer", precision="fp32")
+    # measures the served form (int8, of the student when it was chosen) against them
+    tmodel, tokenizer, tmeta = transformer.load_classifier(
+        trained_transformer_dir(out), precision="fp32"
+    )
 
     def predict(texts):
         return transformer.predict(
@@ -192,6 +204,13 @@ def train_transformer(channels: Path, out: Path, args, *, identity_augmentation:
         )
 
     return predict, tmodel
+
+
+def trained_transformer_dir(out: Path) -> Path:
+    """The full-precision transformer the benchmark trained: the teacher when a student was
+    distilled (``train.py --distill-student``), else the model directory itself."""
+    teacher = out / "transformer_out" / TEACHER_FOLDER
+    return teacher if teacher.is_dir() else out / "transformer"
 
 
 TRAINERS = {"bilstm": train_bilstm, "transformer": train_transformer}
@@ -245,6 +264,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--transformer-epochs", type=float, default=2)
     parser.add_argument("--transformer-max-length", type=int, default=128)
+    parser.add_argument(
+        "--distill-student",
+        type=int,
+        default=DISTILLED_STUDENT_LAYERS,
+        help="the fixed split's transformer job also distils a student of N layers and serves "
+        "it when it keeps the valid AUC (train.py --distill-student; 0: none)",
+    )
     parser.add_argument("--bilstm-epochs", type=int, default=20)
     parser.add_argument(
         "--bilstm-train-samples",
@@ -342,8 +368,9 @@ def main(argv: list[str] | None = None) -> int:
 
     predictors, models, bias = {}, {}, {}
     for kind, trainer in TRAINERS.items():
+        student = {"distill_student": args.distill_student} if kind == "transformer" else {}
         predict, model = trainer(
-            work / "data", work, args, identity_augmentation=args.identity_augmentation
+            work / "data", work, args, identity_augmentation=args.identity_augmentation, **student
         )
         predictors[kind], models[kind] = predict, model
         result[f"{kind}_mean_auc"], result[f"{kind}_mean_ap"] = scores(targets, predict(clean))
@@ -406,7 +433,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_serving:
         result["serving_figures"] = "skipped (--skip-serving)"
     elif best == "transformer":  # served int8, timed against full precision in the same run
-        result.update(serving_figures(work / "transformer", clean, targets, quick=args.quick))
+        result.update(
+            serving_figures(
+                work / "transformer",
+                clean,
+                targets,
+                quick=args.quick,
+                full_model_dir=trained_transformer_dir(work),
+            )
+        )
     else:
         result.update(
             latency(

@@ -17,6 +17,7 @@ from vigil.toxicity.serving import JSON_LINES as BULK_CONTENT_TYPE
 __all__ = [
     "BULK_CONTENT_TYPE",
     "BULK_MAX_PAYLOAD_MB",
+    "DISTILLED_STUDENT_LAYERS",
     "IDENTITY_AUGMENTATION",
     "MAX_MESSAGES",
     "MAX_MESSAGE_CHARS",
@@ -35,6 +36,10 @@ SERVED_MODEL = "transformer"
 # vigil.toxicity.bias): every term x neutral and toxic augmentation template once, both classes
 # balanced per identity. The benchmark trains with it.
 IDENTITY_AUGMENTATION = 1000
+# Encoder layers of the student the transformer's training job distils from the model it trained
+# (train.py --distill-student); the job serves the student only when its served form keeps the
+# trained model's valid mean ROC-AUC within the serving tolerance, else the trained model.
+DISTILLED_STUDENT_LAYERS = 3
 
 MAX_MESSAGES = 32
 MAX_MESSAGE_CHARS = 5_000

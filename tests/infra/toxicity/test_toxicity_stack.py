@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match, Template
 from cdk.app_builder import build_app
 from cdk.toxicity.training import training_source_bundle
 from local.standins.synth import new_app, synthesize
-from vigil.toxicity.contract import IDENTITY_AUGMENTATION
+from vigil.toxicity.contract import DISTILLED_STUDENT_LAYERS, IDENTITY_AUGMENTATION
 from vigil.toxicity.labels import metric_line
 
 pytestmark = pytest.mark.infra
@@ -64,6 +64,11 @@ def test_both_training_jobs_train_with_the_identity_bias_mitigation(raw):
     definition = _state_machine_definition(raw)
     flag = f'"identity-augmentation":"{IDENTITY_AUGMENTATION}"'
     assert definition.count(flag) == 2  # the recipe the benchmark measures, in the cloud too
+
+
+def test_the_transformer_job_distils_the_student_the_benchmark_measures(raw):
+    definition = _state_machine_definition(raw)
+    assert definition.count(f'"distill-student":"{DISTILLED_STUDENT_LAYERS}"') == 1
 
 
 def test_endpoint_serves_the_trained_artifact_with_an_encrypted_volume(template):

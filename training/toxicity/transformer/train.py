@@ -125,6 +125,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "valid mean ROC-AUC is within SERVING_AUC_TOLERANCE of the trained model's full "
         "precision (0: no student). The trained model stays in <output-data-dir>/teacher",
     )
+    parser.add_argument(
+        "--student-epochs",
+        type=float,
+        default=0,
+        help="with --distill-student: its epochs (0: three times --epochs; a student starts "
+        "from a pruned network and learns from soft targets, which takes longer)",
+    )
+    parser.add_argument(
+        "--student-learning-rate",
+        type=float,
+        default=0,
+        help="with --distill-student: its learning rate (0: twice --learning-rate)",
+    )
     add_sagemaker_args(parser)
     args = parser.parse_args(argv)
     if args.distill_from:
@@ -222,6 +235,8 @@ def train_and_distill(args: argparse.Namespace) -> dict:
                 "model_name": str(teacher_dir),
                 "distill_from": str(teacher_dir),
                 "student_layers": ",".join(map(str, kept)),
+                "epochs": args.student_epochs or 3 * args.epochs,
+                "learning_rate": args.student_learning_rate or 2 * args.learning_rate,
                 "train_tokenizer": False,
                 "pooling": teacher_meta.get("pooling", "cls"),
                 # the student trains every encoder layer it keeps; fixed embeddings as the
