@@ -46,6 +46,22 @@ def tiny_bilstm(tox_channels, tmp_path_factory):
     return out, summary
 
 
+# A transformer from a config on a BPE tokenizer of the corpus, a few steps: offline and fast.
+TINY_TRANSFORMER_ARGS = [
+    "--train-tokenizer",
+    "--vocab-size=400",
+    "--hidden-size=16",
+    "--num-attention-heads=2",
+    "--max-steps=4",
+    "--eval-steps=2",
+    "--save-total-limit=1",
+    "--max-train-samples=64",
+    "--max-eval-samples=48",
+    "--train-batch-size=16",
+    "--max-length=32",
+]
+
+
 @pytest.fixture(scope="session")
 def tiny_transformer(tox_channels, tmp_path_factory):
     from training.toxicity.transformer.train import main
@@ -56,18 +72,8 @@ def tiny_transformer(tox_channels, tmp_path_factory):
             *channel_args(tox_channels),
             f"--model-dir={out / 'model'}",
             f"--output-data-dir={out / 'output'}",
-            "--train-tokenizer",
-            "--vocab-size=400",
-            "--hidden-size=16",
+            *TINY_TRANSFORMER_ARGS,
             "--num-hidden-layers=1",
-            "--num-attention-heads=2",
-            "--max-steps=4",
-            "--eval-steps=2",
-            "--save-total-limit=1",
-            "--max-train-samples=64",
-            "--max-eval-samples=48",
-            "--train-batch-size=16",
-            "--max-length=32",
         ]
     )
     return out, summary

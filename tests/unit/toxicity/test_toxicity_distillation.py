@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.unit.toxicity.conftest import channel_args
+from tests.unit.toxicity.conftest import TINY_TRANSFORMER_ARGS, channel_args
 from training.toxicity.transformer.train import (
     distill,
     keep_encoder_layers,
@@ -97,18 +97,8 @@ def test_the_job_serves_the_student_only_when_it_keeps_the_teachers_quality(tox_
             *channel_args(tox_channels),
             f"--model-dir={tmp_path / 'model'}",
             f"--output-data-dir={tmp_path / 'output'}",
-            "--train-tokenizer",
-            "--vocab-size=400",
-            "--hidden-size=16",
+            *TINY_TRANSFORMER_ARGS,
             "--num-hidden-layers=2",
-            "--num-attention-heads=2",
-            "--max-steps=4",
-            "--eval-steps=2",
-            "--save-total-limit=1",
-            "--max-train-samples=64",
-            "--max-eval-samples=48",
-            "--train-batch-size=16",
-            "--max-length=32",
             "--distill-student=1",
         ]
     )
